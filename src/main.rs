@@ -1,0 +1,5 @@
+//! The `hearth` command line.
+
+fn main() {
+    println!("hearth {}", env!("CARGO_PKG_VERSION"));
+}
