@@ -3,4 +3,5 @@
 //! The pipeline (see `docs/architecture.md` and `../shared/DESIGN.md`): manifests -> recipes ->
 //! compose -> render -> (observe, assess, plan, apply) -> report. Only [`swarm`] talks to Docker.
 
+pub mod diag;
 pub mod swarm;
