@@ -1,1 +1,6 @@
-//! The only module that talks to Docker.
+//! The only module that talks to Docker: a counted client ([`Client`]) over bollard, and (as the
+//! converge work lands) the snapshot of live state, the events stream and the apply of actions.
+
+mod client;
+
+pub use client::{Client, Counts, SwarmError, WRITE_OPS, label_filter};

@@ -1,0 +1,369 @@
+//! The counted Docker client: every Docker call hearth makes goes through [`Client`], which negotiates
+//! the API version once, counts requests per operation (`hearth_docker_requests_total{op}` reads from
+//! [`Client::counts`]) and keeps the time spent per operation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{
+    Config, ConfigSpec, ContainerInspectResponse, Network, NetworkCreateRequest, NetworkInspect,
+    Node, Secret, SecretSpec, Service, ServiceSpec, SystemVersion, Task,
+};
+use bollard::query_parameters::{
+    InspectServiceOptions, ListConfigsOptions, ListNetworksOptions, ListNodesOptions,
+    ListSecretsOptions, ListServicesOptions, ListTasksOptions, UpdateServiceOptions,
+};
+
+/// Operations that change the swarm; [`Counts::writes`] sums them.
+pub const WRITE_OPS: &[&str] = &[
+    "service_create",
+    "service_update",
+    "service_remove",
+    "network_create",
+    "network_remove",
+    "secret_create",
+    "secret_remove",
+    "config_create",
+    "config_remove",
+];
+
+/// An error from Docker, with the operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SwarmError {
+    #[error("cannot connect to Docker at {host}: {source}")]
+    Connect {
+        host: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("docker {op}: {message} (HTTP {status})")]
+    Server {
+        op: &'static str,
+        status: u16,
+        message: String,
+    },
+    #[error("docker {op}: {source}")]
+    Other {
+        op: &'static str,
+        #[source]
+        source: bollard::errors::Error,
+    },
+}
+
+impl SwarmError {
+    /// The HTTP status Docker answered with, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            SwarmError::Server { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Docker said the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// Another writer changed the object since we read it (stale version index), or a name is taken.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            SwarmError::Server {
+                status, message, ..
+            } => *status == 409 || message.contains("update out of sequence"),
+            _ => false,
+        }
+    }
+}
+
+/// Requests made and time spent, per operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counts {
+    pub requests: BTreeMap<&'static str, u64>,
+    pub seconds: BTreeMap<&'static str, f64>,
+}
+
+impl Counts {
+    /// Total write requests (creates, updates, removes).
+    pub fn writes(&self) -> u64 {
+        WRITE_OPS
+            .iter()
+            .map(|op| self.requests.get(op).copied().unwrap_or(0))
+            .sum()
+    }
+
+    /// Total requests of every kind.
+    pub fn total(&self) -> u64 {
+        self.requests.values().sum()
+    }
+
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &Counts) -> Counts {
+        let mut out = Counts::default();
+        for (op, n) in &self.requests {
+            let d = n - earlier.requests.get(op).copied().unwrap_or(0);
+            if d > 0 {
+                out.requests.insert(op, d);
+            }
+        }
+        for (op, s) in &self.seconds {
+            let d = s - earlier.seconds.get(op).copied().unwrap_or(0.0);
+            if d > 0.0 {
+                out.seconds.insert(op, d);
+            }
+        }
+        out
+    }
+}
+
+/// A Docker client whose every call is counted. Cheap to clone; clones share the counts.
+#[derive(Clone)]
+pub struct Client {
+    docker: Docker,
+    host: String,
+    counts: Arc<Mutex<Counts>>,
+}
+
+type Filters = HashMap<String, Vec<String>>;
+
+/// `label=<k>=<v>`-style filters.
+pub fn label_filter(labels: &[&str]) -> Filters {
+    let mut f = Filters::new();
+    f.insert(
+        "label".into(),
+        labels.iter().map(|s| s.to_string()).collect(),
+    );
+    f
+}
+
+impl Client {
+    /// Connects to `host` (`unix:///path`, `tcp://host:port`), or to `DOCKER_HOST` / the local socket
+    /// when `None`, and negotiates the API version with the daemon.
+    pub async fn connect(host: Option<&str>) -> Result<Client, SwarmError> {
+        let host = host
+            .map(str::to_string)
+            .or_else(|| std::env::var("DOCKER_HOST").ok())
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
+        let err = |source| SwarmError::Connect {
+            host: host.clone(),
+            source,
+        };
+        let docker = if let Some(path) = host.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION).map_err(err)?
+        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+            Docker::connect_with_http(&host, 120, bollard::API_DEFAULT_VERSION).map_err(err)?
+        } else {
+            Docker::connect_with_unix(&host, 120, bollard::API_DEFAULT_VERSION).map_err(err)?
+        };
+        let docker = docker.negotiate_version().await.map_err(err)?;
+        let client = Client {
+            docker,
+            host,
+            counts: Arc::default(),
+        };
+        client.count("negotiate", Duration::ZERO);
+        Ok(client)
+    }
+
+    /// The address this client talks to.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// A copy of the counts so far.
+    pub fn counts(&self) -> Counts {
+        self.counts.lock().expect("counts lock").clone()
+    }
+
+    fn count(&self, op: &'static str, took: Duration) {
+        let mut c = self.counts.lock().expect("counts lock");
+        *c.requests.entry(op).or_default() += 1;
+        *c.seconds.entry(op).or_default() += took.as_secs_f64();
+    }
+
+    async fn call<T>(
+        &self,
+        op: &'static str,
+        fut: impl Future<Output = Result<T, bollard::errors::Error>>,
+    ) -> Result<T, SwarmError> {
+        let start = Instant::now();
+        let res = fut.await;
+        self.count(op, start.elapsed());
+        res.map_err(|source| match source {
+            bollard::errors::Error::DockerResponseServerError {
+                status_code,
+                message,
+            } => SwarmError::Server {
+                op,
+                status: status_code,
+                message,
+            },
+            source => SwarmError::Other { op, source },
+        })
+    }
+
+    pub async fn version(&self) -> Result<SystemVersion, SwarmError> {
+        self.call("version", self.docker.version()).await
+    }
+
+    pub async fn list_services(
+        &self,
+        filters: Option<Filters>,
+    ) -> Result<Vec<Service>, SwarmError> {
+        let opts = ListServicesOptions {
+            filters,
+            status: Some(true),
+        };
+        self.call("service_list", self.docker.list_services(Some(opts)))
+            .await
+    }
+
+    pub async fn inspect_service(&self, name: &str) -> Result<Service, SwarmError> {
+        self.call(
+            "service_inspect",
+            self.docker
+                .inspect_service(name, None::<InspectServiceOptions>),
+        )
+        .await
+    }
+
+    pub async fn create_service(&self, spec: ServiceSpec) -> Result<String, SwarmError> {
+        let r = self
+            .call("service_create", self.docker.create_service(spec, None))
+            .await?;
+        Ok(r.id.unwrap_or_default())
+    }
+
+    /// Updates a service at the version index it was read at (optimistic concurrency).
+    pub async fn update_service(
+        &self,
+        id: &str,
+        version: u64,
+        spec: ServiceSpec,
+    ) -> Result<Vec<String>, SwarmError> {
+        let opts = UpdateServiceOptions {
+            version: version as i32,
+            ..Default::default()
+        };
+        let r = self
+            .call(
+                "service_update",
+                self.docker.update_service(id, spec, opts, None),
+            )
+            .await?;
+        Ok(r.warnings.unwrap_or_default())
+    }
+
+    pub async fn remove_service(&self, id: &str) -> Result<(), SwarmError> {
+        self.call("service_remove", self.docker.delete_service(id))
+            .await
+    }
+
+    pub async fn list_tasks(&self, filters: Option<Filters>) -> Result<Vec<Task>, SwarmError> {
+        self.call(
+            "task_list",
+            self.docker.list_tasks(Some(ListTasksOptions { filters })),
+        )
+        .await
+    }
+
+    pub async fn list_networks(
+        &self,
+        filters: Option<Filters>,
+    ) -> Result<Vec<Network>, SwarmError> {
+        self.call(
+            "network_list",
+            self.docker
+                .list_networks(Some(ListNetworksOptions { filters })),
+        )
+        .await
+    }
+
+    pub async fn inspect_network(&self, name: &str) -> Result<NetworkInspect, SwarmError> {
+        self.call(
+            "network_inspect",
+            self.docker.inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            ),
+        )
+        .await
+    }
+
+    pub async fn create_network(&self, spec: NetworkCreateRequest) -> Result<String, SwarmError> {
+        let r = self
+            .call("network_create", self.docker.create_network(spec))
+            .await?;
+        Ok(r.id)
+    }
+
+    pub async fn remove_network(&self, id: &str) -> Result<(), SwarmError> {
+        self.call("network_remove", self.docker.remove_network(id))
+            .await
+    }
+
+    pub async fn list_secrets(&self, filters: Option<Filters>) -> Result<Vec<Secret>, SwarmError> {
+        self.call(
+            "secret_list",
+            self.docker
+                .list_secrets(Some(ListSecretsOptions { filters })),
+        )
+        .await
+    }
+
+    pub async fn create_secret(&self, spec: SecretSpec) -> Result<String, SwarmError> {
+        let r = self
+            .call("secret_create", self.docker.create_secret(spec))
+            .await?;
+        Ok(r.id)
+    }
+
+    pub async fn remove_secret(&self, id: &str) -> Result<(), SwarmError> {
+        self.call("secret_remove", self.docker.delete_secret(id))
+            .await
+    }
+
+    pub async fn list_configs(&self, filters: Option<Filters>) -> Result<Vec<Config>, SwarmError> {
+        self.call(
+            "config_list",
+            self.docker
+                .list_configs(Some(ListConfigsOptions { filters })),
+        )
+        .await
+    }
+
+    pub async fn create_config(&self, spec: ConfigSpec) -> Result<String, SwarmError> {
+        let r = self
+            .call("config_create", self.docker.create_config(spec))
+            .await?;
+        Ok(r.id)
+    }
+
+    pub async fn remove_config(&self, id: &str) -> Result<(), SwarmError> {
+        self.call("config_remove", self.docker.delete_config(id))
+            .await
+    }
+
+    pub async fn list_nodes(&self) -> Result<Vec<Node>, SwarmError> {
+        self.call(
+            "node_list",
+            self.docker.list_nodes(None::<ListNodesOptions>),
+        )
+        .await
+    }
+
+    pub async fn inspect_container(
+        &self,
+        id: &str,
+    ) -> Result<ContainerInspectResponse, SwarmError> {
+        self.call(
+            "container_inspect",
+            self.docker.inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            ),
+        )
+        .await
+    }
+}

@@ -1,0 +1,139 @@
+//! [`TestEnv`]: a connection to the real swarm for one test, unique names, and a cleanup that removes
+//! every service, network, secret and config labelled `hearth.test=<test>`, run before the test (left-
+//! overs of an earlier, killed run) and after it, whether it passed or failed.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use hearth::swarm::{Client, label_filter};
+
+/// The fixture image built by `scripts/fixture-images`.
+pub const FIXTURE_IMAGE: &str = "hearth-fixture:test";
+
+pub struct TestEnv {
+    pub client: Client,
+    pub test: String,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestEnv {
+    pub async fn new(test: &str) -> TestEnv {
+        let client = Client::connect(None).await.unwrap_or_else(|e| {
+            panic!("{e}\nThe integration tests need the real swarm: run scripts/swarm-up first")
+        });
+        let env = TestEnv {
+            client,
+            test: test.to_string(),
+        };
+        env.cleanup().await;
+        env
+    }
+
+    /// The label every object of this test carries.
+    pub fn label(&self) -> (String, String) {
+        ("hearth.test".to_string(), self.test.clone())
+    }
+
+    pub fn labels(&self) -> HashMap<String, String> {
+        HashMap::from([self.label()])
+    }
+
+    /// A name unique to this process and call, safe to reuse the test on the same machine.
+    pub fn unique(&self, prefix: &str) -> String {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        format!("{prefix}-{:x}{:x}-{n}", std::process::id(), nanos & 0xffff)
+    }
+
+    /// Removes everything labelled `hearth.test=<test>`: services first, then (once their tasks
+    /// are gone) networks, secrets and configs. Panics if something cannot be removed in time.
+    pub async fn cleanup(&self) {
+        let filter = label_filter(&[&format!("hearth.test={}", self.test)]);
+        let services = self.client.list_services(Some(filter.clone())).await;
+        for s in services.unwrap_or_default() {
+            if let Some(id) = s.id {
+                let _ = self.client.remove_service(&id).await;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut left = Vec::new();
+            for n in self.client.list_networks(Some(filter.clone())).await.unwrap_or_default() {
+                let id = n.id.unwrap_or_default();
+                if let Err(e) = self.client.remove_network(&id).await {
+                    if !e.is_not_found() {
+                        left.push(format!("network {}: {e}", n.name.unwrap_or_default()));
+                    }
+                }
+            }
+            for s in self.client.list_secrets(Some(filter.clone())).await.unwrap_or_default() {
+                if let Err(e) = self.client.remove_secret(&s.id.unwrap_or_default()).await {
+                    if !e.is_not_found() {
+                        left.push(format!("secret: {e}"));
+                    }
+                }
+            }
+            for c in self.client.list_configs(Some(filter.clone())).await.unwrap_or_default() {
+                if let Err(e) = self.client.remove_config(&c.id.unwrap_or_default()).await {
+                    if !e.is_not_found() {
+                        left.push(format!("config: {e}"));
+                    }
+                }
+            }
+            if left.is_empty() {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("cleanup of hearth.test={} left: {left:?}", self.test);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// Runs `body` against the real swarm and cleans up after it, also when it fails or panics.
+pub async fn with_swarm<F, Fut>(test: &str, body: F)
+where
+    F: FnOnce(TestEnv) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let env = TestEnv::new(test).await;
+    let cleaner = TestEnv {
+        client: env.client.clone(),
+        test: env.test.clone(),
+    };
+    let outcome = AssertUnwindSafe(body(env)).catch_unwind().await;
+    cleaner.cleanup().await;
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("{test} failed: {e:#}"),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Waits until `check` returns `Some`, polling every 250 ms; on timeout fails with the last state
+/// `describe` gives.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(v) => return Ok(v),
+            Err(state) if Instant::now() > deadline => {
+                anyhow::bail!("timed out after {timeout:?} waiting for {what}; last state: {state}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
