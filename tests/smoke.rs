@@ -48,9 +48,14 @@ async fn fixture_service_runs_and_answers_on_the_real_swarm() {
                     labels: Some(env.labels()),
                     health_check: Some(HealthConfig {
                         test: Some(
-                            ["CMD", "hearth-fixture", "get", "http://127.0.0.1:8080/health"]
-                                .map(String::from)
-                                .to_vec(),
+                            [
+                                "CMD",
+                                "hearth-fixture",
+                                "get",
+                                "http://127.0.0.1:8080/health",
+                            ]
+                            .map(String::from)
+                            .to_vec(),
                         ),
                         interval: Some(500_000_000),
                         timeout: Some(2_000_000_000),
@@ -82,10 +87,13 @@ async fn fixture_service_runs_and_answers_on_the_real_swarm() {
         // The task runs.
         let filter = HashMap::from([("service".to_string(), vec![name.clone()])]);
         let container = wait_for("the task to run", Duration::from_secs(90), || async {
-            let tasks = c.list_tasks(Some(filter.clone())).await.map_err(|e| e.to_string())?;
-            let running = tasks.iter().find(|t| {
-                t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING)
-            });
+            let tasks = c
+                .list_tasks(Some(filter.clone()))
+                .await
+                .map_err(|e| e.to_string())?;
+            let running = tasks
+                .iter()
+                .find(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING));
             match running {
                 Some(t) => Ok(t
                     .status
@@ -121,21 +129,39 @@ async fn fixture_service_runs_and_answers_on_the_real_swarm() {
             .get(&container)
             .and_then(|e| e.ipv4_address.clone())
             .ok_or_else(|| anyhow::anyhow!("container {container} not on docker_gwbridge"))?;
-        let ip = ip.split('/').next().unwrap_or_default().parse::<std::net::IpAddr>()?;
+        let ip = ip
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .parse::<std::net::IpAddr>()?;
         let (status, body) = get((ip, 8080).into(), "/health").map_err(anyhow::Error::msg)?;
-        anyhow::ensure!(status == 200 && body.trim() == "ok", "gwbridge health: {status} {body:?}");
+        anyhow::ensure!(
+            status == 200 && body.trim() == "ok",
+            "gwbridge health: {status} {body:?}"
+        );
 
         // The fixture app's own client works as a Docker healthcheck.
-        wait_for("the container to be healthy", Duration::from_secs(30), || async {
-            let info = c.inspect_container(&container).await.map_err(|e| e.to_string())?;
-            let health = info
-                .state
-                .and_then(|s| s.health)
-                .and_then(|h| h.status)
-                .map(|s| s.to_string())
-                .unwrap_or_default();
-            if health == "healthy" { Ok(()) } else { Err(health) }
-        })
+        wait_for(
+            "the container to be healthy",
+            Duration::from_secs(30),
+            || async {
+                let info = c
+                    .inspect_container(&container)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let health = info
+                    .state
+                    .and_then(|s| s.health)
+                    .and_then(|h| h.status)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                if health == "healthy" {
+                    Ok(())
+                } else {
+                    Err(health)
+                }
+            },
+        )
         .await?;
         Ok(())
     })

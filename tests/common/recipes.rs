@@ -61,7 +61,10 @@ fn build_repo(src: &Path, repo: &Path) {
     git(repo, &["init", "-q", "-b", "main"]);
     for v in versions {
         // Replace the work tree with this version's files.
-        for e in std::fs::read_dir(repo).expect("read repo").filter_map(|e| e.ok()) {
+        for e in std::fs::read_dir(repo)
+            .expect("read repo")
+            .filter_map(|e| e.ok())
+        {
             if e.file_name() != ".git" {
                 let p = e.path();
                 if p.is_dir() {
@@ -73,13 +76,25 @@ fn build_repo(src: &Path, repo: &Path) {
         }
         copy_tree(&src.join(&v), repo);
         git(repo, &["add", "-A"]);
-        git(repo, &["commit", "-q", "--allow-empty", "-m", &format!("release {v}")]);
+        git(
+            repo,
+            &[
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                &format!("release {v}"),
+            ],
+        );
         git(repo, &["tag", &v]);
     }
 }
 
 fn copy_tree(from: &Path, to: &Path) {
-    for e in std::fs::read_dir(from).expect("read version dir").filter_map(|e| e.ok()) {
+    for e in std::fs::read_dir(from)
+        .expect("read version dir")
+        .filter_map(|e| e.ok())
+    {
         let (s, d) = (e.path(), to.join(e.file_name()));
         if s.is_dir() {
             std::fs::create_dir_all(&d).expect("mkdir");
@@ -95,7 +110,12 @@ pub fn git(repo: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(repo)
-        .args(["-c", "user.name=hearth-test", "-c", "user.email=test@hearth.invalid"])
+        .args([
+            "-c",
+            "user.name=hearth-test",
+            "-c",
+            "user.email=test@hearth.invalid",
+        ])
         .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")

@@ -66,7 +66,12 @@ impl TestEnv {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let mut left = Vec::new();
-            for n in self.client.list_networks(Some(filter.clone())).await.unwrap_or_default() {
+            for n in self
+                .client
+                .list_networks(Some(filter.clone()))
+                .await
+                .unwrap_or_default()
+            {
                 let id = n.id.unwrap_or_default();
                 if let Err(e) = self.client.remove_network(&id).await {
                     if !e.is_not_found() {
@@ -74,14 +79,24 @@ impl TestEnv {
                     }
                 }
             }
-            for s in self.client.list_secrets(Some(filter.clone())).await.unwrap_or_default() {
+            for s in self
+                .client
+                .list_secrets(Some(filter.clone()))
+                .await
+                .unwrap_or_default()
+            {
                 if let Err(e) = self.client.remove_secret(&s.id.unwrap_or_default()).await {
                     if !e.is_not_found() {
                         left.push(format!("secret: {e}"));
                     }
                 }
             }
-            for c in self.client.list_configs(Some(filter.clone())).await.unwrap_or_default() {
+            for c in self
+                .client
+                .list_configs(Some(filter.clone()))
+                .await
+                .unwrap_or_default()
+            {
                 if let Err(e) = self.client.remove_config(&c.id.unwrap_or_default()).await {
                     if !e.is_not_found() {
                         left.push(format!("config: {e}"));
