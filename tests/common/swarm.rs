@@ -73,10 +73,10 @@ impl TestEnv {
                 .unwrap_or_default()
             {
                 let id = n.id.unwrap_or_default();
-                if let Err(e) = self.client.remove_network(&id).await {
-                    if !e.is_not_found() {
-                        left.push(format!("network {}: {e}", n.name.unwrap_or_default()));
-                    }
+                if let Err(e) = self.client.remove_network(&id).await
+                    && !e.is_not_found()
+                {
+                    left.push(format!("network {}: {e}", n.name.unwrap_or_default()));
                 }
             }
             for s in self
@@ -85,10 +85,10 @@ impl TestEnv {
                 .await
                 .unwrap_or_default()
             {
-                if let Err(e) = self.client.remove_secret(&s.id.unwrap_or_default()).await {
-                    if !e.is_not_found() {
-                        left.push(format!("secret: {e}"));
-                    }
+                if let Err(e) = self.client.remove_secret(&s.id.unwrap_or_default()).await
+                    && !e.is_not_found()
+                {
+                    left.push(format!("secret: {e}"));
                 }
             }
             for c in self
@@ -97,10 +97,10 @@ impl TestEnv {
                 .await
                 .unwrap_or_default()
             {
-                if let Err(e) = self.client.remove_config(&c.id.unwrap_or_default()).await {
-                    if !e.is_not_found() {
-                        left.push(format!("config: {e}"));
-                    }
+                if let Err(e) = self.client.remove_config(&c.id.unwrap_or_default()).await
+                    && !e.is_not_found()
+                {
+                    left.push(format!("config: {e}"));
                 }
             }
             if left.is_empty() {
