@@ -22,6 +22,7 @@ use crate::diag::{Diagnostic, Pos};
 
 /// Parse the text of an env file. `file` names it in diagnostics (`recipe@version:.env.sample`).
 pub fn parse_env_file(text: &str, file: &str) -> Result<Vec<(String, String)>, Diagnostic> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
@@ -380,9 +381,9 @@ GITEA_DB_HOST='mariadb:3306'
     }
 
     #[test]
-    fn crlf_line_endings() {
+    fn crlf_line_endings_and_bom() {
         assert_eq!(
-            parse("A=1\r\nB=\"2\"\r\n"),
+            parse("\u{feff}A=1\r\nB=\"2\"\r\n"),
             pairs(&[("A", "1"), ("B", "2")])
         );
     }

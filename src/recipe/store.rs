@@ -36,9 +36,10 @@ struct Tags {
     versions: Vec<Version>,
 }
 
-/// What changes when tags change: modification times of the ref stores (loose tag dir, packed-refs,
-/// reftable). `None` when the git dir is not a plain directory: then nothing is cached.
-type Stamp = Vec<Option<(SystemTime, u64)>>;
+/// What changes when tags change: modification times and sizes of the ref stores (loose tag dir,
+/// packed-refs, reftable) plus the number of loose tag entries (in case of coarse mtimes). `None`
+/// when the git dir is not a plain directory: then nothing is cached.
+type Stamp = (Vec<Option<(SystemTime, u64)>>, usize);
 
 fn stamp(repo: &Path) -> Option<Stamp> {
     let gd = git::git_dir(repo)?;
@@ -47,11 +48,16 @@ fn stamp(repo: &Path) -> Option<Stamp> {
             .ok()
             .and_then(|m| Some((m.modified().ok()?, m.len())))
     };
-    Some(vec![
-        meta(gd.join("refs").join("tags")),
-        meta(gd.join("packed-refs")),
-        meta(gd.join("reftable").join("tables.list")),
-    ])
+    let tags_dir = gd.join("refs").join("tags");
+    let loose = std::fs::read_dir(&tags_dir).map_or(0, |d| d.count());
+    Some((
+        vec![
+            meta(tags_dir),
+            meta(gd.join("packed-refs")),
+            meta(gd.join("reftable").join("tables.list")),
+        ],
+        loose,
+    ))
 }
 
 impl RecipeStore {

@@ -185,6 +185,10 @@ fn lists_directories() {
     assert_eq!(v2.list("./files/").unwrap(), vec!["app.ini.tmpl"]);
     assert!(v2.list("nope").unwrap().is_empty());
     assert!(v1.list("files").unwrap().is_empty());
+    assert!(
+        v2.list("compose.yml").unwrap().is_empty(),
+        "a file has no entries"
+    );
     assert!(matches!(
         v2.read("files"),
         Err(RecipeError::NotAFile { .. })
@@ -301,11 +305,16 @@ fn bad_env_sample_is_a_located_diagnostic() {
 }
 
 #[test]
-fn git_failures_are_clear_errors() {
+fn git_failures_are_clear_errors_and_never_climb_to_an_enclosing_repo() {
     let tmp = tempfile::tempdir().unwrap();
-    // Looks like a repo (has .git) but is not one: git itself must fail, with its message.
-    std::fs::create_dir_all(tmp.path().join("fake/.git")).unwrap();
-    let store = RecipeStore::new(tmp.path());
+    // The store lives inside another repository that has a version tag of its own.
+    git(tmp.path(), &["init", "-q"]);
+    write(tmp.path(), "compose.yml", "# enclosing repo\n");
+    commit_all(tmp.path(), "outer");
+    git(tmp.path(), &["tag", "1.0.0"]);
+    // Looks like a repo (has .git) but is not one: git must fail rather than find the outer repo.
+    std::fs::create_dir_all(tmp.path().join("recipes/fake/.git")).unwrap();
+    let store = RecipeStore::new(tmp.path().join("recipes"));
     let err = store.versions("fake").unwrap_err();
     assert!(matches!(err, RecipeError::Git { .. }), "{err:?}");
     let msg = err.to_string();
@@ -313,4 +322,11 @@ fn git_failures_are_clear_errors() {
         msg.contains("for-each-ref") && msg.contains("fake"),
         "{msg}"
     );
+}
+
+#[test]
+fn store_and_recipe_at_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RecipeStore>();
+    assert_send_sync::<super::RecipeAt>();
 }
