@@ -108,7 +108,8 @@ pub fn parse_env_file(text: &str, file: &str) -> Result<Vec<(String, String)>, D
                 }
                 std::mem::take(&mut scanned.0)
             }
-            _ => expand(strip_inline_comment(value_text).trim_end(), &vars),
+            // Cut the comment before trimming so `A= # note` is empty but `A=#x` is `#x`.
+            _ => expand(strip_inline_comment(after_eq).trim(), &vars),
         };
         vars.insert(name.to_string(), value.clone());
         out.push((name.to_string(), value));
@@ -249,7 +250,9 @@ mod tests {
 
     #[test]
     fn drops_inline_comment_after_unquoted_value() {
-        let got = parse("A=1 # one\nB=x\t# tab comment\nC=a#b\nD= spaced value   \nE=");
+        let got = parse(
+            "A=1 # one\nB=x\t# tab comment\nC=a#b\nD= spaced value   \nE=\nF= # only a comment\nG=#x",
+        );
         assert_eq!(
             got,
             pairs(&[
@@ -257,7 +260,9 @@ mod tests {
                 ("B", "x"),
                 ("C", "a#b"),
                 ("D", "spaced value"),
-                ("E", "")
+                ("E", ""),
+                ("F", ""),
+                ("G", "#x")
             ])
         );
     }
