@@ -6,6 +6,7 @@
 pub mod compose;
 pub mod diag;
 pub mod manifest;
+pub mod plan;
 pub mod recipe;
 pub mod render;
 pub mod swarm;
