@@ -72,8 +72,7 @@ fn equal(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equal(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equal(v, w)))
         }
         _ => a == b,
     }
@@ -112,7 +111,10 @@ mod tests {
         let desired = json!({"TaskTemplate": {"ContainerSpec": {"Image": "a", "User": "app"}}});
         let live = json!({"TaskTemplate": {"ContainerSpec": {"Image": "b"}}});
         let d = diff(&desired, &live);
-        let fields: Vec<_> = d.iter().map(|x| (x.field.as_str(), x.live.as_str())).collect();
+        let fields: Vec<_> = d
+            .iter()
+            .map(|x| (x.field.as_str(), x.live.as_str()))
+            .collect();
         assert_eq!(
             fields,
             [

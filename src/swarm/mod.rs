@@ -2,5 +2,7 @@
 //! converge work lands) the snapshot of live state, the events stream and the apply of actions.
 
 mod client;
+pub mod snapshot;
 
 pub use client::{Client, Counts, SwarmError, WRITE_OPS, label_filter};
+pub use snapshot::{Snapshot, StackView};

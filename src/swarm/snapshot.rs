@@ -1,0 +1,157 @@
+//! One snapshot of the live swarm: services, tasks, networks, secrets, configs and nodes, read with a
+//! constant number of list calls (six, made concurrently) whatever the number of deployments, and
+//! indexed by stack so planning and assessment never go back to Docker.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use bollard::models::{Config, Network, Node, Secret, Service, Task};
+
+use super::{Client, SwarmError};
+
+/// The label docker stack deploy (and hearth) puts on every object of a stack.
+pub const STACK_LABEL: &str = "com.docker.stack.namespace";
+/// The label on every object hearth created; hearth changes nothing without it.
+pub const MANAGED_LABEL: &str = "hearth.managed-by";
+
+/// Live state of the whole swarm at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub taken_at: Option<SystemTime>,
+    pub services: Vec<Service>,
+    pub tasks: Vec<Task>,
+    pub networks: Vec<Network>,
+    pub secrets: Vec<Secret>,
+    pub configs: Vec<Config>,
+    pub nodes: Vec<Node>,
+}
+
+/// The objects of one stack inside a [`Snapshot`].
+#[derive(Debug, Clone, Default)]
+pub struct StackView<'a> {
+    pub services: Vec<&'a Service>,
+    pub tasks: Vec<&'a Task>,
+    pub networks: Vec<&'a Network>,
+    pub secrets: Vec<&'a Secret>,
+    pub configs: Vec<&'a Config>,
+}
+
+impl Client {
+    /// Reads the whole swarm with six list calls.
+    pub async fn snapshot(&self) -> Result<Snapshot, SwarmError> {
+        let (services, tasks, networks, secrets, configs, nodes) = tokio::try_join!(
+            self.list_services(None),
+            self.list_tasks(None),
+            self.list_networks(None),
+            self.list_secrets(None),
+            self.list_configs(None),
+            self.list_nodes(),
+        )?;
+        Ok(Snapshot {
+            taken_at: Some(SystemTime::now()),
+            services,
+            tasks,
+            networks,
+            secrets,
+            configs,
+            nodes,
+        })
+    }
+}
+
+fn stack_of(labels: Option<&std::collections::HashMap<String, String>>) -> Option<&str> {
+    labels.and_then(|l| l.get(STACK_LABEL)).map(String::as_str)
+}
+
+impl Snapshot {
+    /// Every stack with at least one object, with its objects.
+    pub fn stacks(&self) -> BTreeMap<&str, StackView<'_>> {
+        let mut out: BTreeMap<&str, StackView<'_>> = BTreeMap::new();
+        let mut service_stack = std::collections::HashMap::new();
+        for s in &self.services {
+            let labels = s.spec.as_ref().and_then(|sp| sp.labels.as_ref());
+            if let Some(stack) = stack_of(labels) {
+                out.entry(stack).or_default().services.push(s);
+                if let Some(id) = &s.id {
+                    service_stack.insert(id.as_str(), stack);
+                }
+            }
+        }
+        for t in &self.tasks {
+            if let Some(stack) = t.service_id.as_deref().and_then(|id| service_stack.get(id)) {
+                out.entry(stack).or_default().tasks.push(t);
+            }
+        }
+        for n in &self.networks {
+            if let Some(stack) = stack_of(n.labels.as_ref()) {
+                out.entry(stack).or_default().networks.push(n);
+            }
+        }
+        for s in &self.secrets {
+            let labels = s.spec.as_ref().and_then(|sp| sp.labels.as_ref());
+            if let Some(stack) = stack_of(labels) {
+                out.entry(stack).or_default().secrets.push(s);
+            }
+        }
+        for c in &self.configs {
+            let labels = c.spec.as_ref().and_then(|sp| sp.labels.as_ref());
+            if let Some(stack) = stack_of(labels) {
+                out.entry(stack).or_default().configs.push(c);
+            }
+        }
+        out
+    }
+
+    /// The objects of `stack` (empty when it has none).
+    pub fn stack(&self, stack: &str) -> StackView<'_> {
+        self.stacks().remove(stack).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{ServiceSpec, TaskSpec};
+    use std::collections::HashMap;
+
+    fn service(id: &str, stack: Option<&str>) -> Service {
+        Service {
+            id: Some(id.into()),
+            spec: Some(ServiceSpec {
+                name: Some(id.into()),
+                labels: stack.map(|s| HashMap::from([(STACK_LABEL.to_string(), s.to_string())])),
+                task_template: Some(TaskSpec::default()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn objects_are_grouped_by_stack_and_tasks_follow_their_service() {
+        let snap = Snapshot {
+            services: vec![
+                service("a1", Some("a")),
+                service("b1", Some("b")),
+                service("x", None),
+            ],
+            tasks: vec![
+                Task {
+                    service_id: Some("a1".into()),
+                    ..Default::default()
+                },
+                Task {
+                    service_id: Some("x".into()),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let stacks = snap.stacks();
+        assert_eq!(stacks.keys().copied().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(stacks["a"].services.len(), 1);
+        assert_eq!(stacks["a"].tasks.len(), 1);
+        assert!(stacks["b"].tasks.is_empty());
+        assert!(snap.stack("nope").services.is_empty());
+    }
+}
