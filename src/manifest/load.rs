@@ -190,8 +190,9 @@ fn dotted(path: &serde_path_to_error::Path) -> String {
     s
 }
 
-/// Makes serde's messages speak about manifests; may extend the path to the missing field.
-fn explain(f: Failure) -> (String, Pos, String) {
+/// Makes serde's messages speak about manifests; for a missing field, extends the path to it and
+/// says so (the last element).
+fn explain(f: Failure) -> (String, Pos, String, bool) {
     let Failure {
         mut path,
         pos,
@@ -206,6 +207,7 @@ fn explain(f: Failure) -> (String, Pos, String) {
             format!("{path}.{name}")
         };
         message = "required field is missing".into();
+        return (path, pos, message, true);
     } else if message.contains("end of mapping after enum variant") {
         let what = if path.contains("probes[") {
             "a probe has exactly one of http, tcp, exec, docker"
@@ -221,7 +223,7 @@ fn explain(f: Failure) -> (String, Pos, String) {
     } else if message.contains("null is not allowed") && path.starts_with("spec.env.") {
         message = "null value; write '' for an empty value".into();
     }
-    (path, pos, message)
+    (path, pos, message, false)
 }
 
 #[derive(Default)]
@@ -237,8 +239,17 @@ impl Acc {
             .push(Diagnostic::new(file, pos, field, message));
     }
 
-    fn fail(&mut self, file: &Path, f: Failure) {
-        let (path, pos, message) = explain(f);
+    /// Reports a parse failure of the document `text`.
+    fn fail(&mut self, file: &Path, text: &str, f: Failure) {
+        let parent = f.path.clone();
+        let (path, mut pos, message, missing) = explain(f);
+        if missing {
+            // A missing field: serde-saphyr points at the end of the mapping, which may be far
+            // below (or past the end of the document); point at the mapping itself instead.
+            if let Some(p) = positions(text).get(&parent) {
+                pos = *p;
+            }
+        }
         self.diag(file, pos, &path, message);
     }
 
@@ -254,7 +265,12 @@ impl Acc {
         let text = chunk.padded();
         let header: Spanned<Header> = match parse(&text) {
             Ok(h) => h,
-            Err(f) => return self.fail(file, f),
+            Err(mut f) => {
+                // `Spanned` adds `value` segments; `Header` has no field of that name.
+                let parts: Vec<&str> = f.path.split('.').filter(|s| *s != "value").collect();
+                f.path = parts.join(".");
+                return self.fail(file, &text, f);
+            }
         };
         let doc_pos = to_pos(header.referenced);
         let Header { api_version, kind } = header.value;
@@ -311,7 +327,7 @@ impl Acc {
                         origin: origin(),
                     })
                 }
-                Err(f) => self.fail(file, f),
+                Err(f) => self.fail(file, &text, f),
             },
             "Deployment" => match parse::<Doc<DeploymentSpec>>(&text) {
                 Ok(d) => {
@@ -323,7 +339,7 @@ impl Acc {
                         origin: origin(),
                     });
                 }
-                Err(f) => self.fail(file, f),
+                Err(f) => self.fail(file, &text, f),
             },
             other => {
                 let msg = format!("unknown kind {other:?}; expected Pool or Deployment");
@@ -386,6 +402,432 @@ fn resolve_secret_files(spec: &mut DeploymentSpec, base: &Path) {
                 None => p.clone(),
             };
             *p = base.join(expanded);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::types::{Charset, DesiredState, Generate, Probe, Role};
+    use crate::manifest::{Payload, parse_duration};
+    use std::time::Duration;
+
+    /// DESIGN §2's example, verbatim.
+    const EXAMPLE: &str = r#"apiVersion: hearth/v1
+kind: Pool
+metadata: {name: ci}
+spec:
+  domain: ci.example.org          # base domain for derived domains
+  recipes: ~/.abra/recipes         # dir of recipe git repos (abra's layout); per-deployment `source:` may name a git URL
+  defaults: {progressDeadline: 10m, selfHeal: true, prune: false, concurrency: 4}
+---
+apiVersion: hearth/v1
+kind: Deployment
+metadata: {name: gitea}
+spec:
+  recipe: gitea
+  version: 3.6.0+1.24.2-rootless   # a tag of the recipe repo
+  role: canonical                  # provider | canonical | plain
+  state: running                   # running | parked (undeployed, volumes kept)
+  domain: git.example.org          # optional; derived when absent (section 3)
+  composeFiles: [compose.yml, compose.mariadb.yml]   # optional; else COMPOSE_FILE from env/.env.sample
+  env: {LETS_ENCRYPT_ENV: staging}  # overrides on top of .env.sample
+  secrets: {db_password: {generate: {length: 32}}}
+  probes:
+    - http: {service: app, port: 3000, path: /api/healthz, status: 200}
+    - tcp:  {service: app, port: 64738, stableFor: 5s, send: "hex:0001", expect: "hex:0002"}
+    - exec: {service: db, command: [pg_isready]}
+  progressDeadline: 5m
+  advance: {backup: true, rollback: true, allowMajor: false}
+  dependsOn: [keycloak]
+  suspend: false
+  pinVolumes: true                 # keep services with local volumes on the node holding their data
+"#;
+
+    const POOL: &str =
+        "apiVersion: hearth/v1\nkind: Pool\nmetadata: {name: ci}\nspec: {domain: ci.example.org}\n";
+
+    fn load(text: &str) -> Loaded {
+        load_str(text, Path::new("m/a.yml"))
+    }
+
+    fn diags(l: &Loaded) -> Vec<String> {
+        l.diagnostics.iter().map(ToString::to_string).collect()
+    }
+
+    fn deployment(name: &str, spec: &str) -> String {
+        format!(
+            "---\napiVersion: hearth/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  recipe: r\n  version: v1\n{spec}"
+        )
+    }
+
+    #[test]
+    fn design_example_loads_cleanly() {
+        let l = load(EXAMPLE);
+        assert_eq!(diags(&l), Vec::<String>::new());
+        let pool = l.pool.as_ref().expect("pool");
+        assert_eq!(pool.metadata.name, "ci");
+        assert_eq!(pool.spec.domain, "ci.example.org");
+        let home = fields::home_dir().expect("HOME is set in tests");
+        assert_eq!(pool.spec.recipes, home.join(".abra/recipes"));
+        assert_eq!(
+            pool.spec.defaults.progress_deadline,
+            Duration::from_secs(600)
+        );
+        assert_eq!(pool.origin.pos, Pos { line: 1, col: 1 });
+
+        let d = &l.deployments[0];
+        assert_eq!(d.name(), "gitea");
+        assert_eq!(d.origin.pos, Pos { line: 9, col: 1 });
+        assert_eq!(d.origin.file, Path::new("m/a.yml"));
+        let s = &d.spec;
+        assert_eq!(s.version, "3.6.0+1.24.2-rootless");
+        assert_eq!((s.role, s.state), (Role::Canonical, DesiredState::Running));
+        assert_eq!(s.domain.as_deref(), Some("git.example.org"));
+        assert_eq!(
+            s.compose_files,
+            Some(vec!["compose.yml".into(), "compose.mariadb.yml".into()])
+        );
+        assert_eq!(s.env["LETS_ENCRYPT_ENV"], "staging");
+        assert_eq!(
+            s.secrets["db_password"],
+            SecretSource::Generate(Generate {
+                length: 32,
+                charset: Charset::Alnum
+            })
+        );
+        assert_eq!(s.probes.len(), 3);
+        let Probe::Http(h) = &s.probes[0] else {
+            panic!("http")
+        };
+        assert_eq!(
+            (h.port, h.path.as_str(), h.status),
+            (3000, "/api/healthz", 200)
+        );
+        let Probe::Tcp(t) = &s.probes[1] else {
+            panic!("tcp")
+        };
+        assert_eq!(t.stable_for, Some(Duration::from_secs(5)));
+        assert_eq!(t.send, Some(Payload(vec![0, 1])));
+        assert_eq!(t.expect, Some(Payload(vec![0, 2])));
+        let Probe::Exec(e) = &s.probes[2] else {
+            panic!("exec")
+        };
+        assert_eq!(e.command, vec!["pg_isready"]);
+        assert_eq!(s.progress_deadline, Some(Duration::from_secs(300)));
+        assert!(s.advance.backup && s.advance.rollback && !s.advance.allow_major);
+        assert_eq!(s.depends_on, vec!["keycloak"]);
+        assert!(!s.suspend && s.pin_volumes);
+        assert_eq!(
+            d.origin.pos_of("spec.dependsOn[0]"),
+            Pos { line: 27, col: 15 }
+        );
+    }
+
+    #[test]
+    fn defaults_when_fields_are_absent() {
+        let l = load(&format!("{POOL}{}", deployment("a", "")));
+        assert_eq!(diags(&l), Vec::<String>::new());
+        let p = l.pool.as_ref().expect("pool");
+        assert_eq!(p.spec.defaults.concurrency, 4);
+        assert!(p.spec.defaults.self_heal && !p.spec.defaults.prune);
+        let s = &l.deployments[0].spec;
+        assert_eq!((s.role, s.state), (Role::Plain, DesiredState::Running));
+        assert!(s.pin_volumes && !s.suspend && s.advance.backup && !s.advance.allow_major);
+        assert!(s.domain.is_none() && s.compose_files.is_none() && s.source.is_none());
+        assert!(s.env.is_empty() && s.probes.is_empty() && s.depends_on.is_empty());
+        assert_eq!(s.progress_deadline, None);
+    }
+
+    #[test]
+    fn unknown_field_deep_in_nested_map() {
+        let spec = "  probes:\n    - http: {service: app, port: 80}\n    - tcp:\n        service: app\n        port: 1\n        stableFr: 5s\n";
+        let l = load(&format!("{POOL}{}", deployment("a", spec)));
+        assert_eq!(
+            diags(&l),
+            vec![
+                "m/a.yml:18:9: spec.probes[1].tcp.stableFr: unknown field `stableFr`, expected one of service, port, stableFor, send, expect, address, timeout, interval, failures"
+            ]
+        );
+        assert!(l.deployments.is_empty());
+        assert!(l.pool.is_some());
+    }
+
+    #[test]
+    fn wrong_type_points_at_value() {
+        let spec = "  probes:\n    - http:\n        service: app\n        port: eighty\n";
+        let l = load(&format!("{POOL}{}", deployment("a", spec)));
+        assert_eq!(l.diagnostics.len(), 1, "{:?}", diags(&l));
+        let d = &l.diagnostics[0];
+        assert_eq!((d.pos.line, d.pos.col), (16, 15));
+        assert_eq!(d.field, "spec.probes[0].http.port");
+    }
+
+    #[test]
+    fn bad_duration_names_the_field() {
+        let spec = "  probes:\n    - tcp: {service: app, port: 1, stableFor: 5x}\n";
+        let l = load(&format!("{POOL}{}", deployment("a", spec)));
+        assert_eq!(l.diagnostics.len(), 1, "{:?}", diags(&l));
+        let d = &l.diagnostics[0];
+        assert_eq!(d.field, "spec.probes[0].tcp.stableFor");
+        assert_eq!((d.pos.line, d.pos.col), (14, 47));
+        assert!(
+            d.message.contains("invalid duration \"5x\""),
+            "{}",
+            d.message
+        );
+        let l = load(&format!(
+            "{POOL}{}",
+            deployment("a", "  progressDeadline: 10\n")
+        ));
+        assert_eq!(l.diagnostics[0].field, "spec.progressDeadline");
+        assert_eq!(l.diagnostics[0].pos, Pos { line: 13, col: 21 });
+    }
+
+    #[test]
+    fn error_in_second_document_of_a_file_keeps_the_others() {
+        let text = format!(
+            "{POOL}{}{}{}",
+            deployment("a", ""),
+            deployment("b", "  suspend: maybe\n"),
+            deployment("c", "")
+        );
+        let l = load(&text);
+        let names: Vec<&str> = l.deployments.iter().map(Deployment::name).collect();
+        assert_eq!(names, vec!["a", "c"]);
+        assert_eq!(l.diagnostics.len(), 1, "{:?}", diags(&l));
+        let d = &l.diagnostics[0];
+        assert_eq!(
+            (d.pos.line, d.pos.col, d.field.as_str()),
+            (21, 12, "spec.suspend")
+        );
+        assert_eq!(l.deployments[1].origin.pos, Pos { line: 23, col: 1 });
+    }
+
+    #[test]
+    fn every_bad_document_is_reported() {
+        let text = format!(
+            "{POOL}{}{}{}{}",
+            deployment("a", "  bogus: 1\n"),
+            "---\nfoo: [unclosed\n",
+            deployment("c", "  role: boss\n"),
+            deployment("d", "")
+        );
+        let l = load(&text);
+        let fields: Vec<(usize, &str)> = l
+            .diagnostics
+            .iter()
+            .map(|d| (d.pos.line, d.field.as_str()))
+            .collect();
+        assert_eq!(fields.len(), 3, "{:?}", diags(&l));
+        assert_eq!(fields[0], (13, "spec.bogus"));
+        assert_eq!(fields[2], (24, "spec.role"));
+        assert!(l.diagnostics[2].message.contains("unknown variant `boss`"));
+        assert_eq!(l.deployments.len(), 1);
+    }
+
+    #[test]
+    fn missing_required_field_extends_the_path() {
+        let text = format!(
+            "{POOL}---\napiVersion: hearth/v1\nkind: Deployment\nmetadata: {{name: a}}\nspec:\n  recipe: r\n"
+        );
+        let l = load(&text);
+        assert_eq!(
+            diags(&l),
+            vec!["m/a.yml:10:3: spec.version: required field is missing"]
+        );
+    }
+
+    #[test]
+    fn header_errors() {
+        let text = "apiVersion: hearth/v2\nkind: Pool\n---\nkind: Deployment\n---\napiVersion: hearth/v1\nkind: Service\n---\n- a list\n---\nplain scalar\n";
+        assert_eq!(
+            diags(&load(text)),
+            vec![
+                "m/a.yml:1:13: apiVersion: unsupported apiVersion \"hearth/v2\"; expected hearth/v1",
+                "m/a.yml:4:1: apiVersion: required field is missing (use hearth/v1)",
+                "m/a.yml:7:7: kind: unknown kind \"Service\"; expected Pool or Deployment",
+                "m/a.yml:9:1: expected mapping start",
+                "m/a.yml:11:1: expected mapping start",
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_names_name_both_places() {
+        let text = format!("{POOL}{}{}", deployment("a", ""), deployment("a", ""));
+        let l = load(&text);
+        assert_eq!(
+            diags(&l),
+            vec![
+                "m/a.yml:17:9: metadata.name: duplicate deployment name \"a\"; also defined at m/a.yml:6:1 (the first one is kept)"
+            ]
+        );
+        assert_eq!(l.deployments.len(), 1);
+        assert_eq!(l.deployments[0].origin.pos.line, 6);
+    }
+
+    #[test]
+    fn pool_count() {
+        let two = format!("{POOL}---\n{}", POOL.replace("name: ci", "name: other"));
+        let l = load(&two);
+        assert_eq!(
+            diags(&l),
+            vec![
+                "m/a.yml:6:1: kind: more than one Pool: \"other\" here and \"ci\" at m/a.yml:1:1; a manifest set has exactly one"
+            ]
+        );
+        assert_eq!(
+            l.pool.as_ref().map(|p| p.metadata.name.as_str()),
+            Some("ci")
+        );
+        let none = load(&deployment("a", ""));
+        assert_eq!(
+            diags(&none),
+            vec!["m/a.yml:2:1: kind: no Pool: 1 deployment(s) found but no document of kind Pool"]
+        );
+        assert_eq!(none.deployments.len(), 1);
+        assert_eq!(load("# nothing\n"), Loaded::default());
+    }
+
+    #[test]
+    fn env_scalars_are_text_and_null_is_an_error() {
+        let spec = "  env:\n    PORT: 8080\n    DEBUG: true\n    RATIO: 1.10\n    MODE: 0440\n";
+        let l = load(&format!("{POOL}{}", deployment("a", spec)));
+        assert_eq!(diags(&l), Vec::<String>::new());
+        let env: Vec<(&str, &str)> = l.deployments[0]
+            .spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            env,
+            vec![
+                ("PORT", "8080"),
+                ("DEBUG", "true"),
+                ("RATIO", "1.10"),
+                ("MODE", "0440")
+            ]
+        );
+        let l = load(&format!("{POOL}{}", deployment("a", "  env: {EMPTY: }\n")));
+        assert_eq!(
+            diags(&l),
+            vec!["m/a.yml:13:14: spec.env.EMPTY: null value; write '' for an empty value"]
+        );
+    }
+
+    #[test]
+    fn probe_with_two_kinds() {
+        let spec =
+            "  probes:\n    - tcp: {service: a, port: 1}\n      http: {service: a, port: 1}\n";
+        let l = load(&format!("{POOL}{}", deployment("a", spec)));
+        assert_eq!(l.diagnostics.len(), 1);
+        let d = &l.diagnostics[0];
+        assert_eq!(d.field, "spec.probes[0]");
+        assert_eq!(
+            d.message,
+            "a probe has exactly one of http, tcp, exec, docker"
+        );
+        assert_eq!(d.pos.line, 15);
+    }
+
+    #[test]
+    fn secrets_and_payloads() {
+        let spec = "  secrets:\n    a: {generate: {}}\n    b: {generate: {length: 8, charset: hex}}\n    c: {file: keys/c.txt}\n    d: {file: /abs/d}\n  probes:\n    - tcp: {service: s, port: 1, send: \"PING\\n\", expect: PONG}\n    - docker: {service: s, interval: 2s, failures: 3}\n";
+        let l = load_str(
+            &format!("{POOL}{}", deployment("a", spec)),
+            Path::new("/srv/m/p.yml"),
+        );
+        assert_eq!(diags(&l), Vec::<String>::new());
+        let s = &l.deployments[0].spec;
+        assert_eq!(s.secrets["a"], SecretSource::Generate(Generate::default()));
+        assert_eq!(
+            s.secrets["b"],
+            SecretSource::Generate(Generate {
+                length: 8,
+                charset: Charset::Hex
+            })
+        );
+        assert_eq!(
+            s.secrets["c"],
+            SecretSource::File("/srv/m/keys/c.txt".into())
+        );
+        assert_eq!(s.secrets["d"], SecretSource::File("/abs/d".into()));
+        let Probe::Tcp(t) = &s.probes[0] else {
+            panic!("tcp")
+        };
+        assert_eq!(t.send, Some(Payload(b"PING\n".to_vec())));
+        assert_eq!(t.expect, Some(Payload(b"PONG".to_vec())));
+        assert_eq!(s.probes[1].timing().interval, parse_duration("2s").ok());
+        assert_eq!(s.probes[1].timing().failures, Some(3));
+        let bad = "  secrets: {x: {generate: {}, file: y}}\n  probes: [{tcp: {service: s, port: 1, send: \"hex:zz\"}}]\n";
+        let l = load(&format!("{POOL}{}", deployment("a", bad)));
+        assert_eq!(l.diagnostics.len(), 1);
+        assert_eq!(
+            l.diagnostics[0].message,
+            "a secret has exactly one of generate, file"
+        );
+    }
+
+    #[test]
+    fn anchors_and_merge_keys() {
+        let text = format!(
+            "{POOL}{}{}",
+            deployment("a", "  env: &common {A: one, B: two}\n"),
+            deployment("b", "  env:\n    <<: {A: one, B: two}\n    B: three\n")
+        );
+        let l = load(&text);
+        assert_eq!(diags(&l), Vec::<String>::new());
+        let b = &l.deployments[1].spec.env;
+        assert_eq!((b["A"].as_str(), b["B"].as_str()), ("one", "three"));
+    }
+
+    #[test]
+    fn crlf_and_document_end_markers() {
+        let text = format!("{POOL}...\n{}", deployment("a", "")).replace('\n', "\r\n");
+        let l = load(&text);
+        assert_eq!(diags(&l), Vec::<String>::new());
+        assert_eq!(l.deployments[0].origin.pos.line, 7);
+    }
+
+    #[test]
+    fn load_paths_walks_directories_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let w = |rel: &str, text: &str| {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, text).expect("write");
+        };
+        w("00-pool.yaml", POOL);
+        w("b/20.yml", &deployment("b", ""));
+        w("a/10.yml", &deployment("a", "  bogus: 1\n"));
+        w("a/11.yml", &deployment("a2", ""));
+        w("notes.txt", "not yaml");
+        w(".github/workflows/ci.yml", "on: push\n");
+        let l = load_paths(&[root.to_path_buf(), root.join("missing.yml")]);
+        let names: Vec<&str> = l.deployments.iter().map(Deployment::name).collect();
+        assert_eq!(names, vec!["a2", "b"]);
+        assert!(l.pool.is_some());
+        assert_eq!(l.diagnostics.len(), 2, "{:?}", diags(&l));
+        assert_eq!(l.diagnostics[0].file, root.join("a/10.yml"));
+        assert_eq!(l.diagnostics[0].pos.line, 9);
+        assert_eq!(l.diagnostics[1].file, root.join("missing.yml"));
+        assert!(l.diagnostics[1].message.starts_with("cannot read"));
+        assert_eq!(l.deployments[1].origin.file, root.join("b/20.yml"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn load_str_never_panics(text in "(apiVersion: hearth/v1\n|kind: (Pool|Deployment)\n|---\n|\\.\\.\\.\n|spec:\n|  |- |[a-z{}\\[\\]:,&*<>!|#\"' \n%-]){0,40}") {
+            let _ = load_str(&text, Path::new("f.yml"));
+        }
+
+        #[test]
+        fn load_str_never_panics_on_any_text(text in "\\PC{0,200}") {
+            let _ = load_str(&text, Path::new("f.yml"));
         }
     }
 }

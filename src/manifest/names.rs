@@ -137,7 +137,7 @@ pub fn check_unique(named: &[Named], foreign_stacks: &[String]) -> Vec<Diagnosti
                 stacks.insert(&n.stack, n);
             }
         }
-        if foreign_stacks.iter().any(|s| *s == n.stack) {
+        if foreign_stacks.contains(&n.stack) {
             out.push(diag(
                 n,
                 format!(
