@@ -7,7 +7,7 @@
 //! reported and dropped).
 
 use super::fields;
-use super::positions::positions;
+use super::positions::{positions, to_pos};
 use super::split::{Chunk, split_documents};
 use super::types::{
     API_VERSION, Deployment, DeploymentSpec, Metadata, Origin, Pool, PoolSpec, SecretSource,
@@ -136,15 +136,9 @@ struct Failure {
     message: String,
 }
 
-fn to_pos(l: serde_saphyr::Location) -> Pos {
-    Pos {
-        line: usize::try_from(l.line()).unwrap_or(0),
-        col: usize::try_from(l.column()).unwrap_or(0),
-    }
-}
-
-/// Deserializes one document, tracking the field path of a failure.
-fn parse<T: DeserializeOwned>(text: &str) -> Result<T, Failure> {
+/// Deserializes one document starting `line_offset` lines into its file, tracking the field path
+/// of a failure.
+fn parse<T: DeserializeOwned>(text: &str, line_offset: usize) -> Result<T, Failure> {
     let mut path = String::new();
     let result = serde_saphyr::with_deserializer_from_str(text, |de| {
         serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
@@ -154,7 +148,10 @@ fn parse<T: DeserializeOwned>(text: &str) -> Result<T, Failure> {
     });
     result.map_err(|e| Failure {
         path,
-        pos: e.location().map(to_pos).unwrap_or_default(),
+        pos: e
+            .location()
+            .map(|l| to_pos(&l, line_offset))
+            .unwrap_or_default(),
         message: sanitize(&UserMessageFormatter.format_message(&e)),
     })
 }
@@ -240,13 +237,13 @@ impl Acc {
     }
 
     /// Reports a parse failure of the document `text`.
-    fn fail(&mut self, file: &Path, text: &str, f: Failure) {
+    fn fail(&mut self, file: &Path, chunk: &Chunk<'_>, f: Failure) {
         let parent = f.path.clone();
         let (path, mut pos, message, missing) = explain(f);
         if missing {
             // A missing field: serde-saphyr points at the end of the mapping, which may be far
             // below (or past the end of the document); point at the mapping itself instead.
-            if let Some(p) = positions(text).get(&parent) {
+            if let Some(p) = positions(chunk.text, chunk.first_line).get(&parent) {
                 pos = *p;
             }
         }
@@ -262,17 +259,17 @@ impl Acc {
     }
 
     fn load_document(&mut self, chunk: &Chunk<'_>, file: &Path) {
-        let text = chunk.padded();
-        let header: Spanned<Header> = match parse(&text) {
+        let (text, offset) = (chunk.text, chunk.first_line);
+        let header: Spanned<Header> = match parse(text, offset) {
             Ok(h) => h,
             Err(mut f) => {
                 // `Spanned` adds `value` segments; `Header` has no field of that name.
                 let parts: Vec<&str> = f.path.split('.').filter(|s| *s != "value").collect();
                 f.path = parts.join(".");
-                return self.fail(file, &text, f);
+                return self.fail(file, chunk, f);
             }
         };
-        let doc_pos = to_pos(header.referenced);
+        let doc_pos = to_pos(&header.referenced, offset);
         let Header { api_version, kind } = header.value;
         let mut ok = true;
         match api_version {
@@ -290,7 +287,7 @@ impl Acc {
                     "unsupported apiVersion {:?}; expected {API_VERSION}",
                     v.value
                 );
-                self.diag(file, to_pos(v.referenced), "apiVersion", msg);
+                self.diag(file, to_pos(&v.referenced, offset), "apiVersion", msg);
                 ok = false;
             }
             Some(_) => {}
@@ -313,23 +310,25 @@ impl Acc {
         let origin = || Origin {
             file: file.to_path_buf(),
             pos: doc_pos,
-            fields: positions(&text),
+            fields: positions(text, offset),
         };
         let base = file.parent().unwrap_or(Path::new(""));
         match kind.value.as_str() {
-            "Pool" => match parse::<Doc<PoolSpec>>(&text) {
+            "Pool" => match parse::<Doc<PoolSpec>>(text, offset) {
                 Ok(d) => {
                     let mut spec = d.spec;
-                    spec.recipes = base.join(spec.recipes);
+                    if !spec.recipes.starts_with("~") {
+                        spec.recipes = base.join(&spec.recipes);
+                    }
                     self.pools.push(Pool {
                         metadata: d.metadata,
                         spec,
                         origin: origin(),
                     })
                 }
-                Err(f) => self.fail(file, &text, f),
+                Err(f) => self.fail(file, chunk, f),
             },
-            "Deployment" => match parse::<Doc<DeploymentSpec>>(&text) {
+            "Deployment" => match parse::<Doc<DeploymentSpec>>(text, offset) {
                 Ok(d) => {
                     let mut spec = d.spec;
                     resolve_secret_files(&mut spec, base);
@@ -339,11 +338,11 @@ impl Acc {
                         origin: origin(),
                     });
                 }
-                Err(f) => self.fail(file, &text, f),
+                Err(f) => self.fail(file, chunk, f),
             },
             other => {
                 let msg = format!("unknown kind {other:?}; expected Pool or Deployment");
-                self.diag(file, to_pos(kind.referenced), "kind", msg);
+                self.diag(file, to_pos(&kind.referenced, offset), "kind", msg);
             }
         }
     }
@@ -401,7 +400,9 @@ fn resolve_secret_files(spec: &mut DeploymentSpec, base: &Path) {
                 Some(s) => fields::expand_tilde(s, home.as_deref()),
                 None => p.clone(),
             };
-            *p = base.join(expanded);
+            if !expanded.starts_with("~") {
+                *p = base.join(expanded);
+            }
         }
     }
 }
@@ -640,6 +641,43 @@ spec:
     }
 
     #[test]
+    fn annotations_and_missing_sections() {
+        let text = format!(
+            "{POOL}---\napiVersion: hearth/v1\nkind: Deployment\nmetadata:\n  name: a\n  annotations: {{owner: ops, ticket: 42}}\n"
+        );
+        let l = load(&text);
+        assert_eq!(
+            diags(&l),
+            vec!["m/a.yml:6:1: spec: required field is missing"]
+        );
+        let text = text + "spec: {recipe: r, version: v1}\n";
+        let l = load_str(&text, Path::new("rel/m.yml"));
+        assert_eq!(diags(&l), Vec::<String>::new());
+        let a = &l.deployments[0].metadata.annotations;
+        assert_eq!((a["owner"].as_str(), a["ticket"].as_str()), ("ops", "42"));
+        let pool = "apiVersion: hearth/v1\nkind: Pool\nmetadata: {name: ci}\nspec: {domain: d, recipes: recipes}\n";
+        let l = load_str(pool, Path::new("rel/m.yml"));
+        assert_eq!(
+            l.pool.map(|p| p.spec.recipes),
+            Some(PathBuf::from("rel/recipes"))
+        );
+    }
+
+    #[test]
+    fn many_documents_load_in_linear_time() {
+        let mut text = String::from(POOL);
+        for i in 0..3000 {
+            text.push_str(&deployment(&format!("d{i}"), ""));
+        }
+        let start = std::time::Instant::now();
+        let l = load(&text);
+        assert_eq!(l.deployments.len(), 3000);
+        assert!(l.diagnostics.is_empty());
+        assert_eq!(l.deployments[2999].origin.pos.line, 4 + 2999 * 8 + 2);
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    #[test]
     fn header_errors() {
         let text = "apiVersion: hearth/v2\nkind: Pool\n---\nkind: Deployment\n---\napiVersion: hearth/v1\nkind: Service\n---\n- a list\n---\nplain scalar\n";
         assert_eq!(
@@ -822,6 +860,20 @@ spec:
     proptest::proptest! {
         #[test]
         fn load_str_never_panics(text in "(apiVersion: hearth/v1\n|kind: (Pool|Deployment)\n|---\n|\\.\\.\\.\n|spec:\n|  |- |[a-z{}\\[\\]:,&*<>!|#\"' \n%-]){0,40}") {
+            let _ = load_str(&text, Path::new("f.yml"));
+        }
+
+        #[test]
+        fn load_str_never_panics_on_mutated_example(
+            edits in proptest::collection::vec((0usize..2000, 0usize..4, "[ -~\n\t]{0,3}"), 1..8)
+        ) {
+            let mut text: Vec<char> = EXAMPLE.chars().collect();
+            for (at, len, insert) in edits {
+                let at = at % (text.len() + 1);
+                let end = (at + len).min(text.len());
+                text.splice(at..end, insert.chars());
+            }
+            let text: String = text.into_iter().collect();
             let _ = load_str(&text, Path::new("f.yml"));
         }
 

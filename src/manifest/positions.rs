@@ -81,15 +81,22 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 }
 
-fn to_pos(l: &Location) -> Pos {
+/// A serde-saphyr location as a [`Pos`], `line_offset` lines further down (line 0, "unknown",
+/// stays 0).
+pub fn to_pos(l: &Location, line_offset: usize) -> Pos {
+    let line = usize::try_from(l.line()).unwrap_or(0);
     Pos {
-        line: usize::try_from(l.line()).unwrap_or(0),
+        line: if line == 0 {
+            0
+        } else {
+            line.saturating_add(line_offset)
+        },
         col: usize::try_from(l.column()).unwrap_or(0),
     }
 }
 
-fn record(path: &str, node: &Spanned<Node>, out: &mut BTreeMap<String, Pos>) {
-    out.insert(path.to_string(), to_pos(&node.referenced));
+fn record(path: &str, node: &Spanned<Node>, offset: usize, out: &mut BTreeMap<String, Pos>) {
+    out.insert(path.to_string(), to_pos(&node.referenced, offset));
     match &node.value {
         Node::Leaf => {}
         Node::Map(entries) => {
@@ -99,23 +106,24 @@ fn record(path: &str, node: &Spanned<Node>, out: &mut BTreeMap<String, Pos>) {
                 } else {
                     format!("{path}.{k}")
                 };
-                record(&p, v, out);
+                record(&p, v, offset, out);
             }
         }
         Node::Seq(items) => {
             for (i, v) in items.iter().enumerate() {
-                record(&format!("{path}[{i}]"), v, out);
+                record(&format!("{path}[{i}]"), v, offset, out);
             }
         }
     }
 }
 
-/// Positions of all nodes of the single document in `text` (the root under the empty path).
-/// Returns an empty map when the text does not parse.
-pub fn positions(text: &str) -> BTreeMap<String, Pos> {
+/// Positions of all nodes of the single document in `text` (the root under the empty path),
+/// for a document that starts `line_offset` lines into its file. Empty when the text does not
+/// parse.
+pub fn positions(text: &str, line_offset: usize) -> BTreeMap<String, Pos> {
     let mut out = BTreeMap::new();
     if let Ok(root) = serde_saphyr::from_str::<Spanned<Node>>(text) {
-        record("", &root, &mut out);
+        record("", &root, line_offset, &mut out);
     }
     out
 }
@@ -126,8 +134,10 @@ mod tests {
 
     #[test]
     fn records_nested_paths() {
-        let p =
-            positions("\n\nmetadata: {name: a}\nspec:\n  probes:\n    - tcp:\n        port: 1\n");
+        let p = positions(
+            "metadata: {name: a}\nspec:\n  probes:\n    - tcp:\n        port: 1\n",
+            2,
+        );
         let at = |k: &str| p.get(k).map(|p| (p.line, p.col));
         assert_eq!(at("metadata.name"), Some((3, 18)));
         assert_eq!(at("spec.probes[0].tcp.port"), Some((7, 15)));
@@ -137,6 +147,6 @@ mod tests {
 
     #[test]
     fn unparsable_gives_nothing() {
-        assert!(positions("a: [").is_empty());
+        assert!(positions("a: [", 0).is_empty());
     }
 }

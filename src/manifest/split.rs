@@ -4,8 +4,8 @@
 //! document's errors and load the good ones, so each document is parsed on its own. A document
 //! starts at a `---` line (column 0, followed by whitespace or end of line) and ends before the next
 //! one or after a `...` line; `%` directive lines just before a `---` belong to the document they
-//! precede. Each document is handed to the parser padded with as many empty lines as precede it,
-//! so every line and column serde-saphyr reports is already the position in the whole file.
+//! precede. Each document is parsed alone and the lines serde-saphyr reports are shifted by the
+//! document's first line, so positions are those in the whole file (columns need no change).
 
 /// One document of a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,14 +16,6 @@ pub struct Chunk<'a> {
 }
 
 impl Chunk<'_> {
-    /// The document text preceded by `first_line` newlines (positions match the whole file).
-    pub fn padded(&self) -> String {
-        let mut s = String::with_capacity(self.first_line + self.text.len());
-        s.extend(std::iter::repeat_n('\n', self.first_line));
-        s.push_str(self.text);
-        s
-    }
-
     /// True when the document holds nothing but markers, comments and blank lines.
     pub fn is_blank(&self) -> bool {
         self.text.lines().all(|l| {
@@ -129,12 +121,6 @@ mod tests {
             firsts(t),
             vec![(0, "a: 1\n...\n"), (2, "%YAML 1.2\n---\nb: 2\n")]
         );
-    }
-
-    #[test]
-    fn padding_keeps_lines() {
-        let c = &split_documents("a: 1\n---\nb: 2\n")[1];
-        assert_eq!(c.padded(), "\n---\nb: 2\n");
     }
 
     #[test]
