@@ -214,7 +214,8 @@ fn explain(f: Failure) -> (String, Pos, String, bool) {
             "exactly one key expected here"
         };
         message = what.into();
-        if let Some(i) = path.rfind('.').filter(|_| path.contains("probes[")) {
+        // The path ends in the first variant's name; the problem is the entry holding it.
+        if let Some(i) = path.rfind('.') {
             path.truncate(i);
         }
     } else if message.contains("null is not allowed") && path.starts_with("spec.env.") {
@@ -227,6 +228,8 @@ fn explain(f: Failure) -> (String, Pos, String, bool) {
 struct Acc {
     loaded: Loaded,
     pools: Vec<Pool>,
+    /// A `kind: Pool` document was seen, valid or not (an invalid one is reported already).
+    saw_pool: bool,
 }
 
 impl Acc {
@@ -314,20 +317,22 @@ impl Acc {
         };
         let base = file.parent().unwrap_or(Path::new(""));
         match kind.value.as_str() {
-            "Pool" => match parse::<Doc<PoolSpec>>(text, offset) {
-                Ok(d) => {
-                    let mut spec = d.spec;
-                    if !spec.recipes.starts_with("~") {
-                        spec.recipes = base.join(&spec.recipes);
+            "Pool" => {
+                match parse::<Doc<PoolSpec>>(text, offset).inspect_err(|_| self.saw_pool = true) {
+                    Ok(d) => {
+                        let mut spec = d.spec;
+                        if !spec.recipes.starts_with("~") {
+                            spec.recipes = base.join(&spec.recipes);
+                        }
+                        self.pools.push(Pool {
+                            metadata: d.metadata,
+                            spec,
+                            origin: origin(),
+                        })
                     }
-                    self.pools.push(Pool {
-                        metadata: d.metadata,
-                        spec,
-                        origin: origin(),
-                    })
+                    Err(f) => self.fail(file, chunk, f),
                 }
-                Err(f) => self.fail(file, chunk, f),
-            },
+            }
             "Deployment" => match parse::<Doc<DeploymentSpec>>(text, offset) {
                 Ok(d) => {
                     let mut spec = d.spec;
@@ -379,7 +384,7 @@ impl Acc {
                 self.diag(&extra.origin.file, extra.origin.pos, "kind", msg);
             }
             self.loaded.pool = Some(first);
-        } else if let Some(d) = self.loaded.deployments.first() {
+        } else if let Some(d) = self.loaded.deployments.first().filter(|_| !self.saw_pool) {
             let msg = format!(
                 "no Pool: {} deployment(s) found but no document of kind Pool",
                 self.loaded.deployments.len()
@@ -726,6 +731,11 @@ spec:
             vec!["m/a.yml:2:1: kind: no Pool: 1 deployment(s) found but no document of kind Pool"]
         );
         assert_eq!(none.deployments.len(), 1);
+        // An invalid Pool is reported for what is wrong with it, not as a missing Pool.
+        let bad_pool = POOL.replace("domain:", "domian:") + &deployment("a", "");
+        let l = load(&bad_pool);
+        assert_eq!(l.diagnostics.len(), 1, "{:?}", diags(&l));
+        assert_eq!(l.diagnostics[0].field, "spec.domian");
         assert_eq!(load("# nothing\n"), Loaded::default());
     }
 
