@@ -16,4 +16,4 @@ mod validate;
 pub use fields::{Payload, parse_duration};
 pub use load::{Loaded, load_paths, load_str};
 pub use types::*;
-pub use validate::validate;
+pub use validate::{check_domain, check_label, validate};
