@@ -3,7 +3,9 @@
 //! The pipeline (see `../shared/DESIGN.md`): manifests -> recipes -> compose -> render ->
 //! (observe, assess, plan, apply) -> report. Only [`swarm`] talks to Docker.
 
+pub mod cli;
 pub mod compose;
+pub mod desired;
 pub mod diag;
 pub mod manifest;
 pub mod plan;

@@ -1,5 +1,7 @@
-//! The `hearth` command line.
+//! The `hearth` binary: see [`hearth::cli`].
 
-fn main() {
-    println!("hearth {}", env!("CARGO_PKG_VERSION"));
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    hearth::cli::run(hearth::cli::Cli::parse())
 }

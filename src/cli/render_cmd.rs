@@ -1,0 +1,45 @@
+//! `hearth render`: the exact objects one deployment would send to Docker (secret values excluded:
+//! they are made at apply time and never printed).
+
+use std::process::ExitCode;
+
+use crate::desired;
+use crate::manifest;
+
+use super::{Output, Source};
+
+pub fn run(source: &Source, deployment: &str, output: Output) -> ExitCode {
+    let loaded = manifest::load_paths(&source.paths);
+    let Some(store) = desired::recipe_store(&loaded, source.recipes.clone()) else {
+        eprintln!("no Pool manifest and no --recipes: cannot find recipes");
+        return ExitCode::from(1);
+    };
+    if loaded.deployment(deployment).is_none() {
+        eprintln!("no deployment named {deployment:?} in the manifests");
+        return ExitCode::from(1);
+    }
+    let pool = desired::build(&loaded, &store, Some(deployment));
+    let Some(d) = pool.get(deployment) else {
+        for e in &pool.errors {
+            eprintln!("{e}");
+        }
+        return ExitCode::from(1);
+    };
+    for w in &pool.warnings {
+        eprintln!("{w}");
+    }
+    let text = match output {
+        Output::Json | Output::Text => serde_json::to_string_pretty(d).map_err(|e| e.to_string()),
+        Output::Yaml => serde_saphyr::to_string(d).map_err(|e| e.to_string()),
+    };
+    match text {
+        Ok(t) => {
+            println!("{t}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot print: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

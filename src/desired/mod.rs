@@ -1,0 +1,328 @@
+//! Desired state of a pool: manifests + recipes at their versions -> one rendered [`StackSpec`] per
+//! deployment, with names (domain, stack) derived, and the checks that need the whole pool (unique
+//! domains and stacks, alias collisions on shared external networks). Pure but for reading recipe
+//! repos; never touches the swarm.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::compose::{self, ComposeSource, model::ComposeFile};
+use crate::diag::{Diagnostic, Pos};
+use crate::manifest::{self, Deployment, Loaded, Pool, names};
+use crate::recipe::{RecipeAt, RecipeStore, compose_files};
+use crate::render::{self, RenderInput, StackSpec};
+
+/// One deployment, rendered.
+#[derive(Debug, Clone, Serialize)]
+pub struct Desired {
+    pub deployment: String,
+    pub recipe: String,
+    pub version: String,
+    /// The tag's commit id.
+    pub commit: String,
+    pub domain: String,
+    pub stack: String,
+    pub compose_files: Vec<String>,
+    pub stack_spec: StackSpec,
+}
+
+/// The rendered pool: what rendered, and every problem found (errors and warnings).
+#[derive(Debug, Default)]
+pub struct DesiredPool {
+    pub deployments: Vec<Desired>,
+    /// Problems that stop a deployment from rendering, or make the pool invalid.
+    pub errors: Vec<Diagnostic>,
+    /// Things that render but a user should know (Swarm ignores `depends_on`, ...).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl DesiredPool {
+    pub fn get(&self, name: &str) -> Option<&Desired> {
+        self.deployments.iter().find(|d| d.deployment == name)
+    }
+}
+
+/// Where recipes are read from: the pool's `recipes:` directory unless overridden.
+pub fn recipe_store(loaded: &Loaded, override_dir: Option<PathBuf>) -> Option<RecipeStore> {
+    override_dir
+        .or_else(|| loaded.pool.as_ref().map(|p| p.spec.recipes.clone()))
+        .map(RecipeStore::new)
+}
+
+/// Validates the manifests and renders every valid deployment. `only` limits rendering to one
+/// deployment (the pool-wide checks still see every deployment's names).
+pub fn build(loaded: &Loaded, store: &RecipeStore, only: Option<&str>) -> DesiredPool {
+    let mut out = DesiredPool {
+        errors: loaded.diagnostics.clone(),
+        ..Default::default()
+    };
+    let recipes = store.recipes();
+    out.errors.extend(manifest::validate(
+        loaded,
+        &|r| store.has_recipe(r),
+        &recipes,
+    ));
+    let Some(pool) = &loaded.pool else {
+        return out;
+    };
+    // A deployment whose own document has errors is not rendered; the rest are.
+    let broken: Vec<&str> = out
+        .errors
+        .iter()
+        .filter_map(|e| {
+            loaded
+                .deployments
+                .iter()
+                .find(|d| d.origin.file == e.file && is_in_document(d, e.pos))
+                .map(|d| d.name())
+        })
+        .collect();
+
+    let mut longest: BTreeMap<String, usize> = BTreeMap::new();
+    for d in &loaded.deployments {
+        if broken.contains(&d.name()) || only.is_some_and(|o| o != d.name()) {
+            continue;
+        }
+        match render_one(d, pool, &loaded.deployments, store) {
+            Ok((desired, warnings)) => {
+                longest.insert(
+                    d.name().to_string(),
+                    desired
+                        .stack_spec
+                        .services
+                        .iter()
+                        .map(|s| s.key.len())
+                        .max()
+                        .unwrap_or(0),
+                );
+                out.warnings.extend(warnings);
+                out.deployments.push(desired);
+            }
+            Err(errs) => out.errors.extend(errs),
+        }
+    }
+    let named = names::name_all(pool, &loaded.deployments, &|d| {
+        longest.get(d.name()).copied().unwrap_or(0)
+    });
+    out.errors.extend(names::check_unique(&named, &[]));
+    out.errors.extend(alias_collisions(&out.deployments, loaded));
+    out
+}
+
+/// Errors located in a deployment's own document (its origin line or after, before the next one).
+fn is_in_document(d: &Deployment, pos: Pos) -> bool {
+    let start = d.origin.pos.line;
+    let end = d
+        .origin
+        .fields
+        .values()
+        .map(|p| p.line)
+        .max()
+        .unwrap_or(start);
+    pos.line >= start && pos.line <= end
+}
+
+/// Renders one deployment: recipe at its version, env, compose files, compose model, stack spec.
+pub fn render_one(
+    d: &Deployment,
+    pool: &Pool,
+    all: &[Deployment],
+    store: &RecipeStore,
+) -> Result<(Desired, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let at_version = |msg: String| {
+        vec![Diagnostic::new(
+            &d.origin.file,
+            d.origin.pos_of("spec.version"),
+            "spec.version",
+            msg,
+        )]
+    };
+    let recipe = store
+        .open(&d.spec.recipe, &d.spec.version)
+        .map_err(|e| at_version(e.to_string()))?;
+    let domain = names::derive_domain(d, pool, all);
+    // The stack name depends on the longest service name (Docker's 63-character limit), which is
+    // known only after loading; load once with the plain name and again if it had to be shortened.
+    let stack = names::stack_name(&domain, 0);
+    let (compose, files, mut warnings) = load_compose(d, &recipe, &stack, &domain)?;
+    let longest = compose.services.keys().map(String::len).max().unwrap_or(0);
+    let stack_final = names::stack_name(&domain, longest);
+    let (compose, files, w) = if stack_final == stack {
+        (compose, files, Vec::new())
+    } else {
+        load_compose(d, &recipe, &stack_final, &domain)?
+    };
+    warnings.extend(w);
+    let stack = stack_final;
+    let read_file = |path: &str| recipe.read(path).map_err(|e| e.to_string());
+    let label = recipe.label(files.first().map(String::as_str).unwrap_or("compose.yml"));
+    let spec = render::render(&RenderInput {
+        deployment: d.name(),
+        stack: &stack,
+        version: &d.spec.version,
+        source: &label,
+        compose: &compose.model,
+        read_file: &read_file,
+    })
+    .map_err(|diags| {
+        diags
+            .0
+            .into_iter()
+            .map(|diag| locate(diag, &compose.loaded))
+            .collect::<Vec<_>>()
+    })?;
+    warnings.extend(spec.warnings.iter().map(|w| {
+        Diagnostic::new(&label, Pos::default(), "", format!("warning: {w}"))
+    }));
+    Ok((
+        Desired {
+            deployment: d.name().to_string(),
+            recipe: d.spec.recipe.clone(),
+            version: d.spec.version.clone(),
+            commit: recipe.commit().to_string(),
+            domain,
+            stack,
+            compose_files: files,
+            stack_spec: spec,
+        },
+        warnings,
+    ))
+}
+
+struct Compose {
+    model: ComposeFile,
+    loaded: compose::Loaded,
+}
+
+fn load_compose(
+    d: &Deployment,
+    recipe: &RecipeAt,
+    stack: &str,
+    domain: &str,
+) -> Result<(Compose, Vec<String>, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let manifest_diag = |field: &str, msg: String| {
+        vec![Diagnostic::new(
+            &d.origin.file,
+            d.origin.pos_of(field),
+            field,
+            msg,
+        )]
+    };
+    let env: IndexMap<String, String> = recipe
+        .load_env(&d.spec.env, stack, domain)
+        .map_err(|e| manifest_diag("spec.version", e.to_string()))?;
+    let files = match &d.spec.compose_files {
+        Some(f) => f.clone(),
+        None => compose_files(&env),
+    };
+    let mut sources = Vec::new();
+    for f in &files {
+        match recipe.read_string(f) {
+            Ok(Some(text)) => sources.push(ComposeSource {
+                path: f.clone(),
+                label: recipe.label(f),
+                text,
+            }),
+            Ok(None) => {
+                return Err(manifest_diag(
+                    if d.spec.compose_files.is_some() {
+                        "spec.composeFiles"
+                    } else {
+                        "spec.env"
+                    },
+                    format!(
+                        "compose file {f} does not exist in recipe {} at {}",
+                        recipe.recipe(),
+                        recipe.tag()
+                    ),
+                ));
+            }
+            Err(e) => return Err(manifest_diag("spec.version", e.to_string())),
+        }
+    }
+    let loaded = compose::load_tree(&sources, &env)?;
+    let model: ComposeFile = compose::deserialize(&loaded).map_err(|e| vec![e])?;
+    let warnings = loaded.warnings.clone();
+    Ok((Compose { model, loaded }, files, warnings))
+}
+
+/// Points a render diagnostic at the compose file and line that defined the field, when known
+/// (a service with no image is reported in the overlay file that defined the service).
+fn locate(mut diag: Diagnostic, loaded: &compose::Loaded) -> Diagnostic {
+    let path: Vec<&str> = diag.field.split('.').collect();
+    let mut probe = path.as_slice();
+    while !probe.is_empty() {
+        if let Some((file, pos)) = compose::origin_of(loaded, probe) {
+            diag.file = file.into();
+            diag.pos = pos;
+            break;
+        }
+        probe = &probe[..probe.len() - 1];
+    }
+    diag
+}
+
+/// Explicit aliases two stacks both claim on the same external network.
+fn alias_collisions(desired: &[Desired], loaded: &Loaded) -> Vec<Diagnostic> {
+    let mut owners: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+    for d in desired {
+        let external: Vec<&str> = d
+            .stack_spec
+            .networks
+            .iter()
+            .filter(|n| n.external)
+            .map(|n| n.name.as_str())
+            .collect();
+        for s in &d.stack_spec.services {
+            let nets = s
+                .spec
+                .task_template
+                .as_ref()
+                .and_then(|t| t.networks.as_ref());
+            for n in nets.into_iter().flatten() {
+                let target = n.target.as_deref().unwrap_or_default();
+                if !external.contains(&target) {
+                    continue;
+                }
+                for alias in n.aliases.iter().flatten() {
+                    owners
+                        .entry((target.to_string(), alias.clone()))
+                        .or_default()
+                        .push((d.deployment.clone(), s.key.clone()));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ((network, alias), users) in owners {
+        let stacks: std::collections::BTreeSet<&str> =
+            users.iter().map(|(d, _)| d.as_str()).collect();
+        if stacks.len() < 2 {
+            continue;
+        }
+        for (dep, service) in &users {
+            let Some(d) = loaded.deployment(dep) else {
+                continue;
+            };
+            let others: Vec<String> = users
+                .iter()
+                .filter(|(o, _)| o != dep)
+                .map(|(o, s)| format!("{o}/{s}"))
+                .collect();
+            out.push(Diagnostic::new(
+                &d.origin.file,
+                d.origin.pos_of("metadata.name"),
+                "metadata.name",
+                format!(
+                    "service {service} claims alias {alias:?} on the shared external network \
+                     {network}, which {} also claims: one would answer for the other",
+                    others.join(", ")
+                ),
+            ));
+        }
+    }
+    out
+}
