@@ -306,6 +306,6 @@ mod tests {
 
         assert!(parse_volume_spec("").is_err());
         assert!(parse_volume_spec("ab::c").is_err());
-        assert!(parse_volume_spec("a:b:ro:x").is_err());
+        assert!(parse_volume_spec("ab:cd:ro:x").is_err());
     }
 }
