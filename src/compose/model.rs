@@ -15,8 +15,8 @@ pub mod short_syntax;
 use std::fmt;
 
 use indexmap::IndexMap;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 pub use scalars::{Duration, UnitBytes};
@@ -529,7 +529,10 @@ pub const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
 
 /// Service keys `docker stack deploy` ignores as deprecated, with its explanation.
 pub const DEPRECATED_SERVICE_KEYS: &[(&str, &str)] = &[
-    ("container_name", "Setting the container name is not supported."),
+    (
+        "container_name",
+        "Setting the container name is not supported.",
+    ),
     (
         "expose",
         "Exposing ports is unnecessary - services on the same network can access each other's containers on any port.",
@@ -551,7 +554,10 @@ pub const FORBIDDEN_SERVICE_KEYS: &[(&str, &str)] = &[
     ("cpu_shares", "Set resource limits using deploy.resources"),
     ("cpuset", "Set resource limits using deploy.resources"),
     ("mem_limit", "Set resource limits using deploy.resources"),
-    ("memswap_limit", "Set resource limits using deploy.resources"),
+    (
+        "memswap_limit",
+        "Set resource limits using deploy.resources",
+    ),
 ];
 
 /// A service's `x-*` keys and the keys `docker stack deploy` ignores (unsupported or deprecated).

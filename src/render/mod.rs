@@ -208,8 +208,11 @@ impl Cx<'_, '_> {
     }
 
     fn warn(&mut self, field: &str, message: impl AsRef<str>) {
-        self.warnings
-            .push(format!("{}: {field}: {}", self.input.source, message.as_ref()));
+        self.warnings.push(format!(
+            "{}: {field}: {}",
+            self.input.source,
+            message.as_ref()
+        ));
     }
 
     /// `labels` plus the namespace label and hearth's object labels.
@@ -238,7 +241,9 @@ pub fn canonical_json<T: Serialize>(value: &T) -> String {
                     m.into_iter().map(|(k, v)| (k, sort(v))).collect();
                 serde_json::Value::Object(sorted.into_iter().collect())
             }
-            serde_json::Value::Array(a) => serde_json::Value::Array(a.into_iter().map(sort).collect()),
+            serde_json::Value::Array(a) => {
+                serde_json::Value::Array(a.into_iter().map(sort).collect())
+            }
             other => other,
         }
     }

@@ -21,7 +21,9 @@ pub const DEFAULT_NETWORK_DRIVER: &str = "overlay";
 const MAX_OBJECT_NAME: usize = 64;
 
 /// The network keys a service attaches to: its `networks:`, or `default` when it lists none.
-pub fn service_network_keys(networks: &IndexMap<String, Option<crate::compose::model::ServiceNetwork>>) -> Vec<String> {
+pub fn service_network_keys(
+    networks: &IndexMap<String, Option<crate::compose::model::ServiceNetwork>>,
+) -> Vec<String> {
     if networks.is_empty() {
         vec!["default".to_owned()]
     } else {
@@ -39,10 +41,7 @@ fn external_name(
 ) -> String {
     match (&external.name, name) {
         (Some(_), Some(_)) => {
-            cx.error(
-                field,
-                "external.name and name conflict; only use name",
-            );
+            cx.error(field, "external.name and name conflict; only use name");
             key.to_owned()
         }
         (Some(n), None) | (None, Some(n)) => n.clone(),
@@ -153,7 +152,10 @@ pub fn volumes(cx: &mut Cx) -> Vec<VolumePlan> {
         let plan = if vol.external.external {
             for (set, what) in [
                 (vol.driver.is_some(), "driver"),
-                (vol.driver_opts.as_ref().is_some_and(|o| !o.is_empty()), "driver_opts"),
+                (
+                    vol.driver_opts.as_ref().is_some_and(|o| !o.is_empty()),
+                    "driver_opts",
+                ),
                 (!vol.labels.is_empty(), "labels"),
             ] {
                 if set {
@@ -205,7 +207,10 @@ fn read(cx: &mut Cx, field: &str, path: &str) -> Option<Vec<u8>> {
     match (cx.input.read_file)(path) {
         Ok(Some(data)) => Some(data),
         Ok(None) => {
-            cx.error(format!("{field}.file"), format!("{path}: no such file in the recipe"));
+            cx.error(
+                format!("{field}.file"),
+                format!("{path}: no such file in the recipe"),
+            );
             None
         }
         Err(e) => {
@@ -266,7 +271,10 @@ pub fn secrets(cx: &mut Cx) -> Vec<SecretPlan> {
                 (path, None)
             }
             (None, None) => {
-                cx.error(&field, "a secret needs `external: true`, `file:` or `driver:`");
+                cx.error(
+                    &field,
+                    "a secret needs `external: true`, `file:` or `driver:`",
+                );
                 (None, None)
             }
         };
@@ -323,7 +331,10 @@ fn config_plan(
     template_driver: Option<String>,
 ) -> Option<ConfigPlan> {
     if obj.driver.is_some() {
-        cx.error(format!("{field}.driver"), "configs have no driver; use file");
+        cx.error(
+            format!("{field}.driver"),
+            "configs have no driver; use file",
+        );
         return None;
     }
     let Some(file) = &obj.file else {
@@ -407,7 +418,11 @@ impl Names {
             let plan = volumes.iter().find(|p| &p.key == key);
             let name = plan.map(|p| p.name.clone()).unwrap_or_else(|| {
                 if vol.external.external {
-                    vol.external.name.clone().or_else(|| vol.name.clone()).unwrap_or_else(|| key.clone())
+                    vol.external
+                        .name
+                        .clone()
+                        .or_else(|| vol.name.clone())
+                        .unwrap_or_else(|| key.clone())
                 } else {
                     non_empty(&vol.name).unwrap_or_else(|| cx.scope(key))
                 }
@@ -431,8 +446,14 @@ impl Names {
         Names {
             networks: net_map,
             volumes: vol_map,
-            secrets: secrets.iter().map(|s| (s.key.clone(), s.name.clone())).collect(),
-            configs: configs.iter().map(|c| (c.key.clone(), c.name.clone())).collect(),
+            secrets: secrets
+                .iter()
+                .map(|s| (s.key.clone(), s.name.clone()))
+                .collect(),
+            configs: configs
+                .iter()
+                .map(|c| (c.key.clone(), c.name.clone()))
+                .collect(),
         }
     }
 }

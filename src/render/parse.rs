@@ -62,7 +62,9 @@ fn parse_int(s: &str) -> Option<i128> {
 /// paths climbing out of the recipe are errors.
 pub fn recipe_path(path: &str) -> Result<String, String> {
     if path.starts_with('/') || path.starts_with('~') || path.starts_with('\\') {
-        return Err(format!("{path:?} is outside the recipe (only recipe-relative paths work)"));
+        return Err(format!(
+            "{path:?} is outside the recipe (only recipe-relative paths work)"
+        ));
     }
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
@@ -95,8 +97,16 @@ pub fn base64(data: &[u8]) -> String {
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(A[(n >> 18) as usize & 63] as char);
         out.push(A[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { A[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { A[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            A[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            A[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -113,7 +123,10 @@ mod tests {
         assert_eq!(parse_cpus("1.5e-1"), Ok(150_000_000));
         assert_eq!(parse_cpus(".25"), Ok(250_000_000));
         assert_eq!(parse_cpus("0.000000001"), Ok(1));
-        assert_eq!(parse_cpus("0.0000000001").unwrap_err(), "value is too precise");
+        assert_eq!(
+            parse_cpus("0.0000000001").unwrap_err(),
+            "value is too precise"
+        );
         assert!(parse_cpus("abc").is_err());
         assert!(parse_cpus("").is_err());
         assert!(parse_cpus("1/0").is_err());

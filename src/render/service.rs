@@ -37,7 +37,10 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
     let image = match svc.image.as_deref().filter(|i| !i.trim().is_empty()) {
         Some(i) => i.to_owned(),
         None => {
-            cx.error(format!("{f}.image"), "no image specified (Swarm services need one)");
+            cx.error(
+                format!("{f}.image"),
+                "no image specified (Swarm services need one)",
+            );
             String::new()
         }
     };
@@ -49,7 +52,10 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
         );
     }
     if svc.credential_spec.is_some() {
-        cx.error(format!("{f}.credential_spec"), "credential_spec (Windows only) is not supported");
+        cx.error(
+            format!("{f}.credential_spec"),
+            "credential_spec (Windows only) is not supported",
+        );
     }
     let deploy = svc.deploy.clone().unwrap_or_default();
 
@@ -58,7 +64,10 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
     let mounts = mounts(cx, &f, svc, names);
     let resources = resources(cx, &f, &deploy);
     let restart = restart_policy(cx, &f, svc, &deploy);
-    let health = svc.healthcheck.as_ref().and_then(|h| healthcheck(cx, &f, h));
+    let health = svc
+        .healthcheck
+        .as_ref()
+        .and_then(|h| healthcheck(cx, &f, h));
     let networks = networks(cx, &f, key, svc, names);
     let secrets = secret_refs(cx, &f, svc, names);
     let configs = config_refs(cx, &f, svc, names);
@@ -70,16 +79,21 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
         .rollback_config
         .as_ref()
         .and_then(|u| rollback_config(cx, &format!("{f}.deploy.rollback_config"), u));
-    let isolation = svc.isolation.as_deref().filter(|s| !s.is_empty()).and_then(|s| {
-        parse_enum(cx, &format!("{f}.isolation"), s)
-    });
+    let isolation = svc
+        .isolation
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|s| parse_enum(cx, &format!("{f}.isolation"), s));
     if cx.diags.len() > errors_before {
         return None;
     }
 
     let (cap_add, cap_drop) = effective_caps(&svc.cap_add, &svc.cap_drop);
-    let mut container_labels: HashMap<String, String> =
-        svc.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut container_labels: HashMap<String, String> = svc
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     container_labels.insert(LABEL_NAMESPACE.into(), cx.stack().into());
 
     let container = TaskSpecContainerSpec {
@@ -105,8 +119,12 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
         configs: non_empty_vec(configs),
         isolation,
         init: svc.init,
-        sysctls: (!svc.sysctls.is_empty())
-            .then(|| svc.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        sysctls: (!svc.sysctls.is_empty()).then(|| {
+            svc.sysctls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
         capability_add: non_empty_vec(cap_add),
         capability_drop: non_empty_vec(cap_drop),
         ulimits: non_empty_vec(ulimits(svc)),
@@ -138,8 +156,12 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
 
     let log_driver = svc.logging.as_ref().map(|l| TaskSpecLogDriver {
         name: l.driver.clone(),
-        options: (!l.options.is_empty())
-            .then(|| l.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        options: (!l.options.is_empty()).then(|| {
+            l.options
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
     });
 
     let mut labels: HashMap<String, String> = deploy
@@ -213,8 +235,14 @@ fn opt_enum<T: FromStr>(cx: &mut Cx, field: &str, value: &Option<String>) -> Opt
 fn warn_ignored(cx: &mut Cx, f: &str, svc: &Service) {
     for key in svc.extras.ignored.keys() {
         match DEPRECATED_SERVICE_KEYS.iter().find(|(k, _)| k == key) {
-            Some((_, why)) => cx.warn(&format!("{f}.{key}"), format!("ignored (deprecated): {why}")),
-            None => cx.warn(&format!("{f}.{key}"), "ignored: docker stack deploy does not support it"),
+            Some((_, why)) => cx.warn(
+                &format!("{f}.{key}"),
+                format!("ignored (deprecated): {why}"),
+            ),
+            None => cx.warn(
+                &format!("{f}.{key}"),
+                "ignored: docker stack deploy does not support it",
+            ),
         }
     }
     if !svc.depends_on.is_empty() {
@@ -229,17 +257,25 @@ fn warn_ignored(cx: &mut Cx, f: &str, svc: &Service) {
             "ignored by docker stack deploy; use a volume of `type: tmpfs`",
         );
     }
-    if svc.restart.is_some() && svc.deploy.as_ref().is_some_and(|d| d.restart_policy.is_some()) {
-        cx.warn(&format!("{f}.restart"), "ignored: deploy.restart_policy is set");
+    if svc.restart.is_some()
+        && svc
+            .deploy
+            .as_ref()
+            .is_some_and(|d| d.restart_policy.is_some())
+    {
+        cx.warn(
+            &format!("{f}.restart"),
+            "ignored: deploy.restart_policy is set",
+        );
     }
     for (net, opts) in &svc.networks {
-        if let Some(o) = opts {
-            if o.ipv4_address.is_some() || o.ipv6_address.is_some() {
-                cx.warn(
-                    &format!("{f}.networks.{net}"),
-                    "ipv4_address/ipv6_address are ignored by docker stack deploy",
-                );
-            }
+        if let Some(o) = opts
+            && (o.ipv4_address.is_some() || o.ipv6_address.is_some())
+        {
+            cx.warn(
+                &format!("{f}.networks.{net}"),
+                "ipv4_address/ipv6_address are ignored by docker stack deploy",
+            );
         }
     }
 }
@@ -253,7 +289,10 @@ fn deploy_mode(cx: &mut Cx, f: &str, d: &Deploy) -> ServiceSpecMode {
             ..Default::default()
         },
         "global" | "global-job" if replicas.is_some() => {
-            cx.error(field, "replicas can only be used with replicated or replicated-job mode");
+            cx.error(
+                field,
+                "replicas can only be used with replicated or replicated-job mode",
+            );
             ServiceSpecMode::default()
         }
         "global" => ServiceSpecMode {
@@ -338,7 +377,10 @@ fn mount(cx: &mut Cx, vf: &str, v: &ServiceVolume, names: &Names) -> Option<Moun
         ..Default::default()
     };
     let conflict = |cx: &mut Cx, opt: &str, kind: &str| {
-        cx.error(vf, format!("{opt} options are incompatible with type {kind}"));
+        cx.error(
+            vf,
+            format!("{opt} options are incompatible with type {kind}"),
+        );
     };
     match v.kind.as_str() {
         "volume" => {
@@ -377,9 +419,10 @@ fn mount(cx: &mut Cx, vf: &str, v: &ServiceVolume, names: &Names) -> Option<Moun
                 conflict(cx, "tmpfs", "bind");
             }
             match source.as_deref() {
-                None => {
-                    cx.error(format!("{vf}.source"), "invalid bind source, source cannot be empty")
-                }
+                None => cx.error(
+                    format!("{vf}.source"),
+                    "invalid bind source, source cannot be empty",
+                ),
                 Some(s) if !s.starts_with('/') => cx.error(
                     format!("{vf}.source"),
                     format!(
@@ -399,7 +442,10 @@ fn mount(cx: &mut Cx, vf: &str, v: &ServiceVolume, names: &Names) -> Option<Moun
         "tmpfs" => {
             m.typ = Some(MountTypeEnum::TMPFS);
             if source.is_some() {
-                cx.error(format!("{vf}.source"), "invalid tmpfs source, source must be empty");
+                cx.error(
+                    format!("{vf}.source"),
+                    "invalid tmpfs source, source must be empty",
+                );
             }
             if v.bind.is_some() {
                 conflict(cx, "bind", "tmpfs");
@@ -417,13 +463,18 @@ fn mount(cx: &mut Cx, vf: &str, v: &ServiceVolume, names: &Names) -> Option<Moun
         "image" => {
             m.typ = Some(MountTypeEnum::IMAGE);
             if source.is_none() {
-                cx.error(format!("{vf}.source"), "invalid image source, source cannot be empty");
+                cx.error(
+                    format!("{vf}.source"),
+                    "invalid image source, source cannot be empty",
+                );
             }
         }
         other => {
             cx.error(
                 format!("{vf}.type"),
-                format!("volume type {other:?} is not supported (use volume, bind, tmpfs or image)"),
+                format!(
+                    "volume type {other:?} is not supported (use volume, bind, tmpfs or image)"
+                ),
             );
             return None;
         }
@@ -479,7 +530,11 @@ fn restart_policy(
 ) -> Option<TaskSpecRestartPolicy> {
     if let Some(p) = &d.restart_policy {
         return Some(TaskSpecRestartPolicy {
-            condition: opt_enum(cx, &format!("{f}.deploy.restart_policy.condition"), &p.condition),
+            condition: opt_enum(
+                cx,
+                &format!("{f}.deploy.restart_policy.condition"),
+                &p.condition,
+            ),
             delay: p.delay.map(|d| d.nanos()),
             max_attempts: p.max_attempts.map(|n| n as i64),
             window: p.window.map(|d| d.nanos()),
@@ -490,7 +545,10 @@ fn restart_policy(
     let field = format!("{f}.restart");
     let (name, count) = match restart.split_once(':') {
         Some(("", _)) => {
-            cx.error(field, "invalid restart policy format: no policy provided before colon");
+            cx.error(
+                field,
+                "invalid restart policy format: no policy provided before colon",
+            );
             return None;
         }
         Some((n, c)) => (n, c),
@@ -502,7 +560,10 @@ fn restart_policy(
         match crate::compose::model::scalars::go_atoi(count) {
             Some(c) if c >= 0 => c,
             Some(_) => {
-                cx.error(field, "invalid restart policy: maximum retry count cannot be negative");
+                cx.error(
+                    field,
+                    "invalid restart policy: maximum retry count cannot be negative",
+                );
                 return None;
             }
             None => {
@@ -578,14 +639,26 @@ fn networks(
     let mut out = Vec::new();
     for net in service_network_keys(&svc.networks) {
         let Some((target, external)) = names.networks.get(&net).cloned() else {
-            cx.error(format!("{f}.networks.{net}"), format!("undefined network {net:?}"));
+            cx.error(
+                format!("{f}.networks.{net}"),
+                format!("undefined network {net:?}"),
+            );
             continue;
         };
-        let opts = svc.networks.get(&net).cloned().flatten().unwrap_or_default();
+        let opts = svc
+            .networks
+            .get(&net)
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
         let mut aliases = opts.aliases.clone();
         if is_user_defined(&target) {
             // hearth: on external networks only the stack-scoped name, never the bare one.
-            aliases.push(if external { cx.scope(key) } else { key.to_owned() });
+            aliases.push(if external {
+                cx.scope(key)
+            } else {
+                key.to_owned()
+            });
         }
         out.push(NetworkAttachmentConfig {
             target: Some(target),
@@ -605,9 +678,18 @@ fn networks(
 /// Name, UID, GID and mode of a reference as docker/cli's `convertFileObject` fills them.
 fn file_target(r: &FileRef) -> (String, String, String, u32) {
     (
-        r.target.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| r.source.clone()),
-        r.uid.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| "0".into()),
-        r.gid.clone().filter(|g| !g.is_empty()).unwrap_or_else(|| "0".into()),
+        r.target
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| r.source.clone()),
+        r.uid
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "0".into()),
+        r.gid
+            .clone()
+            .filter(|g| !g.is_empty())
+            .unwrap_or_else(|| "0".into()),
         r.mode.unwrap_or(0o444),
     )
 }
@@ -632,7 +714,10 @@ fn resolve_refs(
         };
         let file = file_target(r);
         if out.iter().any(|(_, f)| f.0 == file.0) {
-            cx.error(field, format!("duplicate {kind} target for {name} not allowed"));
+            cx.error(
+                field,
+                format!("duplicate {kind} target for {name} not allowed"),
+            );
             continue;
         }
         out.push((name.clone(), file));
@@ -649,9 +734,17 @@ fn secret_refs(
 ) -> Vec<TaskSpecContainerSpecSecrets> {
     let compose = cx.input.compose;
     let declared = |k: &str| compose.secrets.contains_key(k);
-    resolve_refs(cx, &format!("{f}.secrets"), "secret", &svc.secrets, &declared, &names.secrets)
-        .into_iter()
-        .map(|(name, (file, uid, gid, mode))| TaskSpecContainerSpecSecrets {
+    resolve_refs(
+        cx,
+        &format!("{f}.secrets"),
+        "secret",
+        &svc.secrets,
+        &declared,
+        &names.secrets,
+    )
+    .into_iter()
+    .map(
+        |(name, (file, uid, gid, mode))| TaskSpecContainerSpecSecrets {
             file: Some(TaskSpecContainerSpecFile {
                 name: Some(file),
                 uid: Some(uid),
@@ -660,8 +753,9 @@ fn secret_refs(
             }),
             secret_id: None,
             secret_name: Some(name),
-        })
-        .collect()
+        },
+    )
+    .collect()
 }
 
 fn config_refs(
@@ -672,9 +766,17 @@ fn config_refs(
 ) -> Vec<TaskSpecContainerSpecConfigs> {
     let compose = cx.input.compose;
     let declared = |k: &str| compose.configs.contains_key(k);
-    resolve_refs(cx, &format!("{f}.configs"), "config", &svc.configs, &declared, &names.configs)
-        .into_iter()
-        .map(|(name, (file, uid, gid, mode))| TaskSpecContainerSpecConfigs {
+    resolve_refs(
+        cx,
+        &format!("{f}.configs"),
+        "config",
+        &svc.configs,
+        &declared,
+        &names.configs,
+    )
+    .into_iter()
+    .map(
+        |(name, (file, uid, gid, mode))| TaskSpecContainerSpecConfigs {
             file: Some(TaskSpecContainerSpecFile1 {
                 name: Some(file),
                 uid: Some(uid),
@@ -684,8 +786,9 @@ fn config_refs(
             runtime: None,
             config_id: None,
             config_name: Some(name),
-        })
-        .collect()
+        },
+    )
+    .collect()
 }
 
 fn update_config(cx: &mut Cx, field: &str, u: &UpdateConfig) -> Option<ServiceSpecUpdateConfig> {
@@ -802,7 +905,10 @@ mod tests {
     fn caps_like_docker() {
         let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            effective_caps(&s(&["net_admin", "CAP_SYS_TIME"]), &s(&["net_admin", "chown"])),
+            effective_caps(
+                &s(&["net_admin", "CAP_SYS_TIME"]),
+                &s(&["net_admin", "chown"])
+            ),
             (s(&["CAP_NET_ADMIN", "CAP_SYS_TIME"]), s(&["CAP_CHOWN"]))
         );
         assert_eq!(

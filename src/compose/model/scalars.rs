@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 /// A Go `time.Duration` in nanoseconds, read from a Go duration string (`1m30s`, `500ms`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
@@ -32,10 +32,14 @@ impl<'de> Deserialize<'de> for Duration {
             }
             // Go's ParseDuration accepts a bare "0"; YAML gives it as an integer.
             fn visit_u64<E: de::Error>(self, n: u64) -> Result<Duration, E> {
-                parse_go_duration(&n.to_string()).map(Duration).map_err(E::custom)
+                parse_go_duration(&n.to_string())
+                    .map(Duration)
+                    .map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, n: i64) -> Result<Duration, E> {
-                parse_go_duration(&n.to_string()).map(Duration).map_err(E::custom)
+                parse_go_duration(&n.to_string())
+                    .map(Duration)
+                    .map_err(E::custom)
             }
         }
         d.deserialize_any(V)
@@ -119,7 +123,10 @@ pub fn parse_go_duration(input: &str) -> Result<i64, String> {
                 if overflow {
                     continue;
                 }
-                match frac.checked_mul(10).and_then(|f| f.checked_add(u64::from(b - b'0'))) {
+                match frac
+                    .checked_mul(10)
+                    .and_then(|f| f.checked_add(u64::from(b - b'0')))
+                {
                     Some(f) if f <= 1 << 63 => {
                         frac = f;
                         scale *= 10.0;
@@ -157,12 +164,17 @@ pub fn parse_go_duration(input: &str) -> Result<i64, String> {
         v *= mul;
         if frac > 0 {
             // Go: v += uint64(float64(f) * (float64(unit) / scale))
-            v = v.checked_add((frac as f64 * (mul as f64 / scale)) as u64).ok_or_else(err)?;
+            v = v
+                .checked_add((frac as f64 * (mul as f64 / scale)) as u64)
+                .ok_or_else(err)?;
             if v > 1 << 63 {
                 return Err(err());
             }
         }
-        total = total.checked_add(v).filter(|t| *t <= 1 << 63).ok_or_else(err)?;
+        total = total
+            .checked_add(v)
+            .filter(|t| *t <= 1 << 63)
+            .ok_or_else(err)?;
     }
     if neg {
         return Ok((total as i128).wrapping_neg() as i64);
@@ -198,7 +210,11 @@ pub fn ram_in_bytes(size: &str) -> Result<i64, String> {
     let lower = sfx.to_lowercase();
     let b = lower.as_bytes();
     if b[0] == b'b' {
-        return if b.len() > 1 { Err(bad()) } else { Ok(value as i64) };
+        return if b.len() > 1 {
+            Err(bad())
+        } else {
+            Ok(value as i64)
+        };
     }
     let mul: i64 = match b[0] {
         b'k' => 1 << 10,
@@ -247,10 +263,18 @@ pub fn go_float_string(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     // Shortest round-trip digits and decimal exponent from Rust's `{:e}` formatting.
     let sci = format!("{:e}", f);
@@ -439,14 +463,25 @@ mod tests {
         assert_eq!(parse_go_duration("2µs"), Ok(2000));
         assert_eq!(parse_go_duration("1.5s"), Ok(1_500_000_000));
         assert_eq!(parse_go_duration(".5s"), Ok(S / 2));
-        assert_eq!(parse_go_duration("1h2m3s4ms5us6ns"), Ok(3723 * S + 4_005_006));
+        assert_eq!(
+            parse_go_duration("1h2m3s4ms5us6ns"),
+            Ok(3723 * S + 4_005_006)
+        );
         assert_eq!(parse_go_duration("2562047h47m16.854775807s"), Ok(i64::MAX));
         assert!(parse_go_duration("2562047h47m16.854775808s").is_err());
-        assert!(parse_go_duration("10").unwrap_err().contains("missing unit"));
+        assert!(
+            parse_go_duration("10")
+                .unwrap_err()
+                .contains("missing unit")
+        );
         assert!(parse_go_duration("").is_err());
         assert!(parse_go_duration("s").is_err());
         assert!(parse_go_duration(".s").is_err());
-        assert!(parse_go_duration("1d").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_go_duration("1d")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
         assert!(parse_go_duration("1 s").is_err());
     }
 

@@ -60,7 +60,9 @@ pub struct TmpfsOptions {
     pub size: Option<super::scalars::UnitBytes>,
 }
 
-const PROPAGATIONS: [&str; 6] = ["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+const PROPAGATIONS: [&str; 6] = [
+    "private", "rprivate", "shared", "rshared", "slave", "rslave",
+];
 
 /// Parses a short port spec like go-connections `ParsePortSpec` + docker/cli
 /// `ConvertPortToPortConfig`: one spec may give several ports (ranges), each published in
@@ -83,7 +85,10 @@ pub fn parse_port_spec(raw: &str) -> Result<Vec<ServicePort>, String> {
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
         return Err(format!("invalid proto: {proto}"));
     }
-    let ip = ip.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(&ip);
+    let ip = ip
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(&ip);
     if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
         return Err(format!("invalid IP address: {ip}"));
     }
@@ -249,14 +254,23 @@ mod tests {
 
     #[test]
     fn port_specs() {
-        assert_eq!(parse_port_spec("80:8080").unwrap(), vec![p(8080, 80, "tcp")]);
+        assert_eq!(
+            parse_port_spec("80:8080").unwrap(),
+            vec![p(8080, 80, "tcp")]
+        );
         assert_eq!(parse_port_spec("80").unwrap(), vec![p(80, 0, "tcp")]);
-        assert_eq!(parse_port_spec("53:53/UDP").unwrap(), vec![p(53, 53, "udp")]);
+        assert_eq!(
+            parse_port_spec("53:53/UDP").unwrap(),
+            vec![p(53, 53, "udp")]
+        );
         assert_eq!(
             parse_port_spec("127.0.0.1:80:80").unwrap(),
             vec![p(80, 80, "tcp")]
         );
-        assert_eq!(parse_port_spec("[::1]:80:80").unwrap(), vec![p(80, 80, "tcp")]);
+        assert_eq!(
+            parse_port_spec("[::1]:80:80").unwrap(),
+            vec![p(80, 80, "tcp")]
+        );
         assert_eq!(
             parse_port_spec("8000-8001:9000-9001").unwrap(),
             vec![p(9000, 8000, "tcp"), p(9001, 8001, "tcp")]
@@ -293,7 +307,10 @@ mod tests {
         assert_eq!(v.bind.unwrap().propagation.as_deref(), Some("rslave"));
 
         let v = parse_volume_spec("/anon").unwrap();
-        assert_eq!((v.kind.as_str(), v.source, v.target.as_deref()), ("volume", None, Some("/anon")));
+        assert_eq!(
+            (v.kind.as_str(), v.source, v.target.as_deref()),
+            ("volume", None, Some("/anon"))
+        );
 
         let v = parse_volume_spec("data:/d:nocopy").unwrap();
         assert!(v.volume.unwrap().nocopy);
@@ -303,6 +320,10 @@ mod tests {
         let v = parse_volume_spec("c:\\data:/data").unwrap();
         assert_eq!(v.source.as_deref(), Some("c:\\data"));
         assert_eq!(v.kind, "bind");
+
+        // docker/cli reads a one-letter source as a Windows drive: "v:/v" is an anonymous volume.
+        let v = parse_volume_spec("v:/v").unwrap();
+        assert_eq!((v.source, v.target.as_deref()), (None, Some("v:/v")));
 
         assert!(parse_volume_spec("").is_err());
         assert!(parse_volume_spec("ab::c").is_err());

@@ -100,7 +100,10 @@ fn volumes_short_and_long() {
     assert!(s.volumes[0].read_only);
     assert_eq!(s.volumes[1].kind, "bind");
     assert!(s.volumes[1].read_only);
-    assert_eq!(s.volumes[2].tmpfs.as_ref().unwrap().size, Some(UnitBytes(64 << 20)));
+    assert_eq!(
+        s.volumes[2].tmpfs.as_ref().unwrap().size,
+        Some(UnitBytes(64 << 20))
+    );
     assert!(s.volumes[3].volume.as_ref().unwrap().nocopy);
 }
 
@@ -121,7 +124,9 @@ fn secret_and_config_refs() {
 fn networks_list_or_map() {
     let s = service(json!({"networks": ["a", "b"]}));
     assert_eq!(s.networks.keys().collect::<Vec<_>>(), vec!["a", "b"]);
-    let s = service(json!({"networks": {"a": null, "b": {"aliases": ["x"], "ipv4_address": "10.0.0.2"}}}));
+    let s = service(
+        json!({"networks": {"a": null, "b": {"aliases": ["x"], "ipv4_address": "10.0.0.2"}}}),
+    );
     assert_eq!(s.networks["a"], None);
     assert_eq!(s.networks["b"].as_ref().unwrap().aliases, vec!["x"]);
 }
@@ -149,18 +154,25 @@ fn deploy_block_lenient_scalars() {
     let l = d.resources.limits.unwrap();
     assert_eq!(l.cpus.as_deref(), Some("0.5"));
     assert_eq!(l.memory, Some(UnitBytes(512 << 20)));
-    assert_eq!(d.resources.reservations.unwrap().memory, Some(UnitBytes(1024)));
+    assert_eq!(
+        d.resources.reservations.unwrap().memory,
+        Some(UnitBytes(1024))
+    );
     assert_eq!(d.restart_policy.unwrap().max_attempts, Some(3));
     assert_eq!(d.placement.max_replicas_per_node, Some(1));
     assert!(parse(json!({"services": {"a": {"deploy": {"replicas": "two"}}}})).is_err());
     assert!(parse(json!({"services": {"a": {"deploy": {"bogus": 1}}}})).is_err());
-    assert!(parse(json!({"services": {"a": {"deploy": {"update_config": {"delay": "10"}}}}})).is_err());
+    assert!(
+        parse(json!({"services": {"a": {"deploy": {"update_config": {"delay": "10"}}}}})).is_err()
+    );
 }
 
 #[test]
 fn healthcheck_forms() {
-    let s = service(json!({"healthcheck": {"test": "curl -f http://x", "interval": "30s",
-                                           "retries": "3", "start_period": "1m", "disable": "false"}}));
+    let s = service(
+        json!({"healthcheck": {"test": "curl -f http://x", "interval": "30s",
+                                           "retries": "3", "start_period": "1m", "disable": "false"}}),
+    );
     let h = s.healthcheck.unwrap();
     assert_eq!(h.test.unwrap(), vec!["CMD-SHELL", "curl -f http://x"]);
     assert_eq!(h.retries, Some(3));
@@ -182,8 +194,20 @@ fn misc_service_fields() {
         "user": 1000, "cap_add": ["net_admin"]
     }));
     assert_eq!(s.sysctls["net.core.somaxconn"], "1024");
-    assert_eq!(s.ulimits["nofile"], Ulimit { soft: 1024, hard: 2048 });
-    assert_eq!(s.ulimits["nproc"], Ulimit { soft: 65535, hard: 65535 });
+    assert_eq!(
+        s.ulimits["nofile"],
+        Ulimit {
+            soft: 1024,
+            hard: 2048
+        }
+    );
+    assert_eq!(
+        s.ulimits["nproc"],
+        Ulimit {
+            soft: 65535,
+            hard: 65535
+        }
+    );
     assert_eq!(s.logging.unwrap().options["max-file"], "3");
     assert_eq!(s.dns, vec!["8.8.8.8"]);
     assert_eq!(s.extra_hosts, vec!["a:10.0.0.1", "b:::1", "c:::2"]);
@@ -201,8 +225,10 @@ fn misc_service_fields() {
 
 #[test]
 fn unknown_ignored_and_forbidden_keys() {
-    let s = service(json!({"image": "x", "build": ".", "container_name": "c", "restart": "always",
-                           "x-custom": 1}));
+    let s = service(
+        json!({"image": "x", "build": ".", "container_name": "c", "restart": "always",
+                           "x-custom": 1}),
+    );
     assert_eq!(
         s.extras.ignored.keys().collect::<Vec<_>>(),
         vec!["build", "container_name"]
@@ -236,13 +262,25 @@ fn top_level_objects() {
     .unwrap();
     let n = &f.networks["internal"];
     assert!(n.attachable && n.internal);
-    assert_eq!(n.ipam.as_ref().unwrap().config[0].subnet.as_deref(), Some("10.1.0.0/24"));
+    assert_eq!(
+        n.ipam.as_ref().unwrap().config[0].subnet.as_deref(),
+        Some("10.1.0.0/24")
+    );
     assert_eq!(
         f.networks["proxy"].external,
-        External { external: true, name: Some("proxy-net".into()) }
+        External {
+            external: true,
+            name: Some("proxy-net".into())
+        }
     );
-    assert_eq!(f.volumes["data"].driver_opts.as_ref().unwrap()["type"], "nfs");
+    assert_eq!(
+        f.volumes["data"].driver_opts.as_ref().unwrap()["type"],
+        "nfs"
+    );
     assert!(f.volumes["ext"].external.external);
     assert_eq!(f.secrets["db"].name.as_deref(), Some("s_db_v1"));
-    assert_eq!(f.configs["nginx"].template_driver.as_deref(), Some("golang"));
+    assert_eq!(
+        f.configs["nginx"].template_driver.as_deref(),
+        Some("golang")
+    );
 }
