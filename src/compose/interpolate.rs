@@ -212,11 +212,20 @@ const CASTS: &[(&str, Cast)] = &[
     ("services.*.healthcheck.disable", Cast::Bool),
     ("services.*.deploy.replicas", Cast::Int),
     ("services.*.deploy.update_config.parallelism", Cast::Int),
-    ("services.*.deploy.update_config.max_failure_ratio", Cast::Float),
+    (
+        "services.*.deploy.update_config.max_failure_ratio",
+        Cast::Float,
+    ),
     ("services.*.deploy.rollback_config.parallelism", Cast::Int),
-    ("services.*.deploy.rollback_config.max_failure_ratio", Cast::Float),
+    (
+        "services.*.deploy.rollback_config.max_failure_ratio",
+        Cast::Float,
+    ),
     ("services.*.deploy.restart_policy.max_attempts", Cast::Int),
-    ("services.*.deploy.placement.max_replicas_per_node", Cast::Int),
+    (
+        "services.*.deploy.placement.max_replicas_per_node",
+        Cast::Int,
+    ),
     ("services.*.ports.[].target", Cast::Int),
     ("services.*.ports.[].published", Cast::Int),
     ("services.*.ulimits.*", Cast::Int),
@@ -263,7 +272,9 @@ fn apply_cast(cast: Cast, s: &str) -> Result<NodeValue, String> {
             Ok(f) if f.is_finite() || s.to_ascii_lowercase().contains("inf") => {
                 Ok(NodeValue::Float(f))
             }
-            Ok(_) => Err(format!("strconv.ParseFloat: parsing {s:?}: value out of range")),
+            Ok(_) => Err(format!(
+                "strconv.ParseFloat: parsing {s:?}: value out of range"
+            )),
             Err(_) => Err(format!("strconv.ParseFloat: parsing {s:?}: invalid syntax")),
         },
         Cast::Bool => match s.to_lowercase().as_str() {
@@ -443,7 +454,10 @@ mod tests {
         assert_eq!(ok("$$A"), "$A");
         assert_eq!(ok("$${A}"), "${A}");
         assert_eq!(ok("${UNSET}"), "");
-        assert_eq!(ok("${STACK_NAME}_db_password_${V:-v1}"), "git_example_org_db_password_v1");
+        assert_eq!(
+            ok("${STACK_NAME}_db_password_${V:-v1}"),
+            "git_example_org_db_password_v1"
+        );
     }
 
     #[test]
@@ -456,7 +470,10 @@ mod tests {
         assert_eq!(ok("${EMPTY?m}"), "");
         let e = sub("${UNSET:?need it}").err().unwrap_or_else(|| panic!());
         assert_eq!(e.variable, "UNSET");
-        assert_eq!(e.message, "required variable UNSET is missing a value: need it");
+        assert_eq!(
+            e.message,
+            "required variable UNSET is missing a value: need it"
+        );
         assert!(sub("${EMPTY:?x}").is_err());
         assert!(sub("${UNSET?x}").is_err());
     }
@@ -496,9 +513,12 @@ mod tests {
 
     #[test]
     fn tree_errors_are_located() {
-        let text = "services:\n  app:\n    image: ${IMAGE:?msg}\n    environment:\n      - A=${A}\n";
+        let text =
+            "services:\n  app:\n    image: ${IMAGE:?msg}\n    environment:\n      - A=${A}\n";
         let n = parse_yaml(text, "compose.yml").unwrap_or_else(|e| panic!("{e}"));
-        let errs = interpolate_tree(&n, &env(&[]), &files()).err().unwrap_or_default();
+        let errs = interpolate_tree(&n, &env(&[]), &files())
+            .err()
+            .unwrap_or_default();
         assert_eq!(errs.len(), 1);
         assert_eq!(
             errs[0].to_string(),
@@ -516,11 +536,20 @@ mod tests {
         let (out, warnings) =
             interpolate_tree(&n, &lookup, &files()).unwrap_or_else(|e| panic!("{e:?}"));
         assert!(warnings.is_empty());
-        let app = out.get("services").and_then(|s| s.get("app")).unwrap_or_else(|| panic!());
+        let app = out
+            .get("services")
+            .and_then(|s| s.get("app"))
+            .unwrap_or_else(|| panic!());
         let deploy = app.get("deploy").unwrap_or_else(|| panic!());
-        assert_eq!(deploy.get("replicas").map(|n| &n.value), Some(&NodeValue::Int(3)));
         assert_eq!(
-            deploy.get("labels").and_then(|l| l.get("n")).map(|n| &n.value),
+            deploy.get("replicas").map(|n| &n.value),
+            Some(&NodeValue::Int(3))
+        );
+        assert_eq!(
+            deploy
+                .get("labels")
+                .and_then(|l| l.get("n"))
+                .map(|n| &n.value),
             Some(&NodeValue::Str("3".into()))
         );
         // Atoi is base 10: an interpolated "0440" is 440, not octal
@@ -529,10 +558,19 @@ mod tests {
             _ => None,
         });
         assert_eq!(mode.map(|n| n.value), Some(NodeValue::Int(440)));
-        assert_eq!(app.get("read_only").map(|n| &n.value), Some(&NodeValue::Bool(true)));
+        assert_eq!(
+            app.get("read_only").map(|n| &n.value),
+            Some(&NodeValue::Bool(true))
+        );
         // unchanged strings are not cast
-        assert_eq!(app.get("tty").map(|n| &n.value), Some(&NodeValue::Str("yes".into())));
-        let ext = out.get("networks").and_then(|n| n.get("proxy")).and_then(|p| p.get("external"));
+        assert_eq!(
+            app.get("tty").map(|n| &n.value),
+            Some(&NodeValue::Str("yes".into()))
+        );
+        let ext = out
+            .get("networks")
+            .and_then(|n| n.get("proxy"))
+            .and_then(|p| p.get("external"));
         assert_eq!(ext.map(|n| &n.value), Some(&NodeValue::Bool(true)));
     }
 
@@ -544,9 +582,13 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].to_string().contains("services.app.deploy.replicas: failed to cast"));
-        let (_, warnings) = interpolate_tree(&n, &env(&[("R", "2")]), &files())
-            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(
+            errs[0]
+                .to_string()
+                .contains("services.app.deploy.replicas: failed to cast")
+        );
+        let (_, warnings) =
+            interpolate_tree(&n, &env(&[("R", "2")]), &files()).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].message.contains("NOPE"));
     }

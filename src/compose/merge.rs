@@ -284,8 +284,7 @@ fn merge_struct(base: Node, overlay: Node, rule: fn(&str) -> Rule) -> Node {
     };
     // Keyed lists are collapsed and sorted even when only the base has them.
     for (key, (_, bnode)) in b.iter_mut() {
-        if !o.contains_key(key)
-            && matches!(rule(key), Rule::Ports | Rule::Volumes | Rule::Sources)
+        if !o.contains_key(key) && matches!(rule(key), Rule::Ports | Rule::Volumes | Rule::Sources)
         {
             let taken = std::mem::replace(bnode, null_at(bnode));
             *bnode = merge_value(rule(key), taken, None);
@@ -367,7 +366,11 @@ fn merge_value(rule: Rule, base: Node, overlay: Option<Node>) -> Node {
 }
 
 fn pick(base: Node, overlay: Node, overlay_wins: impl Fn(&Node) -> bool) -> Node {
-    if overlay_wins(&overlay) { overlay } else { base }
+    if overlay_wins(&overlay) {
+        overlay
+    } else {
+        base
+    }
 }
 
 fn seq_items(n: Node) -> Option<Vec<Node>> {
@@ -728,8 +731,14 @@ impl PortSpec {
     fn to_node(&self, at: &Node) -> Node {
         let mk = |v: NodeValue| Node::new(v, at.file, at.pos);
         let mut m = Map::new();
-        m.insert("mode".into(), (at.pos, mk(NodeValue::Str("ingress".into()))));
-        m.insert("target".into(), (at.pos, mk(NodeValue::Int(i64::from(self.target)))));
+        m.insert(
+            "mode".into(),
+            (at.pos, mk(NodeValue::Str("ingress".into()))),
+        );
+        m.insert(
+            "target".into(),
+            (at.pos, mk(NodeValue::Int(i64::from(self.target)))),
+        );
         if self.published != 0 {
             let p = NodeValue::Int(i64::from(self.published));
             m.insert("published".into(), (at.pos, mk(p)));
@@ -806,11 +815,7 @@ mod tests {
     }
 
     fn svc(base: &str, overlay: &str) -> Node {
-        let indent = |s: &str| {
-            s.lines()
-                .map(|l| format!("    {l}\n"))
-                .collect::<String>()
-        };
+        let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
         let b = format!("services:\n  app:\n{}", indent(base));
         let o = format!("services:\n  app:\n{}", indent(overlay));
         merged(&b, &o)
@@ -833,9 +838,15 @@ mod tests {
 
     #[test]
     fn scalars_override_unless_zero() {
-        let s = svc("image: a\nread_only: true\nuser: x", "image: b\nread_only: false\nuser: ''");
+        let s = svc(
+            "image: a\nread_only: true\nuser: x",
+            "image: b\nread_only: false\nuser: ''",
+        );
         assert_eq!(s.get("image").and_then(Node::as_str), Some("b"));
-        assert_eq!(s.get("read_only").map(|n| &n.value), Some(&NodeValue::Bool(true)));
+        assert_eq!(
+            s.get("read_only").map(|n| &n.value),
+            Some(&NodeValue::Bool(true))
+        );
         assert_eq!(s.get("user").and_then(Node::as_str), Some("x"));
         assert_eq!(s.get("image").map(|n| n.file), Some(1));
         assert_eq!(s.file, 0);
@@ -865,7 +876,10 @@ mod tests {
             "environment:\n  - A=1\n  - B=2\n  - C=3\n  - E=",
             "environment:\n  B: two\n  C: ''\n  D: 4\n  E: five",
         );
-        assert_eq!(strs(s.get("environment")), vec!["A=1", "B=two", "C=3", "E=five", "D=4"]);
+        assert_eq!(
+            strs(s.get("environment")),
+            vec!["A=1", "B=two", "C=3", "E=five", "D=4"]
+        );
         let s = svc("environment: {A: '1'}", "environment: [A]");
         assert_eq!(strs(s.get("environment")), vec!["A=1"]);
     }
@@ -893,7 +907,10 @@ mod tests {
         };
         assert_eq!(ports.len(), 3);
         assert_eq!(ports[0].as_str(), Some("53:53/tcp"));
-        assert_eq!(ports[1].get("target").map(|n| &n.value), Some(&NodeValue::Int(81)));
+        assert_eq!(
+            ports[1].get("target").map(|n| &n.value),
+            Some(&NodeValue::Int(81))
+        );
         assert_eq!(ports[2].as_str(), Some("9090:90"));
     }
 
@@ -901,7 +918,10 @@ mod tests {
     fn port_ranges_expand() {
         let p = parse_port_spec("127.0.0.1:8000-8001:80-81/udp").unwrap_or_default();
         assert_eq!(p.len(), 2);
-        assert_eq!((p[1].published, p[1].target, p[1].protocol.as_str()), (8001, 81, "udp"));
+        assert_eq!(
+            (p[1].published, p[1].target, p[1].protocol.as_str()),
+            (8001, 81, "udp")
+        );
         assert_eq!(parse_port_spec("80").map(|p| p[0].published), Some(0));
         assert!(parse_port_spec("x:80").is_none());
     }
@@ -933,7 +953,10 @@ mod tests {
             _ => vec![],
         };
         assert_eq!(secrets.len(), 2);
-        assert_eq!(secrets[0].get("mode").map(|n| &n.value), Some(&NodeValue::Int(256)));
+        assert_eq!(
+            secrets[0].get("mode").map(|n| &n.value),
+            Some(&NodeValue::Int(256))
+        );
         assert_eq!(secrets[1].as_str(), Some("b"));
         let c = s.get("configs").map(|c| strs(Some(c)));
         assert_eq!(c.map(|c| c.len()), Some(0)); // maps, not scalars
@@ -957,16 +980,34 @@ mod tests {
              placement:\n    constraints: [b]",
         );
         let d = s.get("deploy").unwrap_or_else(|| panic!());
-        assert_eq!(d.get("replicas").map(|n| &n.value), Some(&NodeValue::Int(0)));
+        assert_eq!(
+            d.get("replicas").map(|n| &n.value),
+            Some(&NodeValue::Int(0))
+        );
         let u = d.get("update_config").unwrap_or_else(|| panic!());
-        assert_eq!(u.get("parallelism").map(|n| &n.value), Some(&NodeValue::Int(2)));
+        assert_eq!(
+            u.get("parallelism").map(|n| &n.value),
+            Some(&NodeValue::Int(2))
+        );
         assert_eq!(u.get("delay").and_then(Node::as_str), Some("10s"));
         assert_eq!(u.get("order").and_then(Node::as_str), Some("start-first"));
-        assert_eq!(u.get("failure_action").and_then(Node::as_str), Some("rollback"));
+        assert_eq!(
+            u.get("failure_action").and_then(Node::as_str),
+            Some("rollback")
+        );
         let r = d.get("restart_policy").unwrap_or_else(|| panic!());
-        assert_eq!(r.get("condition").and_then(Node::as_str), Some("on-failure"));
-        assert_eq!(r.get("max_attempts").map(|n| &n.value), Some(&NodeValue::Int(0)));
-        let l = d.get("resources").and_then(|r| r.get("limits")).unwrap_or_else(|| panic!());
+        assert_eq!(
+            r.get("condition").and_then(Node::as_str),
+            Some("on-failure")
+        );
+        assert_eq!(
+            r.get("max_attempts").map(|n| &n.value),
+            Some(&NodeValue::Int(0))
+        );
+        let l = d
+            .get("resources")
+            .and_then(|r| r.get("limits"))
+            .unwrap_or_else(|| panic!());
         assert_eq!(l.get("memory").and_then(Node::as_str), Some("2G"));
         assert_eq!(l.get("cpus").and_then(Node::as_str), Some("0.5"));
         let c = d.get("placement").and_then(|p| p.get("constraints"));
@@ -980,17 +1021,29 @@ mod tests {
             "networks: [backend, internal]\nulimits:\n  nofile: 5",
         );
         let n = s.get("networks").unwrap_or_else(|| panic!());
-        let keys: Vec<_> = n.as_map().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        let keys: Vec<_> = n
+            .as_map()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
         assert_eq!(keys, vec!["internal", "proxy", "backend"]);
         // overlay's null entry keeps the base's aliases
-        assert_eq!(strs(n.get("internal").and_then(|i| i.get("aliases"))), vec!["db"]);
+        assert_eq!(
+            strs(n.get("internal").and_then(|i| i.get("aliases"))),
+            vec!["db"]
+        );
         let s2 = svc(
             "networks:\n  internal:\n    aliases: [db]\n    ipv4_address: 10.0.0.2",
             "networks:\n  internal:\n    ipv6_address: ::1",
         );
-        let i = s2.get("networks").and_then(|n| n.get("internal")).unwrap_or_else(|| panic!());
+        let i = s2
+            .get("networks")
+            .and_then(|n| n.get("internal"))
+            .unwrap_or_else(|| panic!());
         assert!(i.get("aliases").is_none());
-        assert_eq!(i.get("ipv4_address").and_then(Node::as_str), Some("10.0.0.2"));
+        assert_eq!(
+            i.get("ipv4_address").and_then(Node::as_str),
+            Some("10.0.0.2")
+        );
         assert_eq!(i.get("ipv6_address").and_then(Node::as_str), Some("::1"));
         let u = s.get("ulimits").unwrap_or_else(|| panic!());
         assert_eq!(u.get("nofile").map(|n| &n.value), Some(&NodeValue::Int(5)));
@@ -1007,9 +1060,15 @@ mod tests {
         assert_eq!(l.get("driver").and_then(Node::as_str), Some("json-file"));
         assert_eq!(strs(l.get("options")), vec!["max-size=1m", "max-file=3"]);
         let h = s.get("healthcheck").unwrap_or_else(|| panic!());
-        assert_eq!(strs(h.get("test")), vec!["CMD-SHELL", "curl x", "CMD", "true"]);
+        assert_eq!(
+            strs(h.get("test")),
+            vec!["CMD-SHELL", "curl x", "CMD", "true"]
+        );
         assert_eq!(h.get("interval").and_then(Node::as_str), Some("5s"));
-        let s = svc("logging: {driver: a, options: {x: '1'}}", "logging: {driver: b}");
+        let s = svc(
+            "logging: {driver: a, options: {x: '1'}}",
+            "logging: {driver: b}",
+        );
         assert!(s.get("logging").and_then(|l| l.get("options")).is_none());
     }
 
@@ -1025,9 +1084,15 @@ mod tests {
             .map(|s| s.keys().cloned().collect())
             .unwrap_or_default();
         assert_eq!(svcs, vec!["app", "db", "web"]);
-        let app = m.get("services").and_then(|s| s.get("app")).unwrap_or_else(|| panic!());
+        let app = m
+            .get("services")
+            .and_then(|s| s.get("app"))
+            .unwrap_or_else(|| panic!());
         assert_eq!(app.file, 1);
-        let internal = m.get("networks").and_then(|n| n.get("internal")).unwrap_or_else(|| panic!());
+        let internal = m
+            .get("networks")
+            .and_then(|n| n.get("internal"))
+            .unwrap_or_else(|| panic!());
         assert!(internal.get("driver").is_none());
         assert!(m.get("secrets").is_some());
         assert!(m.get("x-a").is_some());

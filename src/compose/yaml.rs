@@ -102,7 +102,11 @@ pub fn go_float_string(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let abs = f.abs();
     if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
@@ -491,11 +495,7 @@ impl<'a> Builder<'a> {
                             pos,
                         };
                         if anchor != 0 {
-                            let node = Node::new(
-                                key_value_for_anchor(&key.scalar),
-                                self.file,
-                                pos,
-                            );
+                            let node = Node::new(key_value_for_anchor(&key.scalar), self.file, pos);
                             self.anchors.insert(anchor, node);
                         }
                         self.set_key(key);
@@ -851,10 +851,16 @@ mod tests {
         assert_eq!(val("'true'"), NodeValue::Str("true".into()));
         assert_eq!(val("\"\""), NodeValue::Str("".into()));
         let n = parse("v: |\n  12\n");
-        assert_eq!(n.get("v").map(|n| &n.value), Some(&NodeValue::Str("12\n".into())));
+        assert_eq!(
+            n.get("v").map(|n| &n.value),
+            Some(&NodeValue::Str("12\n".into()))
+        );
         // libyaml: no line feed added at EOF without a line break
         let n = parse("v: |\n  12");
-        assert_eq!(n.get("v").map(|n| &n.value), Some(&NodeValue::Str("12".into())));
+        assert_eq!(
+            n.get("v").map(|n| &n.value),
+            Some(&NodeValue::Str("12".into()))
+        );
     }
 
     #[test]
@@ -868,9 +874,15 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let n = parse("a:\n  bb: 1\n");
-        let (kpos, inner) = &n.as_map().map(|m| m["a"].clone()).unwrap_or_else(|| panic!());
+        let (kpos, inner) = &n
+            .as_map()
+            .map(|m| m["a"].clone())
+            .unwrap_or_else(|| panic!());
         assert_eq!(*kpos, Pos { line: 1, col: 1 });
-        let (kpos2, v) = inner.as_map().map(|m| m["bb"].clone()).unwrap_or_else(|| panic!());
+        let (kpos2, v) = inner
+            .as_map()
+            .map(|m| m["bb"].clone())
+            .unwrap_or_else(|| panic!());
         assert_eq!(kpos2, Pos { line: 2, col: 3 });
         assert_eq!(v.pos, Pos { line: 2, col: 7 });
     }
@@ -886,13 +898,24 @@ mod tests {
         let env = s.get("environment").unwrap_or_else(|| panic!());
         assert_eq!(env.get("A").and_then(Node::as_str), Some("1"));
         assert_eq!(env.get("B").and_then(Node::as_str), Some("three"));
-        let keys: Vec<_> = env.as_map().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        let keys: Vec<_> = env
+            .as_map()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
         assert_eq!(keys, vec!["B", "A"]);
         let deploy = s.get("deploy").unwrap_or_else(|| panic!());
         // earlier maps in the merge list win
-        assert_eq!(deploy.get("replicas").map(|n| &n.value), Some(&NodeValue::Int(2)));
+        assert_eq!(
+            deploy.get("replicas").map(|n| &n.value),
+            Some(&NodeValue::Int(2))
+        );
         assert!(deploy.get("labels").is_some());
-        assert_eq!(s.get("again").and_then(|n| n.get("A")).and_then(Node::as_str), Some("1"));
+        assert_eq!(
+            s.get("again")
+                .and_then(|n| n.get("A"))
+                .and_then(Node::as_str),
+            Some("1")
+        );
     }
 
     #[test]
@@ -903,22 +926,30 @@ mod tests {
 
     #[test]
     fn errors_have_positions() {
-        let e = parse_yaml("a: 1\na: 2\n", "f.yml").err().unwrap_or_else(|| panic!());
+        let e = parse_yaml("a: 1\na: 2\n", "f.yml")
+            .err()
+            .unwrap_or_else(|| panic!());
         assert_eq!(e.pos.line, 2);
         assert!(e.to_string().starts_with("f.yml:2:1: "), "{e}");
-        let e = parse_yaml("a: *nope\n", "f.yml").err().unwrap_or_else(|| panic!());
+        let e = parse_yaml("a: *nope\n", "f.yml")
+            .err()
+            .unwrap_or_else(|| panic!());
         assert_eq!(e.pos.line, 1);
         let e = parse_yaml("a: [1, 2\n", "f.yml");
         assert!(e.is_err());
         let e = parse_yaml("a: &x\n  b: *x\n", "f.yml");
         assert!(e.is_err());
-        let e = parse_yaml("123: x\n", "f.yml").err().unwrap_or_else(|| panic!());
+        let e = parse_yaml("123: x\n", "f.yml")
+            .err()
+            .unwrap_or_else(|| panic!());
         assert!(e.message.contains("not a string"), "{e}");
     }
 
     #[test]
     fn billion_laughs_is_refused() {
-        let mut doc = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut doc = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
         let names = ["b", "c", "d", "e", "f", "g", "h", "i"];
         let mut prev = "a";
         for n in names {
