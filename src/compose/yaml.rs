@@ -437,10 +437,7 @@ impl<'a> Builder<'a> {
         let mut parser = Parser::new_from_str_with_options(text, options);
         let mut root: Option<Node> = None;
         let mut in_doc = false;
-        loop {
-            let Some(next) = parser.next_event() else {
-                break;
-            };
+        while let Some(next) = parser.next_event() {
             let (event, span) = next.map_err(|e| {
                 let m = e.marker();
                 self.err(
@@ -456,11 +453,7 @@ impl<'a> Builder<'a> {
                 Event::StreamStart => {}
                 Event::StreamEnd => break,
                 Event::DocumentStart(..) => in_doc = true,
-                Event::DocumentEnd => {
-                    if in_doc {
-                        break;
-                    }
-                }
+                Event::DocumentEnd if in_doc => break,
                 Event::Alias(id) => {
                     if self.open_anchors.contains(&id) {
                         return Err(self.err(pos, "anchor value contains itself"));
