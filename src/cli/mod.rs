@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "hearth", version, about = "Keeps Co-op Cloud deployments converged on Docker Swarm")]
+#[command(
+    name = "hearth",
+    version,
+    about = "Keeps Co-op Cloud deployments converged on Docker Swarm"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -25,7 +25,10 @@ pub fn run(source: &Source) -> ExitCode {
     }
     let n = loaded.deployments.len();
     if pool.errors.is_empty() {
-        eprintln!("{n} deployment(s) valid, {} rendered", pool.deployments.len());
+        eprintln!(
+            "{n} deployment(s) valid, {} rendered",
+            pool.deployments.len()
+        );
         ExitCode::SUCCESS
     } else {
         eprintln!(

@@ -108,7 +108,8 @@ pub fn build(loaded: &Loaded, store: &RecipeStore, only: Option<&str>) -> Desire
         longest.get(d.name()).copied().unwrap_or(0)
     });
     out.errors.extend(names::check_unique(&named, &[]));
-    out.errors.extend(alias_collisions(&out.deployments, loaded));
+    out.errors
+        .extend(alias_collisions(&out.deployments, loaded));
     out
 }
 
@@ -148,7 +149,13 @@ pub fn render_one(
     // known only after loading; load once with the plain name and again if it had to be shortened.
     let stack = names::stack_name(&domain, 0);
     let (compose, files, mut warnings) = load_compose(d, &recipe, &stack, &domain)?;
-    let longest = compose.services.keys().map(String::len).max().unwrap_or(0);
+    let longest = compose
+        .model
+        .services
+        .keys()
+        .map(String::len)
+        .max()
+        .unwrap_or(0);
     let stack_final = names::stack_name(&domain, longest);
     let (compose, files, w) = if stack_final == stack {
         (compose, files, Vec::new())
@@ -174,9 +181,11 @@ pub fn render_one(
             .map(|diag| locate(diag, &compose.loaded))
             .collect::<Vec<_>>()
     })?;
-    warnings.extend(spec.warnings.iter().map(|w| {
-        Diagnostic::new(&label, Pos::default(), "", format!("warning: {w}"))
-    }));
+    warnings.extend(
+        spec.warnings
+            .iter()
+            .map(|w| Diagnostic::new(&label, Pos::default(), "", format!("warning: {w}"))),
+    );
     Ok((
         Desired {
             deployment: d.name().to_string(),

@@ -25,7 +25,7 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 
-use bollard::models::{ConfigSpec, Driver, NetworkCreateRequest, ServiceSpec, VolumeCreateOptions};
+use bollard::models::{ConfigSpec, Driver, NetworkCreateRequest, ServiceSpec, VolumeCreateRequest};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -104,7 +104,7 @@ pub struct VolumePlan {
     pub external: bool,
     /// What the daemon will create on first mount (`None` when external). Mounts carry the same
     /// labels and driver, so creating it up front is optional.
-    pub spec: Option<VolumeCreateOptions>,
+    pub spec: Option<VolumeCreateRequest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bollard::models::{
     ConfigSpec, Driver, Ipam, IpamConfig, MountVolumeOptionsDriverConfig, NetworkCreateRequest,
-    VolumeCreateOptions,
+    VolumeCreateRequest,
 };
 use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
@@ -178,7 +178,7 @@ pub fn volumes(cx: &mut Cx) -> Vec<VolumePlan> {
                 name: name.clone(),
                 key: key.clone(),
                 external: false,
-                spec: Some(VolumeCreateOptions {
+                spec: Some(VolumeCreateRequest {
                     name: Some(name),
                     driver: non_empty(&vol.driver),
                     driver_opts: vol.driver_opts.as_ref().and_then(opt_map),

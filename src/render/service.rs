@@ -7,7 +7,7 @@ use std::str::FromStr;
 use bollard::models::{
     EndpointPortConfig, EndpointSpec, GenericResourcesInner,
     GenericResourcesInnerDiscreteResourceSpec, HealthConfig, Limit, Mount, MountBindOptions,
-    MountTmpfsOptions, MountTypeEnum, MountVolumeOptions, NetworkAttachmentConfig, ResourceObject,
+    MountTmpfsOptions, MountType, MountVolumeOptions, NetworkAttachmentConfig, ResourceObject,
     ResourcesUlimits, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
     ServiceSpecModeReplicatedJob, ServiceSpecRollbackConfig, ServiceSpecUpdateConfig, TaskSpec,
     TaskSpecContainerSpec, TaskSpecContainerSpecConfigs, TaskSpecContainerSpecDnsConfig,
@@ -384,7 +384,7 @@ fn mount(cx: &mut Cx, vf: &str, v: &ServiceVolume, names: &Names) -> Option<Moun
     };
     match v.kind.as_str() {
         "volume" => {
-            m.typ = Some(MountTypeEnum::VOLUME);
+            m.typ = Some(MountType::VOLUME);
             if v.bind.is_some() {
                 conflict(cx, "bind", "volume");
             }
@@ -411,7 +411,7 @@ fn mount(cx: &mut Cx, vf: &str, v: &ServiceVolume, names: &Names) -> Option<Moun
             m.volume_options = Some(opts);
         }
         "bind" => {
-            m.typ = Some(MountTypeEnum::BIND);
+            m.typ = Some(MountType::BIND);
             if v.volume.is_some() {
                 conflict(cx, "volume", "bind");
             }
@@ -440,7 +440,7 @@ fn mount(cx: &mut Cx, vf: &str, v: &ServiceVolume, names: &Names) -> Option<Moun
             }
         }
         "tmpfs" => {
-            m.typ = Some(MountTypeEnum::TMPFS);
+            m.typ = Some(MountType::TMPFS);
             if source.is_some() {
                 cx.error(
                     format!("{vf}.source"),
@@ -461,7 +461,7 @@ fn mount(cx: &mut Cx, vf: &str, v: &ServiceVolume, names: &Names) -> Option<Moun
             }
         }
         "image" => {
-            m.typ = Some(MountTypeEnum::IMAGE);
+            m.typ = Some(MountType::IMAGE);
             if source.is_none() {
                 cx.error(
                     format!("{vf}.source"),
@@ -519,6 +519,7 @@ fn resources(cx: &mut Cx, f: &str, d: &Deploy) -> TaskSpecResources {
     TaskSpecResources {
         limits,
         reservations,
+        ..Default::default()
     }
 }
 
