@@ -28,10 +28,15 @@ pub fn run(source: &Source, deployment: &str, output: Output) -> ExitCode {
     for w in &pool.warnings {
         eprintln!("{w}");
     }
-    let text = match output {
-        Output::Json | Output::Text => serde_json::to_string_pretty(d).map_err(|e| e.to_string()),
-        Output::Yaml => serde_saphyr::to_string(d).map_err(|e| e.to_string()),
-    };
+    // Sorted keys: the same input prints the same bytes (label maps are hash maps).
+    let text = crate::render::canonical_value(d)
+        .map_err(|e| e.to_string())
+        .and_then(|v| match output {
+            Output::Json | Output::Text => {
+                serde_json::to_string_pretty(&v).map_err(|e| e.to_string())
+            }
+            Output::Yaml => serde_saphyr::to_string(&v).map_err(|e| e.to_string()),
+        });
     match text {
         Ok(t) => {
             println!("{t}");

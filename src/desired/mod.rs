@@ -296,7 +296,10 @@ fn alias_collisions(desired: &[Desired], loaded: &Loaded) -> Vec<Diagnostic> {
                 if !external.contains(&target) {
                     continue;
                 }
-                for alias in n.aliases.iter().flatten() {
+                // The stack-scoped alias hearth adds is unique when stack names are (checked
+                // above); only aliases the compose file asks for can collide.
+                let implicit = format!("{}_{}", d.stack, s.key);
+                for alias in n.aliases.iter().flatten().filter(|a| **a != implicit) {
                     owners
                         .entry((target.to_string(), alias.clone()))
                         .or_default()

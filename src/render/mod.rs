@@ -234,6 +234,16 @@ impl Cx<'_, '_> {
 /// JSON with every object's keys sorted (recursively) and no whitespace: the same value always
 /// gives the same bytes, whatever map types it was built from.
 pub fn canonical_json<T: Serialize>(value: &T) -> String {
+    match canonical_value(value) {
+        Ok(v) => v.to_string(),
+        // Only non-string map keys or failing Serialize impls end here; none exist in our types.
+        Err(e) => format!("\"unserializable: {e}\""),
+    }
+}
+
+/// `value` as JSON with every object's keys sorted (label maps are `HashMap`s), so printing it
+/// gives the same bytes for the same input.
+pub fn canonical_value<T: Serialize>(value: &T) -> Result<serde_json::Value, serde_json::Error> {
     fn sort(v: serde_json::Value) -> serde_json::Value {
         match v {
             serde_json::Value::Object(m) => {
@@ -247,11 +257,7 @@ pub fn canonical_json<T: Serialize>(value: &T) -> String {
             other => other,
         }
     }
-    match serde_json::to_value(value) {
-        Ok(v) => sort(v).to_string(),
-        // Only non-string map keys or failing Serialize impls end here; none exist in our types.
-        Err(e) => format!("\"unserializable: {e}\""),
-    }
+    serde_json::to_value(value).map(sort)
 }
 
 /// `hearth.spec-hash` of a service spec: sha256 hex of its canonical JSON without that label.
