@@ -3,7 +3,10 @@
 //! Both sides are compared as JSON (the Docker API's own field names). Only fields present in the
 //! desired value are looked at, so whatever Swarm fills in by default on the live side is never drift.
 //! Objects are compared key by key, recursively; arrays and scalars are compared whole (an array of
-//! mounts or env entries is one field). An absent or `null` live value differs from a desired one.
+//! mounts or env entries is one field). Inside an array, an element that is an object is compared
+//! on the keys the desired element sets (Swarm adds `SecretID`, default modes, ...). A desired zero
+//! value (`false`, `0`, `""`, `[]`, `{}`) matches an absent live one, since Docker omits empty
+//! fields; any other absent or `null` live value differs from a desired one.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -64,17 +67,31 @@ fn walk(path: &str, desired: &Value, live: &Value, out: &mut Vec<FieldDiff>) {
     }
 }
 
-/// Equality where objects compare regardless of key order and numbers by value.
-fn equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
+/// Whether `live` has what `desired` sets: objects on desired keys, arrays element by element,
+/// numbers by value.
+fn equal(desired: &Value, live: &Value) -> bool {
+    match (desired, live) {
+        (_, Value::Null) => is_zero(desired),
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q))
         }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equal(v, w)))
-        }
-        _ => a == b,
+        (Value::Object(x), Value::Object(y)) => x
+            .iter()
+            .all(|(k, v)| equal(v, y.get(k).unwrap_or(&Value::Null))),
+        _ => desired == live,
+    }
+}
+
+/// Values Docker leaves out of what it returns (Go's `omitempty`).
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(is_zero),
     }
 }
 
@@ -138,6 +155,28 @@ mod tests {
         assert!(diff(&desired, &live).is_empty());
         let live = json!({"Labels": {"a": "2"}});
         assert_eq!(diff(&desired, &live)[0].field, "Labels.a");
+    }
+
+    #[test]
+    fn array_elements_are_compared_on_desired_keys() {
+        let desired = json!({"Secrets": [{"SecretName": "s", "File": {"Name": "s", "Mode": 292}}]});
+        let live = json!({"Secrets": [{"SecretName": "s", "SecretID": "abc",
+                                        "File": {"Name": "s", "Mode": 292, "UID": "0"}}]});
+        assert!(diff(&desired, &live).is_empty());
+        let live = json!({"Secrets": [{"SecretName": "s", "File": {"Name": "s", "Mode": 256}}]});
+        assert_eq!(diff(&desired, &live)[0].field, "Secrets");
+        let live = json!({"Secrets": []});
+        assert_eq!(diff(&desired, &live).len(), 1);
+    }
+
+    #[test]
+    fn desired_zero_values_match_absent_live_ones() {
+        let desired = json!({"ReadOnly": false, "Args": [], "Replicas": 0, "User": ""});
+        assert!(diff(&desired, &json!({})).is_empty());
+        let desired = json!({"ReadOnly": true});
+        assert_eq!(diff(&desired, &json!({})).len(), 1);
+        let desired = json!({"Args": ["x"]});
+        assert_eq!(diff(&desired, &json!({})).len(), 1);
     }
 
     #[test]

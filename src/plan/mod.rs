@@ -1,6 +1,13 @@
 //! Pure planning: desired state vs a snapshot of the live swarm -> ordered actions, each with its
-//! reason (which fields differ, desired vs live).
+//! reason (which fields differ, desired vs live). Nothing here talks to Docker.
 
+pub mod actions;
 pub mod diff;
 
+pub use actions::{
+    Action, DriftItem, Intent, Plan, SecretValue, Step, orphans, plan_deployment, plan_prune,
+};
 pub use diff::{FieldDiff, diff};
+
+#[cfg(test)]
+mod tests;

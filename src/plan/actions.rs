@@ -1,0 +1,574 @@
+//! Planning one deployment: its rendered [`StackSpec`] against the live [`Snapshot`] -> ordered
+//! [`Step`]s (networks -> secrets -> configs -> services -> removals), each with its reason.
+//!
+//! Ownership is decided here: an object that exists under a desired name without the
+//! `hearth.managed-by` label, or that belongs to another deployment, is never changed; it becomes a
+//! [`Plan::problems`] entry and the steps that need it are not planned.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bollard::models::{ConfigSpec, NetworkCreateRequest, ServiceSpec};
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::diff::{FieldDiff, diff_ignoring};
+use crate::manifest::SecretSource;
+use crate::render::{LABEL_DEPLOYMENT, LABEL_MANAGED_BY, LABEL_SPEC_HASH, StackSpec};
+use crate::swarm::Snapshot;
+
+/// What to do to the swarm.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    CreateNetwork {
+        name: String,
+        spec: NetworkCreateRequest,
+    },
+    CreateSecret {
+        name: String,
+        key: String,
+        labels: BTreeMap<String, String>,
+        /// Where the value comes from (generated values are made at apply time, never planned).
+        #[serde(skip)]
+        source: SecretValue,
+    },
+    CreateConfig {
+        name: String,
+        spec: ConfigSpec,
+    },
+    CreateService {
+        name: String,
+        spec: ServiceSpec,
+    },
+    UpdateService {
+        name: String,
+        id: String,
+        /// The version index the service was read at (optimistic concurrency).
+        version: u64,
+        spec: ServiceSpec,
+    },
+    RemoveService {
+        name: String,
+        id: String,
+    },
+    RemoveConfig {
+        name: String,
+        id: String,
+    },
+    RemoveNetwork {
+        name: String,
+        id: String,
+    },
+    RemoveSecret {
+        name: String,
+        id: String,
+    },
+}
+
+impl Action {
+    /// `create_service`, `update_service`, ... (the `hearth_actions_total{action}` label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::CreateNetwork { .. } => "create_network",
+            Action::CreateSecret { .. } => "create_secret",
+            Action::CreateConfig { .. } => "create_config",
+            Action::CreateService { .. } => "create_service",
+            Action::UpdateService { .. } => "update_service",
+            Action::RemoveService { .. } => "remove_service",
+            Action::RemoveConfig { .. } => "remove_config",
+            Action::RemoveNetwork { .. } => "remove_network",
+            Action::RemoveSecret { .. } => "remove_secret",
+        }
+    }
+
+    /// The name of the object acted on.
+    pub fn object(&self) -> &str {
+        match self {
+            Action::CreateNetwork { name, .. }
+            | Action::CreateSecret { name, .. }
+            | Action::CreateConfig { name, .. }
+            | Action::CreateService { name, .. }
+            | Action::UpdateService { name, .. }
+            | Action::RemoveService { name, .. }
+            | Action::RemoveConfig { name, .. }
+            | Action::RemoveNetwork { name, .. }
+            | Action::RemoveSecret { name, .. } => name,
+        }
+    }
+}
+
+/// Where a secret's value comes from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum SecretValue {
+    /// Generated from the OS random source at apply time.
+    Generate { length: usize, alphabet: Vec<u8> },
+    /// Read from a file at apply time.
+    File(std::path::PathBuf),
+    /// Nothing to create it from (never planned; the default only).
+    #[default]
+    None,
+}
+
+/// One action and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    #[serde(flatten)]
+    pub action: Action,
+    pub reason: String,
+    /// For updates: the fields that differ (desired vs live).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diffs: Vec<FieldDiff>,
+}
+
+/// Everything to do for one deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Plan {
+    pub deployment: String,
+    pub stack: String,
+    pub steps: Vec<Step>,
+    /// Reasons the deployment cannot be converged as desired (an unmanaged object in the way, a
+    /// missing external network or secret); the steps that do not depend on them are still planned.
+    pub problems: Vec<String>,
+    /// Live fields changed out of band (hash unchanged but fields differ): the drift items.
+    pub drift: Vec<DriftItem>,
+}
+
+/// A live field that differs from what hearth set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DriftItem {
+    pub service: String,
+    pub field: String,
+    pub desired: String,
+    pub live: String,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// What one deployment should be.
+pub struct Intent<'a> {
+    pub deployment: &'a str,
+    pub stack: &'a str,
+    /// `None` when parked: services go, volumes, secrets, networks and configs stay.
+    pub desired: Option<&'a StackSpec>,
+    /// The manifest's `spec.secrets`, by compose key.
+    pub secrets: &'a IndexMap<String, SecretSource>,
+}
+
+fn labels_of(l: Option<&HashMap<String, String>>) -> Ownership {
+    match l {
+        Some(l) if l.get(LABEL_MANAGED_BY).map(String::as_str) == Some("hearth") => {
+            Ownership::Hearth(l.get(LABEL_DEPLOYMENT).cloned().unwrap_or_default())
+        }
+        _ => Ownership::Foreign,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Ownership {
+    Hearth(String),
+    Foreign,
+}
+
+/// A live object, reduced to what planning needs.
+#[derive(Debug, Clone)]
+struct Live {
+    id: String,
+    owner: Ownership,
+}
+
+fn index<'a, T>(
+    items: &'a [T],
+    name: impl Fn(&'a T) -> Option<&'a str>,
+    id: impl Fn(&'a T) -> Option<&'a str>,
+    labels: impl Fn(&'a T) -> Option<&'a HashMap<String, String>>,
+) -> HashMap<&'a str, Live> {
+    items
+        .iter()
+        .filter_map(|t| {
+            Some((
+                name(t)?,
+                Live {
+                    id: id(t).unwrap_or_default().to_string(),
+                    owner: labels_of(labels(t)),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Plans one deployment against the snapshot.
+pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
+    let mut plan = Plan {
+        deployment: intent.deployment.to_string(),
+        stack: intent.stack.to_string(),
+        ..Default::default()
+    };
+    let networks = index(
+        &snap.networks,
+        |n| n.name.as_deref(),
+        |n| n.id.as_deref(),
+        |n| n.labels.as_ref(),
+    );
+    let secrets = index(
+        &snap.secrets,
+        |s| s.spec.as_ref()?.name.as_deref(),
+        |s| s.id.as_deref(),
+        |s| s.spec.as_ref()?.labels.as_ref(),
+    );
+    let configs = index(
+        &snap.configs,
+        |c| c.spec.as_ref()?.name.as_deref(),
+        |c| c.id.as_deref(),
+        |c| c.spec.as_ref()?.labels.as_ref(),
+    );
+    let mine = Ownership::Hearth(intent.deployment.to_string());
+    // An object under a desired name that hearth may not touch.
+    let blocked = |what: &str, name: &str, live: &Live| match &live.owner {
+        Ownership::Foreign => Some(format!(
+            "{what} {name} exists and is not managed by hearth (no {LABEL_MANAGED_BY} label); \
+             hearth will not change it"
+        )),
+        Ownership::Hearth(other) if *other != intent.deployment => Some(format!(
+            "{what} {name} belongs to deployment {other:?}; hearth will not change it"
+        )),
+        Ownership::Hearth(_) => None,
+    };
+
+    let my_services: Vec<&bollard::models::Service> = snap
+        .services
+        .iter()
+        .filter(|s| labels_of(s.spec.as_ref().and_then(|sp| sp.labels.as_ref())) == mine)
+        .collect();
+
+    let Some(desired) = intent.desired else {
+        // Parked: remove the services only.
+        for s in &my_services {
+            let name = service_name(s);
+            plan.steps.push(Step {
+                action: Action::RemoveService {
+                    name: name.clone(),
+                    id: s.id.clone().unwrap_or_default(),
+                },
+                reason: "deployment is parked (volumes, secrets and networks are kept)".into(),
+                diffs: vec![],
+            });
+        }
+        return plan;
+    };
+
+    let mut ok = true;
+    for n in &desired.networks {
+        match (n.external, networks.get(n.name.as_str())) {
+            (true, None) => {
+                ok = false;
+                plan.problems.push(format!(
+                    "external network {} does not exist (create it, e.g. `docker network create \
+                     --driver overlay --attachable {}`)",
+                    n.name, n.name
+                ));
+            }
+            (true, Some(_)) => {}
+            (false, Some(live)) => {
+                if let Some(p) = blocked("network", &n.name, live) {
+                    ok = false;
+                    plan.problems.push(p);
+                }
+            }
+            (false, None) => {
+                if let Some(spec) = &n.spec {
+                    plan.steps.push(Step {
+                        action: Action::CreateNetwork {
+                            name: n.name.clone(),
+                            spec: spec.clone(),
+                        },
+                        reason: "missing".into(),
+                        diffs: vec![],
+                    });
+                }
+            }
+        }
+    }
+    for s in &desired.secrets {
+        let listed = intent.secrets.get(&s.key);
+        match secrets.get(s.name.as_str()) {
+            Some(live) => {
+                if listed.is_some()
+                    && let Some(p) = blocked("secret", &s.name, live)
+                {
+                    // It exists, so services can use it; report that hearth did not make it.
+                    plan.problems.push(p);
+                }
+            }
+            None => {
+                let source = match listed {
+                    Some(SecretSource::Generate(g)) => SecretValue::Generate {
+                        length: g.length,
+                        alphabet: g.charset.alphabet().to_vec(),
+                    },
+                    Some(SecretSource::File(p)) => SecretValue::File(p.clone()),
+                    None => {
+                        ok = false;
+                        plan.problems.push(format!(
+                            "secret {} (compose key {}) does not exist; list `{}` under \
+                             spec.secrets to have hearth create it",
+                            s.name, s.key, s.key
+                        ));
+                        continue;
+                    }
+                };
+                plan.steps.push(Step {
+                    action: Action::CreateSecret {
+                        name: s.name.clone(),
+                        key: s.key.clone(),
+                        labels: s.labels.clone(),
+                        source,
+                    },
+                    reason: "missing".into(),
+                    diffs: vec![],
+                });
+            }
+        }
+    }
+    for c in &desired.configs {
+        match (c.external, configs.get(c.name.as_str())) {
+            (true, None) => {
+                ok = false;
+                plan.problems
+                    .push(format!("external config {} does not exist", c.name));
+            }
+            (_, Some(live)) => {
+                if !c.external
+                    && let Some(p) = blocked("config", &c.name, live)
+                {
+                    ok = false;
+                    plan.problems.push(p);
+                }
+            }
+            (false, None) => {
+                if let Some(spec) = &c.spec {
+                    plan.steps.push(Step {
+                        action: Action::CreateConfig {
+                            name: c.name.clone(),
+                            spec: spec.clone(),
+                        },
+                        reason: "missing (configs are named by content hash)".into(),
+                        diffs: vec![],
+                    });
+                }
+            }
+        }
+    }
+
+    let live_by_name: HashMap<String, &bollard::models::Service> =
+        snap.services.iter().map(|s| (service_name(s), s)).collect();
+    let desired_names: BTreeSet<&str> = desired.services.iter().map(|s| s.name.as_str()).collect();
+    for s in &desired.services {
+        let Some(live) = live_by_name.get(&s.name) else {
+            if ok {
+                plan.steps.push(Step {
+                    action: Action::CreateService {
+                        name: s.name.clone(),
+                        spec: s.spec.clone(),
+                    },
+                    reason: "missing".into(),
+                    diffs: vec![],
+                });
+            }
+            continue;
+        };
+        let live_labels = live.spec.as_ref().and_then(|sp| sp.labels.as_ref());
+        let owner = Live {
+            id: live.id.clone().unwrap_or_default(),
+            owner: labels_of(live_labels),
+        };
+        if let Some(p) = blocked("service", &s.name, &owner) {
+            plan.problems.push(p);
+            continue;
+        }
+        let live_hash = live_labels
+            .and_then(|l| l.get(LABEL_SPEC_HASH))
+            .cloned()
+            .unwrap_or_default();
+        let want = serde_json::to_value(&s.spec).unwrap_or_default();
+        let have = serde_json::to_value(live.spec.as_ref()).unwrap_or_default();
+        let hash_label = format!("Labels.{LABEL_SPEC_HASH}");
+        let diffs = diff_ignoring(&want, &have, &|f| f == hash_label);
+        let reason = if live_hash != s.spec_hash {
+            format!(
+                "desired spec changed (spec hash {} -> {})",
+                short(&live_hash),
+                short(&s.spec_hash)
+            )
+        } else if !diffs.is_empty() {
+            for d in &diffs {
+                plan.drift.push(DriftItem {
+                    service: s.key.clone(),
+                    field: d.field.clone(),
+                    desired: d.desired.clone(),
+                    live: d.live.clone(),
+                });
+            }
+            format!(
+                "changed out of band: {}",
+                diffs
+                    .iter()
+                    .map(|d| d.field.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            continue;
+        };
+        if ok {
+            plan.steps.push(Step {
+                action: Action::UpdateService {
+                    name: s.name.clone(),
+                    id: owner.id,
+                    version: live.version.as_ref().and_then(|v| v.index).unwrap_or(0),
+                    spec: s.spec.clone(),
+                },
+                reason,
+                diffs,
+            });
+        }
+    }
+    for s in &my_services {
+        let name = service_name(s);
+        if !desired_names.contains(name.as_str()) {
+            plan.steps.push(Step {
+                action: Action::RemoveService {
+                    name,
+                    id: s.id.clone().unwrap_or_default(),
+                },
+                reason: "no longer in the recipe at this version".into(),
+                diffs: vec![],
+            });
+        }
+    }
+    // Old config versions: hearth's configs of this deployment that no desired service and no
+    // live service spec references any more.
+    let desired_configs: BTreeSet<&str> = desired.configs.iter().map(|c| c.name.as_str()).collect();
+    let referenced: BTreeSet<String> = snap
+        .services
+        .iter()
+        .flat_map(|s| service_config_names(s))
+        .collect();
+    for c in &snap.configs {
+        let Some(spec) = &c.spec else { continue };
+        let name = spec.name.clone().unwrap_or_default();
+        if labels_of(spec.labels.as_ref()) == mine
+            && !desired_configs.contains(name.as_str())
+            && !referenced.contains(&name)
+        {
+            plan.steps.push(Step {
+                action: Action::RemoveConfig {
+                    name,
+                    id: c.id.clone().unwrap_or_default(),
+                },
+                reason: "old config version no service uses".into(),
+                diffs: vec![],
+            });
+        }
+    }
+    plan
+}
+
+/// Removes a deployment that is gone from the manifests (only when the pool says `prune: true`):
+/// its services, then its networks, configs and secrets. Volumes are never removed.
+pub fn plan_prune(deployment: &str, snap: &Snapshot) -> Plan {
+    let mine = Ownership::Hearth(deployment.to_string());
+    let mut plan = Plan {
+        deployment: deployment.to_string(),
+        ..Default::default()
+    };
+    let reason = || "deployment removed from the manifests and the pool prunes".to_string();
+    let step = |action| Step {
+        action,
+        reason: reason(),
+        diffs: vec![],
+    };
+    for s in &snap.services {
+        let labels = s.spec.as_ref().and_then(|sp| sp.labels.as_ref());
+        if labels_of(labels) == mine {
+            if plan.stack.is_empty() {
+                plan.stack = labels
+                    .and_then(|l| l.get(crate::render::LABEL_NAMESPACE))
+                    .cloned()
+                    .unwrap_or_default();
+            }
+            plan.steps.push(step(Action::RemoveService {
+                name: service_name(s),
+                id: s.id.clone().unwrap_or_default(),
+            }));
+        }
+    }
+    for n in &snap.networks {
+        if labels_of(n.labels.as_ref()) == mine {
+            plan.steps.push(step(Action::RemoveNetwork {
+                name: n.name.clone().unwrap_or_default(),
+                id: n.id.clone().unwrap_or_default(),
+            }));
+        }
+    }
+    for c in &snap.configs {
+        let spec = c.spec.as_ref();
+        if labels_of(spec.and_then(|s| s.labels.as_ref())) == mine {
+            plan.steps.push(step(Action::RemoveConfig {
+                name: spec.and_then(|s| s.name.clone()).unwrap_or_default(),
+                id: c.id.clone().unwrap_or_default(),
+            }));
+        }
+    }
+    for s in &snap.secrets {
+        let spec = s.spec.as_ref();
+        if labels_of(spec.and_then(|s| s.labels.as_ref())) == mine {
+            plan.steps.push(step(Action::RemoveSecret {
+                name: spec.and_then(|s| s.name.clone()).unwrap_or_default(),
+                id: s.id.clone().unwrap_or_default(),
+            }));
+        }
+    }
+    plan
+}
+
+/// Deployments hearth manages on the swarm that are not in `known`.
+pub fn orphans(snap: &Snapshot, known: &BTreeSet<&str>) -> BTreeSet<String> {
+    snap.services
+        .iter()
+        .filter_map(
+            |s| match labels_of(s.spec.as_ref().and_then(|sp| sp.labels.as_ref())) {
+                Ownership::Hearth(d) if !known.contains(d.as_str()) => Some(d),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+fn service_name(s: &bollard::models::Service) -> String {
+    s.spec
+        .as_ref()
+        .and_then(|sp| sp.name.clone())
+        .unwrap_or_default()
+}
+
+fn service_config_names(s: &bollard::models::Service) -> Vec<String> {
+    s.spec
+        .as_ref()
+        .and_then(|sp| sp.task_template.as_ref())
+        .and_then(|t| t.container_spec.as_ref())
+        .and_then(|c| c.configs.as_ref())
+        .map(|cs| cs.iter().filter_map(|c| c.config_name.clone()).collect())
+        .unwrap_or_default()
+}
+
+fn short(hash: &str) -> &str {
+    if hash.is_empty() {
+        "none"
+    } else {
+        &hash[..hash.len().min(12)]
+    }
+}

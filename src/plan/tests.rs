@@ -1,0 +1,389 @@
+//! Planning tests on rendered stacks and hand-made snapshots: fresh deploy order, zero steps when
+//! converged, drift vs desired change, ownership, removals, parking, pruning, old configs.
+
+
+use bollard::models::{Config, Network, ObjectVersion, Secret, SecretSpec, Service};
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::compose::model::ComposeFile;
+use crate::manifest::{Charset, Generate, SecretSource};
+use crate::render::{RenderInput, StackSpec, render};
+use crate::swarm::Snapshot;
+
+fn stack(compose: Value, version: &str) -> StackSpec {
+    let compose: ComposeFile = serde_json::from_value(compose).expect("compose model");
+    let read = |p: &str| -> Result<Option<Vec<u8>>, String> {
+        Ok((p == "app.ini").then(|| b"[server]\n".to_vec()))
+    };
+    render(&RenderInput {
+        deployment: "web",
+        stack: "web_example_org",
+        version,
+        source: "web@1:compose.yml",
+        compose: &compose,
+        read_file: &read,
+    })
+    .expect("renders")
+}
+
+fn compose() -> Value {
+    json!({
+        "services": {
+            "app": {"image": "hearth-fixture:test", "environment": ["A=1"],
+                    "networks": ["proxy", "internal"], "secrets": ["db_password"],
+                    "configs": [{"source": "app_ini", "target": "/etc/app.ini"}]},
+            "db": {"image": "hearth-fixture:test", "networks": ["internal"]}
+        },
+        "networks": {"proxy": {"external": true}, "internal": {}},
+        "secrets": {"db_password": {"external": true, "name": "web_example_org_db_password_v1"}},
+        "configs": {"app_ini": {"file": "app.ini"}}
+    })
+}
+
+fn manifest_secrets() -> IndexMap<String, SecretSource> {
+    IndexMap::from([(
+        "db_password".to_string(),
+        SecretSource::Generate(Generate {
+            length: 16,
+            charset: Charset::Alnum,
+        }),
+    )])
+}
+
+fn proxy() -> Network {
+    Network {
+        name: Some("proxy".into()),
+        id: Some("proxy-id".into()),
+        ..Default::default()
+    }
+}
+
+/// The swarm as it is after applying `spec` (what Docker returns, plus a default it adds).
+fn applied(spec: &StackSpec) -> Snapshot {
+    let mut snap = Snapshot {
+        networks: vec![proxy()],
+        ..Default::default()
+    };
+    for n in spec.networks.iter().filter(|n| !n.external) {
+        let s = n.spec.clone().unwrap();
+        snap.networks.push(Network {
+            id: Some(format!("{}-id", n.name)),
+            name: Some(n.name.clone()),
+            labels: s.labels.clone(),
+            ..Default::default()
+        });
+    }
+    for s in &spec.secrets {
+        snap.secrets.push(Secret {
+            id: Some(format!("{}-id", s.name)),
+            spec: Some(SecretSpec {
+                name: Some(s.name.clone()),
+                labels: Some(s.labels.clone().into_iter().collect()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+    for c in &spec.configs {
+        snap.configs.push(Config {
+            id: Some(format!("{}-id", c.name)),
+            spec: c.spec.clone(),
+            ..Default::default()
+        });
+    }
+    for s in &spec.services {
+        let mut live = serde_json::to_value(&s.spec).unwrap();
+        // Swarm adds defaults and IDs the desired spec does not set.
+        live["TaskTemplate"]["ForceUpdate"] = json!(0);
+        live["TaskTemplate"]["Runtime"] = json!("container");
+        live["EndpointSpec"]["Mode"] = json!("vip");
+        if let Some(secrets) = live["TaskTemplate"]["ContainerSpec"]["Secrets"].as_array_mut() {
+            for r in secrets {
+                r["SecretID"] = json!("sid");
+            }
+        }
+        snap.services.push(Service {
+            id: Some(format!("{}-id", s.name)),
+            version: Some(ObjectVersion { index: Some(42) }),
+            spec: Some(serde_json::from_value(live).unwrap()),
+            ..Default::default()
+        });
+    }
+    snap
+}
+
+fn kinds(plan: &Plan) -> Vec<(&'static str, &str)> {
+    plan.steps
+        .iter()
+        .map(|s| (s.action.kind(), s.action.object()))
+        .collect()
+}
+
+fn intent<'a>(
+    spec: Option<&'a StackSpec>,
+    secrets: &'a IndexMap<String, SecretSource>,
+) -> Intent<'a> {
+    Intent {
+        deployment: "web",
+        stack: "web_example_org",
+        desired: spec,
+        secrets,
+    }
+}
+
+#[test]
+fn fresh_deploy_creates_in_dependency_order() {
+    let spec = stack(compose(), "1.0.0");
+    let secrets = manifest_secrets();
+    let snap = Snapshot {
+        networks: vec![proxy()],
+        ..Default::default()
+    };
+    let plan = plan_deployment(&intent(Some(&spec), &secrets), &snap);
+    let config = spec.configs[0].name.clone();
+    assert_eq!(
+        kinds(&plan),
+        [
+            ("create_network", "web_example_org_internal"),
+            ("create_secret", "web_example_org_db_password_v1"),
+            ("create_config", config.as_str()),
+            ("create_service", "web_example_org_app"),
+            ("create_service", "web_example_org_db"),
+        ]
+    );
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+}
+
+#[test]
+fn converged_stack_plans_nothing() {
+    let spec = stack(compose(), "1.0.0");
+    let secrets = manifest_secrets();
+    let plan = plan_deployment(&intent(Some(&spec), &secrets), &applied(&spec));
+    assert!(plan.is_empty(), "{:#?}", plan.steps);
+    assert!(plan.drift.is_empty());
+}
+
+#[test]
+fn out_of_band_env_change_is_drift_and_planned_back() {
+    let spec = stack(compose(), "1.0.0");
+    let secrets = manifest_secrets();
+    let mut snap = applied(&spec);
+    let app = snap
+        .services
+        .iter_mut()
+        .find(|s| s.id.as_deref() == Some("web_example_org_app-id"));
+    let c = app
+        .unwrap()
+        .spec
+        .as_mut()
+        .unwrap()
+        .task_template
+        .as_mut()
+        .unwrap();
+    c.container_spec.as_mut().unwrap().env = Some(vec!["A=1".into(), "OOB=1".into()]);
+    let plan = plan_deployment(&intent(Some(&spec), &secrets), &snap);
+    assert_eq!(kinds(&plan), [("update_service", "web_example_org_app")]);
+    assert_eq!(plan.drift.len(), 1);
+    assert_eq!(plan.drift[0].service, "app");
+    assert_eq!(plan.drift[0].field, "TaskTemplate.ContainerSpec.Env");
+    assert_eq!(plan.drift[0].live, r#"["A=1","OOB=1"]"#);
+    match &plan.steps[0].action {
+        Action::UpdateService { version, .. } => assert_eq!(*version, 42),
+        other => panic!("{other:?}"),
+    }
+    assert!(plan.steps[0].reason.contains("out of band"));
+}
+
+#[test]
+fn desired_change_updates_only_what_changed_and_is_not_drift() {
+    let old = stack(compose(), "1.0.0");
+    let mut c = compose();
+    c["services"]["db"]["environment"] = json!(["NEW=1"]);
+    let new = stack(c, "1.0.0");
+    let secrets = manifest_secrets();
+    let plan = plan_deployment(&intent(Some(&new), &secrets), &applied(&old));
+    assert_eq!(kinds(&plan), [("update_service", "web_example_org_db")]);
+    assert!(plan.drift.is_empty());
+    assert!(plan.steps[0].reason.contains("spec hash"));
+    assert_eq!(
+        plan.steps[0].diffs[0].field,
+        "TaskTemplate.ContainerSpec.Env"
+    );
+}
+
+#[test]
+fn version_change_touches_every_service_label_and_dropped_services_go() {
+    let old = stack(compose(), "1.0.0");
+    let mut c = compose();
+    c["services"].as_object_mut().unwrap().remove("db");
+    let new = stack(c, "1.1.0");
+    let secrets = manifest_secrets();
+    let plan = plan_deployment(&intent(Some(&new), &secrets), &applied(&old));
+    assert_eq!(
+        kinds(&plan),
+        [
+            ("update_service", "web_example_org_app"),
+            ("remove_service", "web_example_org_db"),
+        ]
+    );
+}
+
+#[test]
+fn unmanaged_objects_are_never_touched() {
+    let spec = stack(compose(), "1.0.0");
+    let secrets = manifest_secrets();
+    let mut snap = applied(&spec);
+    for s in &mut snap.services {
+        // Same names, deployed by someone else (docker stack deploy): no hearth labels.
+        let labels = s.spec.as_mut().unwrap().labels.as_mut().unwrap();
+        labels.retain(|k, _| !k.starts_with("hearth."));
+        s.spec
+            .as_mut()
+            .unwrap()
+            .task_template
+            .as_mut()
+            .unwrap()
+            .container_spec
+            .as_mut()
+            .unwrap()
+            .env = Some(vec!["OTHER=1".into()]);
+    }
+    let plan = plan_deployment(&intent(Some(&spec), &secrets), &snap);
+    assert!(plan.is_empty(), "{:#?}", plan.steps);
+    assert_eq!(plan.problems.len(), 2);
+    assert!(plan.problems[0].contains("not managed by hearth"));
+    // Nor are they removed when hearth parks or prunes its own deployment of that name.
+    assert!(plan_deployment(&intent(None, &secrets), &snap).is_empty());
+    assert!(
+        plan_prune("web", &snap)
+            .steps
+            .iter()
+            .all(|s| s.action.kind() != "remove_service")
+    );
+}
+
+#[test]
+fn another_deployments_objects_are_not_changed() {
+    let spec = stack(compose(), "1.0.0");
+    let secrets = manifest_secrets();
+    let mut snap = applied(&spec);
+    for s in &mut snap.services {
+        s.spec
+            .as_mut()
+            .unwrap()
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("hearth.deployment".into(), "other".into());
+        s.spec
+            .as_mut()
+            .unwrap()
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("hearth.spec-hash".into(), "stale".into());
+    }
+    let plan = plan_deployment(&intent(Some(&spec), &secrets), &snap);
+    assert!(plan.is_empty());
+    assert!(
+        plan.problems
+            .iter()
+            .all(|p| p.contains("belongs to deployment \"other\""))
+    );
+}
+
+#[test]
+fn missing_external_network_or_unlisted_secret_blocks_service_creation() {
+    let spec = stack(compose(), "1.0.0");
+    let none = IndexMap::new();
+    let plan = plan_deployment(&intent(Some(&spec), &none), &Snapshot::default());
+    assert!(kinds(&plan).iter().all(|(k, _)| *k != "create_service"));
+    assert!(
+        plan.problems
+            .iter()
+            .any(|p| p.contains("external network proxy"))
+    );
+    assert!(
+        plan.problems
+            .iter()
+            .any(|p| p.contains("list `db_password` under spec.secrets"))
+    );
+}
+
+#[test]
+fn parked_removes_services_only() {
+    let spec = stack(compose(), "1.0.0");
+    let secrets = manifest_secrets();
+    let plan = plan_deployment(&intent(None, &secrets), &applied(&spec));
+    let k = kinds(&plan);
+    assert_eq!(k.len(), 2);
+    assert!(k.iter().all(|(a, _)| *a == "remove_service"));
+}
+
+#[test]
+fn prune_removes_the_stack_objects_but_has_no_volume_action() {
+    let spec = stack(compose(), "1.0.0");
+    let plan = plan_prune("web", &applied(&spec));
+    let k: Vec<&str> = plan.steps.iter().map(|s| s.action.kind()).collect();
+    assert_eq!(
+        k,
+        [
+            "remove_service",
+            "remove_service",
+            "remove_network",
+            "remove_config",
+            "remove_secret"
+        ]
+    );
+    assert_eq!(plan.stack, "web_example_org");
+    assert!(plan_prune("nope", &applied(&spec)).is_empty());
+}
+
+#[test]
+fn old_configs_go_once_no_service_uses_them() {
+    let spec = stack(compose(), "1.0.0");
+    let secrets = manifest_secrets();
+    let mut snap = applied(&spec);
+    let mut old = snap.configs[0].clone();
+    old.id = Some("old-id".into());
+    old.spec.as_mut().unwrap().name = Some("web_example_org_app_ini_0000000000".into());
+    snap.configs.push(old);
+    let plan = plan_deployment(&intent(Some(&spec), &secrets), &snap);
+    assert_eq!(
+        kinds(&plan),
+        [("remove_config", "web_example_org_app_ini_0000000000")]
+    );
+
+    // Still referenced by a live service: kept.
+    let app = snap
+        .services
+        .iter_mut()
+        .find(|s| s.id.as_deref() == Some("web_example_org_app-id"));
+    let cs = app
+        .unwrap()
+        .spec
+        .as_mut()
+        .unwrap()
+        .task_template
+        .as_mut()
+        .unwrap()
+        .container_spec
+        .as_mut()
+        .unwrap();
+    cs.configs.as_mut().unwrap()[0].config_name = Some("web_example_org_app_ini_0000000000".into());
+    let plan = plan_deployment(&intent(Some(&spec), &secrets), &snap);
+    assert!(kinds(&plan).iter().all(|(k, _)| *k != "remove_config"));
+}
+
+#[test]
+fn orphans_are_hearth_deployments_missing_from_the_manifests() {
+    let spec = stack(compose(), "1.0.0");
+    let snap = applied(&spec);
+    assert!(orphans(&snap, &["web"].into()).is_empty());
+    assert_eq!(
+        orphans(&snap, &Default::default()),
+        ["web".to_string()].into()
+    );
+}
