@@ -455,7 +455,7 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
     let referenced: BTreeSet<String> = snap
         .services
         .iter()
-        .flat_map(|s| service_config_names(s))
+        .flat_map(service_config_names)
         .collect();
     for c in &snap.configs {
         let Some(spec) = &c.spec else { continue };
