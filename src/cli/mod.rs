@@ -1,6 +1,9 @@
 //! The `hearth` command line: parsing (clap) and one function per subcommand. Subcommands print
 //! problems as `file:line:col: field: message` and return the process exit code.
 
+mod apply_cmd;
+mod common;
+mod plan_cmd;
 mod render_cmd;
 mod validate;
 
@@ -16,6 +19,10 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Keeps Co-op Cloud deployments converged on Docker Swarm"
 )]
 pub struct Cli {
+    /// Docker daemon to talk to (`unix:///var/run/docker.sock`, `tcp://host:2376`); default
+    /// `DOCKER_HOST` or the local socket.
+    #[arg(long, global = true, env = "HEARTH_DOCKER_HOST")]
+    pub docker_host: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -55,6 +62,30 @@ pub enum Command {
         #[arg(long, short = 'o', value_enum, default_value = "json")]
         output: Output,
     },
+    /// Show what `apply` would change on the swarm, with reasons.
+    Plan {
+        #[command(flatten)]
+        source: Source,
+        #[arg(long, short = 'o', value_enum, default_value = "text")]
+        output: Output,
+        /// Exit 0 when nothing would change, 2 when something would, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Converge the swarm to the manifests once and exit.
+    Apply {
+        #[command(flatten)]
+        source: Source,
+        /// Only this deployment.
+        #[arg(long)]
+        deployment: Option<String>,
+        /// Wait until every applied service runs its desired tasks.
+        #[arg(long)]
+        wait: bool,
+        /// How long `--wait` waits (e.g. 90s, 5m).
+        #[arg(long, default_value = "5m", value_parser = crate::manifest::parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 /// Runs the parsed command line.
@@ -66,5 +97,22 @@ pub fn run(cli: Cli) -> ExitCode {
             deployment,
             output,
         } => render_cmd::run(&source, &deployment, output),
+        Command::Plan {
+            source,
+            output,
+            detailed_exitcode,
+        } => plan_cmd::run(&source, cli.docker_host.as_deref(), output, detailed_exitcode),
+        Command::Apply {
+            source,
+            deployment,
+            wait,
+            timeout,
+        } => apply_cmd::run(&apply_cmd::ApplyArgs {
+            source: &source,
+            host: cli.docker_host.as_deref(),
+            deployment: deployment.as_deref(),
+            wait,
+            timeout,
+        }),
     }
 }

@@ -394,7 +394,7 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
             .cloned()
             .unwrap_or_default();
         let want = serde_json::to_value(&s.spec).unwrap_or_default();
-        let have = serde_json::to_value(live.spec.as_ref()).unwrap_or_default();
+        let have = snap.live_spec(live);
         let hash_label = format!("Labels.{LABEL_SPEC_HASH}");
         let diffs = diff_ignoring(&want, &have, &|f| f == hash_label);
         let reason = if live_hash != s.spec_hash {

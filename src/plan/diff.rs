@@ -55,7 +55,7 @@ fn walk(path: &str, desired: &Value, live: &Value, out: &mut Vec<FieldDiff>) {
                 } else {
                     format!("{path}.{k}")
                 };
-                walk(&child, &d[k], l.get(k).unwrap_or(&Value::Null), out);
+                walk(&child, &d[k], get_field(l, k), out);
             }
         }
         _ if equal(desired, live) => {}
@@ -76,11 +76,21 @@ fn equal(desired: &Value, live: &Value) -> bool {
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q))
         }
-        (Value::Object(x), Value::Object(y)) => x
-            .iter()
-            .all(|(k, v)| equal(v, y.get(k).unwrap_or(&Value::Null))),
+        (Value::Object(x), Value::Object(y)) => x.iter().all(|(k, v)| equal(v, get_field(y, k))),
         _ => desired == live,
     }
+}
+
+/// A field by name; like Docker's own JSON decoding, a name that matches only case-insensitively
+/// counts (bollard's models say `HealthCheck` where Docker says `Healthcheck`).
+fn get_field<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> &'a Value {
+    map.get(key)
+        .or_else(|| {
+            map.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        })
+        .unwrap_or(&Value::Null)
 }
 
 /// Values Docker leaves out of what it returns (Go's `omitempty`).
@@ -177,6 +187,15 @@ mod tests {
         assert_eq!(diff(&desired, &json!({})).len(), 1);
         let desired = json!({"Args": ["x"]});
         assert_eq!(diff(&desired, &json!({})).len(), 1);
+    }
+
+    #[test]
+    fn field_names_match_case_insensitively_like_docker() {
+        let desired = json!({"HealthCheck": {"Retries": 5}});
+        let live = json!({"Healthcheck": {"Retries": 5}});
+        assert!(diff(&desired, &live).is_empty());
+        let live = json!({"Healthcheck": {"Retries": 3}});
+        assert_eq!(diff(&desired, &live)[0].field, "HealthCheck.Retries");
     }
 
     #[test]

@@ -3,11 +3,13 @@
 
 pub mod actions;
 pub mod diff;
+pub mod pool;
 
 pub use actions::{
     Action, DriftItem, Intent, Plan, SecretValue, Step, orphans, plan_deployment, plan_prune,
 };
 pub use diff::{FieldDiff, diff};
+pub use pool::{foreign_stacks, plan_pool};
 
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,7 @@
 
 mod objects;
 mod parse;
+pub use parse::base64;
 mod service;
 
 #[cfg(test)]

@@ -207,6 +207,33 @@ impl Client {
         self.call("version", self.docker.version()).await
     }
 
+    /// Every service as Docker sends it (raw JSON, see `raw.rs`) and typed, from one request.
+    pub async fn list_services_raw(
+        &self,
+    ) -> Result<Vec<(Service, serde_json::Value)>, SwarmError> {
+        let version = self.docker.client_version().to_string();
+        let start = Instant::now();
+        let res = super::raw::get_json(&self.host, &version, "/services?status=true").await;
+        self.count("service_list", start.elapsed());
+        let bad = |message: String| SwarmError::Server {
+            op: "service_list",
+            status: 0,
+            message,
+        };
+        let items = match res.map_err(bad)? {
+            serde_json::Value::Array(items) => items,
+            other => return Err(bad(format!("expected a list of services, got {other}"))),
+        };
+        items
+            .into_iter()
+            .map(|raw| {
+                serde_json::from_value::<Service>(raw.clone())
+                    .map(|s| (s, raw))
+                    .map_err(|e| bad(format!("unexpected service JSON: {e}")))
+            })
+            .collect()
+    }
+
     pub async fn list_services(
         &self,
         filters: Option<Filters>,

@@ -2,6 +2,8 @@
 //! converge work lands) the snapshot of live state, the events stream and the apply of actions.
 
 mod client;
+pub mod apply;
+mod raw;
 pub mod snapshot;
 
 pub use client::{Client, Counts, SwarmError, WRITE_OPS, label_filter};

@@ -2,7 +2,7 @@
 //! constant number of list calls (six, made concurrently) whatever the number of deployments, and
 //! indexed by stack so planning and assessment never go back to Docker.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use bollard::models::{Config, Network, Node, Secret, Service, Task};
@@ -19,6 +19,8 @@ pub const MANAGED_LABEL: &str = "hearth.managed-by";
 pub struct Snapshot {
     pub taken_at: Option<SystemTime>,
     pub services: Vec<Service>,
+    /// Each service's `Spec` exactly as Docker returned it, by service ID (for field diffs).
+    pub service_specs: HashMap<String, serde_json::Value>,
     pub tasks: Vec<Task>,
     pub networks: Vec<Network>,
     pub secrets: Vec<Secret>,
@@ -40,16 +42,27 @@ impl Client {
     /// Reads the whole swarm with six list calls.
     pub async fn snapshot(&self) -> Result<Snapshot, SwarmError> {
         let (services, tasks, networks, secrets, configs, nodes) = tokio::try_join!(
-            self.list_services(None),
+            self.list_services_raw(),
             self.list_tasks(None),
             self.list_networks(None),
             self.list_secrets(None),
             self.list_configs(None),
             self.list_nodes(),
         )?;
+        let mut service_specs = HashMap::new();
+        let services = services
+            .into_iter()
+            .map(|(service, mut raw)| {
+                if let Some(id) = &service.id {
+                    service_specs.insert(id.clone(), raw["Spec"].take());
+                }
+                service
+            })
+            .collect();
         Ok(Snapshot {
             taken_at: Some(SystemTime::now()),
             services,
+            service_specs,
             tasks,
             networks,
             secrets,
@@ -100,6 +113,33 @@ impl Snapshot {
             }
         }
         out
+    }
+
+    /// A service's live spec as Docker returned it (falls back to the typed view), with network
+    /// IDs in `TaskTemplate.Networks[].Target` turned back into names, as hearth sends them.
+    pub fn live_spec(&self, service: &Service) -> serde_json::Value {
+        let mut spec = service
+            .id
+            .as_ref()
+            .and_then(|id| self.service_specs.get(id))
+            .cloned()
+            .unwrap_or_else(|| serde_json::to_value(service.spec.as_ref()).unwrap_or_default());
+        let names: HashMap<&str, &str> = self
+            .networks
+            .iter()
+            .filter_map(|n| Some((n.id.as_deref()?, n.name.as_deref()?)))
+            .collect();
+        if let Some(nets) = spec
+            .pointer_mut("/TaskTemplate/Networks")
+            .and_then(|n| n.as_array_mut())
+        {
+            for n in nets {
+                if let Some(name) = n["Target"].as_str().and_then(|id| names.get(id)) {
+                    n["Target"] = serde_json::Value::String(name.to_string());
+                }
+            }
+        }
+        spec
     }
 
     /// The objects of `stack` (empty when it has none).

@@ -1,0 +1,231 @@
+//! `hearth apply`: converge once and exit. Progress bars on a terminal, one line per step
+//! otherwise; `--wait` then waits until every applied service runs its desired tasks.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::assess::{Convergence, service_progress};
+use crate::manifest::DesiredState;
+use crate::plan::plan_pool;
+use crate::swarm::apply::{Ids, StepEvent, apply_plan};
+use crate::swarm::{Client, Snapshot};
+
+use super::Source;
+use super::common::{connect, load_and_render, runtime};
+
+pub struct ApplyArgs<'a> {
+    pub source: &'a Source,
+    pub host: Option<&'a str>,
+    pub deployment: Option<&'a str>,
+    pub wait: bool,
+    pub timeout: Duration,
+}
+
+pub fn run(args: &ApplyArgs) -> ExitCode {
+    let Some((loaded, pool)) = load_and_render(args.source, args.deployment) else {
+        return ExitCode::from(1);
+    };
+    let tty = std::io::stderr().is_terminal();
+    runtime().block_on(async {
+        let client = match connect(args.host).await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        let snap = match client.snapshot().await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(1);
+            }
+        };
+        let plans = plan_pool(&pool, &loaded, &snap, args.deployment);
+        let mut ids = Ids::from_snapshot(&snap);
+        let mut failed = !pool.errors.is_empty();
+        let mut to_wait = Vec::new();
+        for plan in &plans {
+            for p in &plan.problems {
+                eprintln!("{}: {p}", plan.deployment);
+                failed = true;
+            }
+            let suspended = loaded
+                .deployment(&plan.deployment)
+                .is_some_and(|d| d.spec.suspend);
+            if suspended {
+                if !plan.is_empty() {
+                    eprintln!(
+                        "{}: suspended; {} change(s) not applied",
+                        plan.deployment,
+                        plan.steps.len()
+                    );
+                }
+                continue;
+            }
+            let bar = tty.then(|| {
+                let b = ProgressBar::new(plan.steps.len() as u64);
+                b.set_style(
+                    ProgressStyle::with_template("{prefix:>20} [{bar:30}] {pos}/{len} {msg}")
+                        .expect("progress template")
+                        .progress_chars("=> "),
+                );
+                b.set_prefix(plan.deployment.clone());
+                b
+            });
+            let progress = |e: StepEvent<'_>| match (&bar, e) {
+                (Some(b), StepEvent::Started(s)) => {
+                    b.set_message(format!("{} {}", s.action.kind(), s.action.object()))
+                }
+                (Some(b), StepEvent::Done(_)) => b.inc(1),
+                (Some(b), StepEvent::Failed(s, m)) => b.println(format!(
+                    "{}: {} {} failed: {m}",
+                    plan.deployment,
+                    s.action.kind(),
+                    s.action.object()
+                )),
+                (None, StepEvent::Started(_)) => {}
+                (None, StepEvent::Done(s)) => eprintln!(
+                    "{}: {} {} ({})",
+                    plan.deployment,
+                    s.action.kind(),
+                    s.action.object(),
+                    s.reason
+                ),
+                (None, StepEvent::Failed(s, m)) => eprintln!(
+                    "{}: {} {} failed: {m}",
+                    plan.deployment,
+                    s.action.kind(),
+                    s.action.object()
+                ),
+            };
+            let result = apply_plan(&client, plan, &mut ids, &progress).await;
+            if let Some(b) = &bar {
+                b.finish_with_message(if result.is_ok() { "done" } else { "failed" });
+            }
+            match result {
+                Ok(n) => {
+                    if n == 0 && !tty {
+                        eprintln!("{}: no changes", plan.deployment);
+                    }
+                    let running = loaded
+                        .deployment(&plan.deployment)
+                        .is_some_and(|d| d.spec.state == DesiredState::Running);
+                    if running {
+                        to_wait.push(plan.deployment.clone());
+                    }
+                }
+                Err(_) => failed = true,
+            }
+        }
+        if args.wait && !to_wait.is_empty() {
+            let stacks: BTreeSet<String> = pool
+                .deployments
+                .iter()
+                .filter(|d| to_wait.contains(&d.deployment))
+                .map(|d| d.stack.clone())
+                .collect();
+            if let Err(stuck) = wait(&client, &stacks, args.timeout, tty).await {
+                eprintln!("{stuck}");
+                return ExitCode::from(1);
+            }
+        }
+        if failed {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+/// Waits until every service of `stacks` has converged; on timeout (or a Swarm rollback) names
+/// the stuck services and why.
+async fn wait(
+    client: &Client,
+    stacks: &BTreeSet<String>,
+    timeout: Duration,
+    tty: bool,
+) -> Result<(), String> {
+    let start = Instant::now();
+    let spinner = tty.then(ProgressBar::new_spinner);
+    let mut last_line = String::new();
+    loop {
+        let snap = client.snapshot().await.map_err(|e| e.to_string())?;
+        let stuck = unconverged(&snap, stacks);
+        let failed: Vec<&(String, Convergence)> = stuck
+            .iter()
+            .filter(|(_, c)| matches!(c, Convergence::Failed(_)))
+            .collect();
+        let line = if stuck.is_empty() {
+            "all services converged".to_string()
+        } else {
+            format!(
+                "waiting for {} service(s): {}",
+                stuck.len(),
+                stuck
+                    .iter()
+                    .map(|(s, _)| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        match &spinner {
+            Some(s) => {
+                s.set_message(line.clone());
+                s.tick();
+            }
+            None if line != last_line => eprintln!("{line}"),
+            None => {}
+        }
+        last_line = line;
+        if stuck.is_empty() {
+            if let Some(s) = spinner {
+                s.finish_with_message(format!("converged in {:.1?}", start.elapsed()));
+            }
+            return Ok(());
+        }
+        if !failed.is_empty() || start.elapsed() > timeout {
+            if let Some(s) = spinner {
+                s.finish_and_clear();
+            }
+            let why = if failed.is_empty() {
+                format!("not converged after {timeout:?}")
+            } else {
+                "Swarm gave up".to_string()
+            };
+            let details: Vec<String> = stuck
+                .iter()
+                .map(|(s, c)| match c {
+                    Convergence::Progressing(m) | Convergence::Failed(m) => format!("  {s}: {m}"),
+                    Convergence::Converged => format!("  {s}"),
+                })
+                .collect();
+            return Err(format!("{why}:\n{}", details.join("\n")));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Services of `stacks` that have not converged, with why.
+pub fn unconverged(snap: &Snapshot, stacks: &BTreeSet<String>) -> Vec<(String, Convergence)> {
+    let mut out = Vec::new();
+    for (stack, view) in snap.stacks() {
+        if !stacks.contains(stack) {
+            continue;
+        }
+        for s in &view.services {
+            let tasks: Vec<&bollard::models::Task> = view
+                .tasks
+                .iter()
+                .copied()
+                .filter(|t| t.service_id == s.id)
+                .collect();
+            let p = service_progress(s, &tasks);
+            if p.state != Convergence::Converged {
+                out.push((p.service, p.state));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,94 @@
+//! `hearth plan`: what `apply` would do, per deployment, with reasons and field differences.
+
+use std::process::ExitCode;
+
+use crate::plan::{Action, Plan, plan_pool};
+
+use super::common::{connect, load_and_render, runtime};
+use super::{Output, Source};
+
+pub fn run(source: &Source, host: Option<&str>, output: Output, detailed: bool) -> ExitCode {
+    let Some((loaded, pool)) = load_and_render(source, None) else {
+        return ExitCode::from(1);
+    };
+    let rt = runtime();
+    let snap = match rt.block_on(async {
+        let client = connect(host).await?;
+        client.snapshot().await.map_err(|e| {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        })
+    }) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let plans = plan_pool(&pool, &loaded, &snap, None);
+    match output {
+        Output::Json | Output::Yaml => {
+            let v = crate::render::canonical_value(&plans).unwrap_or_default();
+            let text = if output == Output::Json {
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            } else {
+                serde_saphyr::to_string(&v).unwrap_or_default()
+            };
+            println!("{text}");
+        }
+        Output::Text => print!("{}", describe(&plans)),
+    }
+    let errors = !pool.errors.is_empty() || plans.iter().any(|p| !p.problems.is_empty());
+    let changes = plans.iter().any(|p| !p.is_empty());
+    match (errors, detailed, changes) {
+        (true, _, _) => ExitCode::from(1),
+        (false, true, true) => ExitCode::from(2),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// Plans as text: one block per deployment, one line per step, field differences indented.
+pub fn describe(plans: &[Plan]) -> String {
+    let mut out = String::new();
+    for p in plans {
+        let changes = if p.is_empty() {
+            "no changes".to_string()
+        } else {
+            format!("{} change(s)", p.steps.len())
+        };
+        out.push_str(&format!("{} ({}): {changes}\n", p.deployment, p.stack));
+        for problem in &p.problems {
+            out.push_str(&format!("  ! {problem}\n"));
+        }
+        for s in &p.steps {
+            let sign = match s.action {
+                Action::UpdateService { .. } => '~',
+                Action::RemoveService { .. }
+                | Action::RemoveConfig { .. }
+                | Action::RemoveNetwork { .. }
+                | Action::RemoveSecret { .. } => '-',
+                _ => '+',
+            };
+            out.push_str(&format!(
+                "  {sign} {} {}: {}\n",
+                s.action.kind(),
+                s.action.object(),
+                s.reason
+            ));
+            for d in &s.diffs {
+                out.push_str(&format!(
+                    "      {}: {} -> {}\n",
+                    d.field,
+                    clip(&d.live),
+                    clip(&d.desired)
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn clip(s: &str) -> String {
+    if s.chars().count() > 160 {
+        format!("{}...", s.chars().take(160).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}

@@ -1,0 +1,76 @@
+//! Planning a whole pool: one [`Plan`] per deployment of the manifests (parked ones remove their
+//! services), plus the removal of deployments gone from the manifests when the pool prunes.
+
+use std::collections::BTreeSet;
+
+use super::{Intent, Plan, plan_deployment, plan_prune};
+use crate::desired::DesiredPool;
+use crate::manifest::{DesiredState, Loaded};
+use crate::render::{LABEL_MANAGED_BY, LABEL_NAMESPACE};
+use crate::swarm::Snapshot;
+
+/// Plans every rendered deployment (or only `only`) against `snap`.
+pub fn plan_pool(
+    desired: &DesiredPool,
+    loaded: &Loaded,
+    snap: &Snapshot,
+    only: Option<&str>,
+) -> Vec<Plan> {
+    let foreign = foreign_stacks(snap);
+    let mut plans = Vec::new();
+    for d in &loaded.deployments {
+        if only.is_some_and(|o| o != d.name()) {
+            continue;
+        }
+        let Some(rendered) = desired.get(d.name()) else {
+            continue;
+        };
+        let parked = d.spec.state == DesiredState::Parked;
+        let mut plan = plan_deployment(
+            &Intent {
+                deployment: d.name(),
+                stack: &rendered.stack,
+                desired: (!parked).then_some(&rendered.stack_spec),
+                secrets: &d.spec.secrets,
+            },
+            snap,
+        );
+        if foreign.contains(rendered.stack.as_str()) {
+            plan.problems.insert(
+                0,
+                format!(
+                    "a stack named {} that hearth does not manage is already on the swarm; \
+                     give this deployment another domain",
+                    rendered.stack
+                ),
+            );
+        }
+        plans.push(plan);
+    }
+    let prune = loaded
+        .pool
+        .as_ref()
+        .is_some_and(|p| p.spec.defaults.prune);
+    if prune && only.is_none() {
+        let known: BTreeSet<&str> = loaded.deployments.iter().map(|d| d.name()).collect();
+        for orphan in super::orphans(snap, &known) {
+            plans.push(plan_prune(&orphan, snap));
+        }
+    }
+    plans
+}
+
+/// Stacks on the swarm with at least one service that hearth does not manage.
+pub fn foreign_stacks(snap: &Snapshot) -> BTreeSet<&str> {
+    snap.services
+        .iter()
+        .filter_map(|s| {
+            let labels = s.spec.as_ref()?.labels.as_ref()?;
+            if labels.get(LABEL_MANAGED_BY).map(String::as_str) == Some("hearth") {
+                None
+            } else {
+                labels.get(LABEL_NAMESPACE).map(String::as_str)
+            }
+        })
+        .collect()
+}
