@@ -53,9 +53,7 @@ pub fn service_progress(service: &Service, tasks: &[&Task]) -> ServiceProgress {
         .unwrap_or(1);
     let update = service.update_status.as_ref();
     let update_state = update.and_then(|u| u.state);
-    let update_msg = update
-        .and_then(|u| u.message.clone())
-        .unwrap_or_default();
+    let update_msg = update.and_then(|u| u.message.clone()).unwrap_or_default();
     let state = match update_state {
         Some(ServiceUpdateStatusStateEnum::PAUSED) => {
             Convergence::Failed(format!("update paused: {update_msg}"))
@@ -123,9 +121,7 @@ fn last_problem(tasks: &[&Task]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard::models::{
-        ServiceServiceStatus, ServiceSpec, ServiceUpdateStatus, TaskStatus,
-    };
+    use bollard::models::{ServiceServiceStatus, ServiceSpec, ServiceUpdateStatus, TaskStatus};
 
     fn service(desired: u64) -> Service {
         Service {
@@ -164,13 +160,25 @@ mod tests {
 
     #[test]
     fn waiting_names_the_newest_failure() {
-        let old = task(TaskState::SHUTDOWN, TaskState::FAILED, Some("old error"), "1");
-        let new = task(TaskState::SHUTDOWN, TaskState::FAILED, Some("task: non-zero exit (2)"), "3");
+        let old = task(
+            TaskState::SHUTDOWN,
+            TaskState::FAILED,
+            Some("old error"),
+            "1",
+        );
+        let new = task(
+            TaskState::SHUTDOWN,
+            TaskState::FAILED,
+            Some("task: non-zero exit (2)"),
+            "3",
+        );
         let pending = task(TaskState::RUNNING, TaskState::PENDING, None, "2");
         let p = service_progress(&service(1), &[&old, &new, &pending]);
         assert_eq!(
             p.state,
-            Convergence::Progressing("0/1 tasks running; last problem: task: non-zero exit (2)".into())
+            Convergence::Progressing(
+                "0/1 tasks running; last problem: task: non-zero exit (2)".into()
+            )
         );
     }
 
@@ -183,11 +191,17 @@ mod tests {
             message: Some("rollback completed".into()),
             ..Default::default()
         });
-        assert!(matches!(service_progress(&s, &[&t]).state, Convergence::Failed(_)));
+        assert!(matches!(
+            service_progress(&s, &[&t]).state,
+            Convergence::Failed(_)
+        ));
     }
 
     #[test]
     fn zero_replicas_is_converged_with_no_tasks() {
-        assert_eq!(service_progress(&service(0), &[]).state, Convergence::Converged);
+        assert_eq!(
+            service_progress(&service(0), &[]).state,
+            Convergence::Converged
+        );
     }
 }

@@ -101,7 +101,12 @@ pub fn run(cli: Cli) -> ExitCode {
             source,
             output,
             detailed_exitcode,
-        } => plan_cmd::run(&source, cli.docker_host.as_deref(), output, detailed_exitcode),
+        } => plan_cmd::run(
+            &source,
+            cli.docker_host.as_deref(),
+            output,
+            detailed_exitcode,
+        ),
         Command::Apply {
             source,
             deployment,

@@ -173,6 +173,7 @@ pub fn render_one(
         source: &label,
         compose: &compose.model,
         read_file: &read_file,
+        extra_labels: &pool.spec.labels.clone().into_iter().collect(),
     })
     .map_err(|diags| {
         diags

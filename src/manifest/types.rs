@@ -58,6 +58,10 @@ pub struct PoolSpec {
     pub recipes: PathBuf,
     #[serde(default)]
     pub defaults: PoolDefaults,
+    /// Extra labels on every object hearth creates for this pool (services, networks, volumes,
+    /// secrets, configs), e.g. an owner or, in tests, `hearth.test=<test>`.
+    #[serde(default)]
+    pub labels: IndexMap<String, String>,
 }
 
 fn default_recipes() -> PathBuf {

@@ -47,10 +47,7 @@ pub fn plan_pool(
         }
         plans.push(plan);
     }
-    let prune = loaded
-        .pool
-        .as_ref()
-        .is_some_and(|p| p.spec.defaults.prune);
+    let prune = loaded.pool.as_ref().is_some_and(|p| p.spec.defaults.prune);
     if prune && only.is_none() {
         let known: BTreeSet<&str> = loaded.deployments.iter().map(|d| d.name()).collect();
         for orphan in super::orphans(snap, &known) {

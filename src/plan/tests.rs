@@ -1,7 +1,6 @@
 //! Planning tests on rendered stacks and hand-made snapshots: fresh deploy order, zero steps when
 //! converged, drift vs desired change, ownership, removals, parking, pruning, old configs.
 
-
 use bollard::models::{Config, Network, ObjectVersion, Secret, SecretSpec, Service};
 use indexmap::IndexMap;
 use serde_json::{Value, json};
@@ -24,6 +23,7 @@ fn stack(compose: Value, version: &str) -> StackSpec {
         source: "web@1:compose.yml",
         compose: &compose,
         read_file: &read,
+        extra_labels: &Default::default(),
     })
     .expect("renders")
 }

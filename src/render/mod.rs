@@ -66,6 +66,8 @@ pub struct RenderInput<'a> {
     pub source: &'a str,
     pub compose: &'a ComposeFile,
     pub read_file: ReadFile<'a>,
+    /// The pool's extra labels, put on every object (not on containers).
+    pub extra_labels: &'a BTreeMap<String, String>,
 }
 
 /// The desired Swarm state of one stack.
@@ -225,6 +227,7 @@ impl Cx<'_, '_> {
             .into_iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        out.extend(self.input.extra_labels.clone());
         out.insert(LABEL_NAMESPACE.into(), self.input.stack.into());
         out.insert(LABEL_MANAGED_BY.into(), "hearth".into());
         out.insert(LABEL_DEPLOYMENT.into(), self.input.deployment.into());

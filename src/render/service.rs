@@ -169,6 +169,7 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    labels.extend(cx.input.extra_labels.clone());
     labels.insert(LABEL_NAMESPACE.into(), cx.stack().into());
     labels.insert(LABEL_IMAGE.into(), image);
     labels.insert(LABEL_MANAGED_BY.into(), "hearth".into());

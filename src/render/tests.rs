@@ -31,6 +31,7 @@ fn render_with(
         source: "recipe@1.0.0:compose.yml",
         compose: &compose,
         read_file: &read,
+        extra_labels: &Default::default(),
     })
 }
 

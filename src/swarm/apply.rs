@@ -113,7 +113,10 @@ async fn apply_step(client: &Client, step: &Step, ids: &mut Ids) -> Result<(), S
                 data: Some(crate::render::base64(&value)),
                 ..Default::default()
             };
-            let id = client.create_secret(spec).await.map_err(|e| e.to_string())?;
+            let id = client
+                .create_secret(spec)
+                .await
+                .map_err(|e| e.to_string())?;
             ids.secrets.insert(name.clone(), id);
             Ok(())
         }
@@ -232,7 +235,10 @@ mod tests {
         let b = generate(32, b"abc").unwrap();
         assert_eq!(a.len(), 32);
         assert!(a.iter().all(|c| b"abc".contains(c)));
-        assert_ne!(a, b, "two 32-char secrets from 3 letters collide with p=3^-32");
+        assert_ne!(
+            a, b,
+            "two 32-char secrets from 3 letters collide with p=3^-32"
+        );
         assert!(generate(4, b"").is_err());
     }
 
@@ -264,7 +270,13 @@ mod tests {
         assert!(with_ids(&spec, &ids).unwrap_err().contains("secret s1"));
         ids.secrets.insert("s1".into(), "id1".into());
         let got = with_ids(&spec, &ids).unwrap();
-        let r = &got.task_template.unwrap().container_spec.unwrap().secrets.unwrap()[0];
+        let r = &got
+            .task_template
+            .unwrap()
+            .container_spec
+            .unwrap()
+            .secrets
+            .unwrap()[0];
         assert_eq!(r.secret_id.as_deref(), Some("id1"));
     }
 }

@@ -208,9 +208,7 @@ impl Client {
     }
 
     /// Every service as Docker sends it (raw JSON, see `raw.rs`) and typed, from one request.
-    pub async fn list_services_raw(
-        &self,
-    ) -> Result<Vec<(Service, serde_json::Value)>, SwarmError> {
+    pub async fn list_services_raw(&self) -> Result<Vec<(Service, serde_json::Value)>, SwarmError> {
         let version = self.docker.client_version().to_string();
         let start = Instant::now();
         let res = super::raw::get_json(&self.host, &version, "/services?status=true").await;

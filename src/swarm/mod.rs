@@ -1,8 +1,8 @@
 //! The only module that talks to Docker: a counted client ([`Client`]) over bollard, and (as the
 //! converge work lands) the snapshot of live state, the events stream and the apply of actions.
 
-mod client;
 pub mod apply;
+mod client;
 mod raw;
 pub mod snapshot;
 
