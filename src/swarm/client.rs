@@ -370,6 +370,28 @@ impl Client {
             .await
     }
 
+    pub async fn list_volumes(
+        &self,
+        filters: Option<Filters>,
+    ) -> Result<Vec<bollard::models::Volume>, SwarmError> {
+        let opts = bollard::query_parameters::ListVolumesOptions { filters };
+        let r = self
+            .call("volume_list", self.docker.list_volumes(Some(opts)))
+            .await?;
+        Ok(r.volumes.unwrap_or_default())
+    }
+
+    /// Removes a volume (never called by hearth's own logic: volumes are never removed; tests and
+    /// operators use it).
+    pub async fn remove_volume(&self, name: &str) -> Result<(), SwarmError> {
+        self.call(
+            "volume_remove",
+            self.docker
+                .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>),
+        )
+        .await
+    }
+
     pub async fn list_nodes(&self) -> Result<Vec<Node>, SwarmError> {
         self.call(
             "node_list",
