@@ -108,18 +108,14 @@ fn first_difference(expected: &str, actual: &str) -> String {
         return "the texts differ only in line endings".into();
     };
     let mut out = format!("first difference at line {}:\n", i + 1);
-    for j in i.saturating_sub(2)..i {
-        out.push_str(&format!("    {}\n", e[j]));
+    for l in &e[i.saturating_sub(2).min(e.len())..i.min(e.len())] {
+        out.push_str(&format!("    {l}\n"));
     }
-    for j in i..(i + 3) {
-        if let Some(l) = e.get(j) {
-            out.push_str(&format!("  - {l}\n"));
-        }
+    for l in e.iter().skip(i).take(3) {
+        out.push_str(&format!("  - {l}\n"));
     }
-    for j in i..(i + 3) {
-        if let Some(l) = a.get(j) {
-            out.push_str(&format!("  + {l}\n"));
-        }
+    for l in a.iter().skip(i).take(3) {
+        out.push_str(&format!("  + {l}\n"));
     }
     out
 }
