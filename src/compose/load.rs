@@ -240,6 +240,15 @@ fn check_service_properties(
                     field,
                     format!("compose file contains unsupported options: {why}"),
                 ));
+            } else if key == "restart" {
+                // docker/cli lists it as unsupported, yet falls back to it in convert.
+                warnings.push(Diagnostic::new(
+                    label,
+                    *kpos,
+                    field,
+                    "docker stack deploy calls this unsupported, but uses it as the restart \
+                     policy when deploy.restart_policy is absent; prefer deploy.restart_policy",
+                ));
             } else if UNSUPPORTED.contains(&key.as_str()) {
                 warnings.push(Diagnostic::new(
                     label,
@@ -671,6 +680,31 @@ volumes:
         )
         .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+        // `restart` is not ignored: the renderer falls back to it, as docker/cli does.
+        let restart = l
+            .warnings
+            .iter()
+            .find(|w| w.field == "services.app.restart")
+            .unwrap_or_else(|| panic!("{:?}", l.warnings));
+        assert!(
+            restart
+                .message
+                .contains("when deploy.restart_policy is absent"),
+            "{restart}"
+        );
+        let ignored = load_tree(
+            &[src(
+                "a.yml",
+                "services:\n  app:\n    image: x\n    pid: host\n",
+            )],
+            &env(&[]),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(
+            ignored.warnings[0].message.starts_with("ignored:"),
+            "{:?}",
+            ignored.warnings
+        );
     }
 
     #[test]

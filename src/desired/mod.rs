@@ -182,11 +182,11 @@ pub fn render_one(
             .map(|diag| locate(diag, &compose.loaded))
             .collect::<Vec<_>>()
     })?;
-    warnings.extend(
-        spec.warnings
-            .iter()
-            .map(|w| Diagnostic::new(&label, Pos::default(), "", format!("warning: {w}"))),
-    );
+    warnings.extend(spec.warnings.iter().map(|w| {
+        let (field, message) = split_render_warning(w, &label);
+        let diag = Diagnostic::new(&label, Pos::default(), field, format!("warning: {message}"));
+        locate(diag, &compose.loaded)
+    }));
     Ok((
         Desired {
             deployment: d.name().to_string(),
@@ -257,6 +257,21 @@ fn load_compose(
     let model: ComposeFile = compose::deserialize(&loaded).map_err(|e| vec![e])?;
     let warnings = loaded.warnings.clone();
     Ok((Compose { model, loaded }, files, warnings))
+}
+
+/// Splits a render warning (`<source>: <field>: <message>`) into field and message, so it prints
+/// once as `file:line:col: field: message` rather than repeating the source.
+fn split_render_warning<'w>(warning: &'w str, source: &str) -> (&'w str, &'w str) {
+    let Some(rest) = warning
+        .strip_prefix(source)
+        .and_then(|r| r.strip_prefix(": "))
+    else {
+        return ("", warning);
+    };
+    match rest.split_once(": ") {
+        Some((field, message)) if !field.contains(' ') => (field, message),
+        _ => ("", rest),
+    }
 }
 
 /// Points a render diagnostic at the compose file and line that defined the field, when known
@@ -338,4 +353,34 @@ fn alias_collisions(desired: &[Desired], loaded: &Loaded) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_warnings_lose_their_repeated_source() {
+        let src = "ks@1.0.0:compose.yml";
+        assert_eq!(
+            split_render_warning(
+                "ks@1.0.0:compose.yml: services.w.depends_on: Swarm ignores depends_on: x",
+                src
+            ),
+            ("services.w.depends_on", "Swarm ignores depends_on: x")
+        );
+        // Without the expected shape the whole text is the message.
+        assert_eq!(
+            split_render_warning("something odd happened", src),
+            ("", "something odd happened")
+        );
+        assert_eq!(
+            split_render_warning("ks@1.0.0:compose.yml: no field here", src),
+            ("", "no field here")
+        );
+        assert_eq!(
+            split_render_warning("other.yml: a b: c", src),
+            ("", "other.yml: a b: c")
+        );
+    }
 }
