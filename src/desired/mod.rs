@@ -173,7 +173,7 @@ pub fn render_one(
         source: &label,
         compose: &compose.model,
         read_file: &read_file,
-        extra_labels: &pool.spec.labels.clone().into_iter().collect(),
+        extra_labels: &pool_labels(pool),
     })
     .map_err(|diags| {
         diags
@@ -200,6 +200,16 @@ pub fn render_one(
         },
         warnings,
     ))
+}
+
+/// The labels every object of the pool carries: the pool's own `labels:` and `hearth.pool`.
+pub fn pool_labels(pool: &Pool) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> = pool.spec.labels.clone().into_iter().collect();
+    labels.insert(
+        crate::render::LABEL_POOL.to_string(),
+        pool.metadata.name.clone(),
+    );
+    labels
 }
 
 struct Compose {

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::diff::{FieldDiff, diff_ignoring};
 use crate::manifest::SecretSource;
-use crate::render::{LABEL_DEPLOYMENT, LABEL_MANAGED_BY, LABEL_SPEC_HASH, StackSpec};
+use crate::render::{LABEL_DEPLOYMENT, LABEL_MANAGED_BY, LABEL_POOL, LABEL_SPEC_HASH, StackSpec};
 use crate::swarm::Snapshot;
 
 /// What to do to the swarm.
@@ -150,6 +150,8 @@ impl Plan {
 
 /// What one deployment should be.
 pub struct Intent<'a> {
+    /// The pool's name (`hearth.pool`): objects of another pool are never this deployment's.
+    pub pool: &'a str,
     pub deployment: &'a str,
     pub stack: &'a str,
     /// `None` when parked: services go, volumes, secrets, networks and configs stay.
@@ -161,16 +163,45 @@ pub struct Intent<'a> {
 fn labels_of(l: Option<&HashMap<String, String>>) -> Ownership {
     match l {
         Some(l) if l.get(LABEL_MANAGED_BY).map(String::as_str) == Some("hearth") => {
-            Ownership::Hearth(l.get(LABEL_DEPLOYMENT).cloned().unwrap_or_default())
+            let get = |k: &str| l.get(k).cloned().unwrap_or_default();
+            Ownership::Hearth(Owner {
+                pool: get(LABEL_POOL),
+                deployment: get(LABEL_DEPLOYMENT),
+            })
         }
         _ => Ownership::Foreign,
     }
 }
 
+/// Who an object belongs to: a deployment of a pool (deployment names are unique only within a
+/// pool; two pools, or two tests, on one swarm may both have a `gitea`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Owner {
+    pool: String,
+    deployment: String,
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "deployment {:?} of pool {:?}",
+            self.deployment, self.pool
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Ownership {
-    Hearth(String),
+    Hearth(Owner),
     Foreign,
+}
+
+fn owned_by(pool: &str, deployment: &str) -> Ownership {
+    Ownership::Hearth(Owner {
+        pool: pool.to_string(),
+        deployment: deployment.to_string(),
+    })
 }
 
 /// A live object, reduced to what planning needs.
@@ -225,17 +256,17 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
         |c| c.id.as_deref(),
         |c| c.spec.as_ref()?.labels.as_ref(),
     );
-    let mine = Ownership::Hearth(intent.deployment.to_string());
+    let mine = owned_by(intent.pool, intent.deployment);
     // An object under a desired name that hearth may not touch.
     let blocked = |what: &str, name: &str, live: &Live| match &live.owner {
         Ownership::Foreign => Some(format!(
             "{what} {name} exists and is not managed by hearth (no {LABEL_MANAGED_BY} label); \
              hearth will not change it"
         )),
-        Ownership::Hearth(other) if *other != intent.deployment => Some(format!(
-            "{what} {name} belongs to deployment {other:?}; hearth will not change it"
+        Ownership::Hearth(_) if live.owner == mine => None,
+        Ownership::Hearth(other) => Some(format!(
+            "{what} {name} belongs to {other}; hearth will not change it"
         )),
-        Ownership::Hearth(_) => None,
     };
 
     let my_services: Vec<&bollard::models::Service> = snap
@@ -479,8 +510,8 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
 
 /// Removes a deployment that is gone from the manifests (only when the pool says `prune: true`):
 /// its services, then its networks, configs and secrets. Volumes are never removed.
-pub fn plan_prune(deployment: &str, snap: &Snapshot) -> Plan {
-    let mine = Ownership::Hearth(deployment.to_string());
+pub fn plan_prune(pool: &str, deployment: &str, snap: &Snapshot) -> Plan {
+    let mine = owned_by(pool, deployment);
     let mut plan = Plan {
         deployment: deployment.to_string(),
         ..Default::default()
@@ -536,12 +567,16 @@ pub fn plan_prune(deployment: &str, snap: &Snapshot) -> Plan {
 }
 
 /// Deployments hearth manages on the swarm that are not in `known`.
-pub fn orphans(snap: &Snapshot, known: &BTreeSet<&str>) -> BTreeSet<String> {
+pub fn orphans(snap: &Snapshot, pool: &str, known: &BTreeSet<&str>) -> BTreeSet<String> {
     snap.services
         .iter()
         .filter_map(
             |s| match labels_of(s.spec.as_ref().and_then(|sp| sp.labels.as_ref())) {
-                Ownership::Hearth(d) if !known.contains(d.as_str()) => Some(d),
+                Ownership::Hearth(o)
+                    if o.pool == pool && !known.contains(o.deployment.as_str()) =>
+                {
+                    Some(o.deployment)
+                }
                 _ => None,
             },
         )

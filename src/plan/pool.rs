@@ -17,6 +17,11 @@ pub fn plan_pool(
     only: Option<&str>,
 ) -> Vec<Plan> {
     let foreign = foreign_stacks(snap);
+    let pool_name = loaded
+        .pool
+        .as_ref()
+        .map(|p| p.metadata.name.as_str())
+        .unwrap_or_default();
     let mut plans = Vec::new();
     for d in &loaded.deployments {
         if only.is_some_and(|o| o != d.name()) {
@@ -28,6 +33,7 @@ pub fn plan_pool(
         let parked = d.spec.state == DesiredState::Parked;
         let mut plan = plan_deployment(
             &Intent {
+                pool: pool_name,
                 deployment: d.name(),
                 stack: &rendered.stack,
                 desired: (!parked).then_some(&rendered.stack_spec),
@@ -47,11 +53,13 @@ pub fn plan_pool(
         }
         plans.push(plan);
     }
-    let prune = loaded.pool.as_ref().is_some_and(|p| p.spec.defaults.prune);
-    if prune && only.is_none() {
+    let pruning = loaded.pool.as_ref().filter(|p| p.spec.defaults.prune);
+    if let Some(pool) = pruning
+        && only.is_none()
+    {
         let known: BTreeSet<&str> = loaded.deployments.iter().map(|d| d.name()).collect();
-        for orphan in super::orphans(snap, &known) {
-            plans.push(plan_prune(&orphan, snap));
+        for orphan in super::orphans(snap, &pool.metadata.name, &known) {
+            plans.push(plan_prune(&pool.metadata.name, &orphan, snap));
         }
     }
     plans

@@ -12,6 +12,10 @@ use crate::render::{RenderInput, StackSpec, render};
 use crate::swarm::Snapshot;
 
 fn stack(compose: Value, version: &str) -> StackSpec {
+    stack_in_pool(compose, version, "p")
+}
+
+fn stack_in_pool(compose: Value, version: &str, pool: &str) -> StackSpec {
     let compose: ComposeFile = serde_json::from_value(compose).expect("compose model");
     let read = |p: &str| -> Result<Option<Vec<u8>>, String> {
         Ok((p == "app.ini").then(|| b"[server]\n".to_vec()))
@@ -23,7 +27,7 @@ fn stack(compose: Value, version: &str) -> StackSpec {
         source: "web@1:compose.yml",
         compose: &compose,
         read_file: &read,
-        extra_labels: &Default::default(),
+        extra_labels: &[("hearth.pool".to_string(), pool.to_string())].into(),
     })
     .expect("renders")
 }
@@ -126,6 +130,7 @@ fn intent<'a>(
     secrets: &'a IndexMap<String, SecretSource>,
 ) -> Intent<'a> {
     Intent {
+        pool: "p",
         deployment: "web",
         stack: "web_example_org",
         desired: spec,
@@ -257,7 +262,7 @@ fn unmanaged_objects_are_never_touched() {
     // Nor are they removed when hearth parks or prunes its own deployment of that name.
     assert!(plan_deployment(&intent(None, &secrets), &snap).is_empty());
     assert!(
-        plan_prune("web", &snap)
+        plan_prune("p", "web", &snap)
             .steps
             .iter()
             .all(|s| s.action.kind() != "remove_service")
@@ -325,7 +330,7 @@ fn parked_removes_services_only() {
 #[test]
 fn prune_removes_the_stack_objects_but_has_no_volume_action() {
     let spec = stack(compose(), "1.0.0");
-    let plan = plan_prune("web", &applied(&spec));
+    let plan = plan_prune("p", "web", &applied(&spec));
     let k: Vec<&str> = plan.steps.iter().map(|s| s.action.kind()).collect();
     assert_eq!(
         k,
@@ -338,7 +343,7 @@ fn prune_removes_the_stack_objects_but_has_no_volume_action() {
         ]
     );
     assert_eq!(plan.stack, "web_example_org");
-    assert!(plan_prune("nope", &applied(&spec)).is_empty());
+    assert!(plan_prune("p", "nope", &applied(&spec)).is_empty());
 }
 
 #[test]
@@ -379,11 +384,36 @@ fn old_configs_go_once_no_service_uses_them() {
 
 #[test]
 fn orphans_are_hearth_deployments_missing_from_the_manifests() {
-    let spec = stack(compose(), "1.0.0");
-    let snap = applied(&spec);
-    assert!(orphans(&snap, &["web"].into()).is_empty());
+    let snap = applied(&stack(compose(), "1.0.0"));
+    assert!(orphans(&snap, "p", &["web"].into()).is_empty());
     assert_eq!(
-        orphans(&snap, &Default::default()),
+        orphans(&snap, "p", &Default::default()),
         ["web".to_string()].into()
     );
+    // Another pool's deployments are never this pool's orphans.
+    assert!(orphans(&snap, "other", &Default::default()).is_empty());
+}
+
+#[test]
+fn a_same_named_deployment_of_another_pool_is_not_touched() {
+    let spec = stack(compose(), "1.0.0");
+    let secrets = manifest_secrets();
+    // Pool "q" has a "web" too (another hearth, another test) with other stack names.
+    let mut snap = applied(&stack_in_pool(compose(), "1.0.0", "q"));
+    for s in &mut snap.services {
+        let spec = s.spec.as_mut().unwrap();
+        spec.name = Some(
+            spec.name
+                .clone()
+                .unwrap()
+                .replace("web_example_org", "other"),
+        );
+    }
+    let plan = plan_deployment(&intent(Some(&spec), &secrets), &snap);
+    assert!(
+        kinds(&plan).iter().all(|(k, _)| *k != "remove_service"),
+        "{:?}",
+        kinds(&plan)
+    );
+    assert!(plan_prune("p", "web", &snap).is_empty());
 }

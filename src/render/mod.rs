@@ -41,6 +41,8 @@ pub const LABEL_IMAGE: &str = "com.docker.stack.image";
 pub const LABEL_MANAGED_BY: &str = "hearth.managed-by";
 /// `hearth.deployment=<deployment name>` on every object hearth creates.
 pub const LABEL_DEPLOYMENT: &str = "hearth.deployment";
+/// `hearth.pool=<pool name>` on every object: pruning only ever considers its own pool's objects.
+pub const LABEL_POOL: &str = "hearth.pool";
 /// `hearth.spec-hash=<sha256 hex>` on services: hash of the canonical spec without this label.
 pub const LABEL_SPEC_HASH: &str = "hearth.spec-hash";
 

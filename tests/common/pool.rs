@@ -38,8 +38,9 @@ impl TestPool {
 
     pub fn write_pool(&self, prune: bool) {
         let text = format!(
-            "apiVersion: hearth/v1\nkind: Pool\nmetadata: {{name: test}}\nspec:\n  domain: {}\n  \
+            "apiVersion: hearth/v1\nkind: Pool\nmetadata: {{name: {}}}\nspec:\n  domain: {}\n  \
              recipes: {}\n  labels: {{hearth.test: {}}}\n  defaults: {{prune: {prune}}}\n",
+            self.domain.replace('.', "-"),
             self.domain,
             self.repos.path().display(),
             self.test

@@ -103,7 +103,12 @@ impl TestEnv {
                     left.push(format!("config: {e}"));
                 }
             }
-            for v in self.client.list_volumes(Some(filter.clone())).await.unwrap_or_default() {
+            for v in self
+                .client
+                .list_volumes(Some(filter.clone()))
+                .await
+                .unwrap_or_default()
+            {
                 if let Err(e) = self.client.remove_volume(&v.name).await
                     && !e.is_not_found()
                 {
