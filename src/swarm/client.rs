@@ -392,6 +392,20 @@ impl Client {
         .await
     }
 
+    /// Containers on the daemon this client talks to (all states).
+    pub async fn list_containers(
+        &self,
+        filters: Option<Filters>,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, SwarmError> {
+        let opts = bollard::query_parameters::ListContainersOptions {
+            all: true,
+            filters,
+            ..Default::default()
+        };
+        self.call("container_list", self.docker.list_containers(Some(opts)))
+            .await
+    }
+
     pub async fn list_nodes(&self) -> Result<Vec<Node>, SwarmError> {
         self.call(
             "node_list",

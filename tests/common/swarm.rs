@@ -58,12 +58,32 @@ impl TestEnv {
     pub async fn cleanup(&self) {
         let filter = label_filter(&[&format!("hearth.test={}", self.test)]);
         let services = self.client.list_services(Some(filter.clone())).await;
+        let mut removed = Vec::new();
         for s in services.unwrap_or_default() {
             if let Some(id) = s.id {
                 let _ = self.client.remove_service(&id).await;
+                removed.push(id);
             }
         }
         let deadline = Instant::now() + Duration::from_secs(60);
+        // A task that was starting when its service went may still create its container (and
+        // volumes): wait until the removed services' containers are gone.
+        for id in &removed {
+            let f = HashMap::from([(
+                "label".to_string(),
+                vec![format!("com.docker.swarm.service.id={id}")],
+            )]);
+            while Instant::now() < deadline
+                && !self
+                    .client
+                    .list_containers(Some(f.clone()))
+                    .await
+                    .unwrap_or_default()
+                    .is_empty()
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
         loop {
             let mut left = Vec::new();
             for n in self
