@@ -69,29 +69,35 @@ impl TestEnv {
         // A task that was starting when its service went may still create its container (and
         // volumes): wait until the removed services' containers are gone.
         for id in &removed {
-            let f = HashMap::from([(
+            let by_label = HashMap::from([(
                 "label".to_string(),
                 vec![format!("com.docker.swarm.service.id={id}")],
             )]);
-            while Instant::now() < deadline
-                && !self
-                    .client
-                    .list_containers(Some(f.clone()))
-                    .await
-                    .unwrap_or_default()
-                    .is_empty()
-            {
+            let by_service = HashMap::from([("service".to_string(), vec![id.clone()])]);
+            while Instant::now() < deadline {
+                let containers = self.client.list_containers(Some(by_label.clone())).await;
+                let tasks = self.client.list_tasks(Some(by_service.clone())).await;
+                if containers.map(|c| c.is_empty()).unwrap_or(true)
+                    && tasks.map(|t| t.is_empty()).unwrap_or(true)
+                {
+                    break;
+                }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
+        // Sweep until two passes a second apart find nothing: a task that was starting when its
+        // service went can still create a container and its volume a moment later.
+        let mut quiet = 0;
         loop {
             let mut left = Vec::new();
+            let mut seen = 0;
             for n in self
                 .client
                 .list_networks(Some(filter.clone()))
                 .await
                 .unwrap_or_default()
             {
+                seen += 1;
                 let id = n.id.unwrap_or_default();
                 if let Err(e) = self.client.remove_network(&id).await
                     && !e.is_not_found()
@@ -105,6 +111,7 @@ impl TestEnv {
                 .await
                 .unwrap_or_default()
             {
+                seen += 1;
                 if let Err(e) = self.client.remove_secret(&s.id.unwrap_or_default()).await
                     && !e.is_not_found()
                 {
@@ -117,6 +124,7 @@ impl TestEnv {
                 .await
                 .unwrap_or_default()
             {
+                seen += 1;
                 if let Err(e) = self.client.remove_config(&c.id.unwrap_or_default()).await
                     && !e.is_not_found()
                 {
@@ -129,15 +137,22 @@ impl TestEnv {
                 .await
                 .unwrap_or_default()
             {
+                seen += 1;
                 if let Err(e) = self.client.remove_volume(&v.name).await
                     && !e.is_not_found()
                 {
                     left.push(format!("volume {}: {e}", v.name));
                 }
             }
-            if left.is_empty() {
-                return;
+            if left.is_empty() && seen == 0 {
+                quiet += 1;
+                if quiet >= 2 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
             }
+            quiet = 0;
             if Instant::now() > deadline {
                 panic!("cleanup of hearth.test={} left: {left:?}", self.test);
             }
