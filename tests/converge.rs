@@ -481,3 +481,41 @@ async fn prune_removes_the_stack_but_keeps_volumes_and_data() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn old_config_versions_go_once_nothing_uses_them() {
+    with_swarm("converge-configs", |env| async move {
+        let pool = TestPool::new(&env, false);
+        pool.deployment(
+            "gitea",
+            "  recipe: gitea\n  version: 3.6.0+1.24.2-rootless\n",
+        );
+        let (plans, _) = pool.apply(&env).await?;
+        let config = steps(&plans)
+            .into_iter()
+            .find(|(k, _)| k == "create_config")
+            .map(|(_, name)| name)
+            .expect("a config is created");
+        // Back to a version without the config: the service stops using it first...
+        pool.deployment(
+            "gitea",
+            "  recipe: gitea\n  version: 3.5.3+1.24.2-rootless\n",
+        );
+        let (plans, _) = pool.apply(&env).await?;
+        let stack = pool.stack("gitea");
+        assert_eq!(
+            steps(&plans),
+            [("update_service".into(), format!("{stack}_app"))]
+        );
+        docker(&["config", "inspect", &config]);
+        // ...and once nothing uses it, it goes.
+        let (plans, _) = pool.apply(&env).await?;
+        assert_eq!(steps(&plans), [("remove_config".into(), config.clone())]);
+        let out = Command::new("docker")
+            .args(["config", "inspect", &config])
+            .output()?;
+        assert!(!out.status.success());
+        Ok(())
+    })
+    .await;
+}

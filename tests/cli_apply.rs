@@ -1,0 +1,87 @@
+//! `hearth plan` and `hearth apply` as a user runs them: exit codes, `--wait` success, and a
+//! `--wait` timeout that names the stuck service and why.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::pool::TestPool;
+use common::with_swarm;
+
+fn hearth(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
+        .output()
+        .expect("run hearth")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test]
+async fn plan_exit_codes_and_apply_wait() {
+    with_swarm("cli-apply", |env| async move {
+        let pool = TestPool::new(&env, false);
+        pool.deployment(
+            "kc",
+            "  recipe: keycloak\n  version: 1.0.0+25.0.6\n  \
+             secrets: {admin_password: {generate: {}}}\n",
+        );
+        let dir = pool.path().to_str().unwrap().to_string();
+        let out = hearth(&["plan", "-f", &dir, "--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains("+ create_service"), "{}", text(&out));
+
+        let out = hearth(&["plan", "-f", &dir, "-o", "json"]);
+        let plans: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        assert_eq!(plans[0]["steps"].as_array().map(|s| s.len()), Some(3));
+
+        let out = hearth(&["apply", "-f", &dir, "--wait", "--timeout", "90s"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(text(&out).contains("create_service"), "{}", text(&out));
+        assert!(
+            text(&out).contains("all services converged"),
+            "{}",
+            text(&out)
+        );
+
+        let out = hearth(&["plan", "-f", &dir, "--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(text(&out).contains("no changes"));
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn apply_wait_names_the_stuck_service() {
+    with_swarm("cli-apply-stuck", |env| async move {
+        let pool = TestPool::new(&env, false);
+        pool.deployment(
+            "gitea",
+            "  recipe: gitea\n  version: 3.6.0+1.24.2-rootless\n",
+        );
+        let dir = pool.path().to_str().unwrap().to_string();
+        let out = hearth(&["apply", "-f", &dir, "--wait", "--timeout", "20s"]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        let service = format!("{}_app", pool.stack("gitea"));
+        assert!(
+            t.contains(&format!(
+                "not converged after 20s:\n  {service}: 0/1 tasks running"
+            )),
+            "{t}"
+        );
+        assert!(
+            t.contains("non-zero exit (2)"),
+            "the crash's exit code is named: {t}"
+        );
+        Ok(())
+    })
+    .await;
+}
