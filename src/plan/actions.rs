@@ -118,6 +118,10 @@ pub struct Step {
     /// For updates: the fields that differ (desired vs live).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub diffs: Vec<FieldDiff>,
+    /// The step only undoes out-of-band changes (the desired spec did not change); with
+    /// `selfHeal: false` such steps are reported, not applied.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub heals_drift: bool,
 }
 
 /// Everything to do for one deployment.
@@ -286,6 +290,7 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
                 },
                 reason: "deployment is parked (volumes, secrets and networks are kept)".into(),
                 diffs: vec![],
+                heals_drift: false,
             });
         }
         return plan;
@@ -318,6 +323,7 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
                         },
                         reason: "missing".into(),
                         diffs: vec![],
+                        heals_drift: false,
                     });
                 }
             }
@@ -360,6 +366,7 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
                     },
                     reason: "missing".into(),
                     diffs: vec![],
+                    heals_drift: false,
                 });
             }
         }
@@ -388,6 +395,7 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
                         },
                         reason: "missing (configs are named by content hash)".into(),
                         diffs: vec![],
+                        heals_drift: false,
                     });
                 }
             }
@@ -407,6 +415,7 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
                     },
                     reason: "missing".into(),
                     diffs: vec![],
+                    heals_drift: false,
                 });
             }
             continue;
@@ -428,7 +437,8 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
         let have = snap.live_spec(live);
         let hash_label = format!("Labels.{LABEL_SPEC_HASH}");
         let diffs = diff_ignoring(&want, &have, &|f| f == hash_label);
-        let reason = if live_hash != s.spec_hash {
+        let heals_drift = live_hash == s.spec_hash;
+        let reason = if !heals_drift {
             format!(
                 "desired spec changed (spec hash {} -> {})",
                 short(&live_hash),
@@ -464,6 +474,7 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
                 },
                 reason,
                 diffs,
+                heals_drift,
             });
         }
     }
@@ -477,6 +488,7 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
                 },
                 reason: "no longer in the recipe at this version".into(),
                 diffs: vec![],
+                heals_drift: false,
             });
         }
     }
@@ -502,6 +514,7 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
                 },
                 reason: "old config version no service uses".into(),
                 diffs: vec![],
+                heals_drift: false,
             });
         }
     }
@@ -521,6 +534,7 @@ pub fn plan_prune(pool: &str, deployment: &str, snap: &Snapshot) -> Plan {
         action,
         reason: reason(),
         diffs: vec![],
+        heals_drift: false,
     };
     for s in &snap.services {
         let labels = s.spec.as_ref().and_then(|sp| sp.labels.as_ref());

@@ -199,6 +199,7 @@ fn out_of_band_env_change_is_drift_and_planned_back() {
         other => panic!("{other:?}"),
     }
     assert!(plan.steps[0].reason.contains("out of band"));
+    assert!(plan.steps[0].heals_drift);
 }
 
 #[test]
@@ -212,6 +213,7 @@ fn desired_change_updates_only_what_changed_and_is_not_drift() {
     assert_eq!(kinds(&plan), [("update_service", "web_example_org_db")]);
     assert!(plan.drift.is_empty());
     assert!(plan.steps[0].reason.contains("spec hash"));
+    assert!(!plan.steps[0].heals_drift);
     assert_eq!(
         plan.steps[0].diffs[0].field,
         "TaskTemplate.ContainerSpec.Env"
