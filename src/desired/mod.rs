@@ -3,7 +3,7 @@
 //! domains and stacks, alias collisions on shared external networks). Pure but for reading recipe
 //! repos; never touches the swarm.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
@@ -37,6 +37,8 @@ pub struct DesiredPool {
     pub errors: Vec<Diagnostic>,
     /// Things that render but a user should know (Swarm ignores `depends_on`, ...).
     pub warnings: Vec<Diagnostic>,
+    /// Deployments that loaded but must not be applied, with their problems.
+    pub invalid: BTreeMap<String, Vec<Diagnostic>>,
 }
 
 impl DesiredPool {
@@ -52,9 +54,25 @@ pub fn recipe_store(loaded: &Loaded, override_dir: Option<PathBuf>) -> Option<Re
         .map(RecipeStore::new)
 }
 
+/// Rendered deployments kept between passes, by deployment name, with the key they were rendered
+/// for (pool spec, deployment spec, derived domain, recipe tag commit): an unchanged deployment is
+/// not rendered again.
+pub type RenderCache = HashMap<String, (String, Rendered)>;
+type Rendered = Result<(Desired, Vec<Diagnostic>), Vec<Diagnostic>>;
+
 /// Validates the manifests and renders every valid deployment. `only` limits rendering to one
 /// deployment (the pool-wide checks still see every deployment's names).
 pub fn build(loaded: &Loaded, store: &RecipeStore, only: Option<&str>) -> DesiredPool {
+    build_cached(loaded, store, only, &mut RenderCache::new())
+}
+
+/// [`build`], reusing `cache` for deployments whose inputs did not change.
+pub fn build_cached(
+    loaded: &Loaded,
+    store: &RecipeStore,
+    only: Option<&str>,
+    cache: &mut RenderCache,
+) -> DesiredPool {
     let mut out = DesiredPool {
         errors: loaded.diagnostics.clone(),
         ..Default::default()
@@ -68,25 +86,32 @@ pub fn build(loaded: &Loaded, store: &RecipeStore, only: Option<&str>) -> Desire
     let Some(pool) = &loaded.pool else {
         return out;
     };
-    // A deployment whose own document has errors is not rendered; the rest are.
-    let broken: Vec<&str> = out
-        .errors
-        .iter()
-        .filter_map(|e| {
-            loaded
-                .deployments
-                .iter()
-                .find(|d| d.origin.file == e.file && is_in_document(d, e.pos))
-                .map(|d| d.name())
-        })
-        .collect();
-
     let mut longest: BTreeMap<String, usize> = BTreeMap::new();
+    let broken: BTreeSet<String> = owners(&out.errors, loaded).into_keys().collect();
     for d in &loaded.deployments {
-        if broken.contains(&d.name()) || only.is_some_and(|o| o != d.name()) {
+        if broken.contains(d.name()) || only.is_some_and(|o| o != d.name()) {
             continue;
         }
-        match render_one(d, pool, &loaded.deployments, store) {
+        let key = store.open(&d.spec.recipe, &d.spec.version).ok().map(|at| {
+            format!(
+                "{:?}|{:?}|{}|{}",
+                pool.spec,
+                d.spec,
+                names::derive_domain(d, pool, &loaded.deployments),
+                at.commit()
+            )
+        });
+        let rendered = match (&key, cache.get(d.name())) {
+            (Some(k), Some((cached, r))) if k == cached => r.clone(),
+            _ => {
+                let r = render_one(d, pool, &loaded.deployments, store);
+                if let Some(k) = key {
+                    cache.insert(d.name().to_string(), (k, r.clone()));
+                }
+                r
+            }
+        };
+        match rendered {
             Ok((desired, warnings)) => {
                 longest.insert(
                     d.name().to_string(),
@@ -101,15 +126,48 @@ pub fn build(loaded: &Loaded, store: &RecipeStore, only: Option<&str>) -> Desire
                 out.warnings.extend(warnings);
                 out.deployments.push(desired);
             }
-            Err(errs) => out.errors.extend(errs),
+            Err(errs) => {
+                out.invalid
+                    .entry(d.name().to_string())
+                    .or_default()
+                    .extend(errs.iter().cloned());
+                out.errors.extend(errs);
+            }
         }
     }
+    cache.retain(|name, _| loaded.deployment(name).is_some());
     let named = names::name_all(pool, &loaded.deployments, &|d| {
         longest.get(d.name()).copied().unwrap_or(0)
     });
-    out.errors.extend(names::check_unique(&named, &[]));
-    out.errors
-        .extend(alias_collisions(&out.deployments, loaded));
+    let mut pool_errors = names::check_unique(&named, &[]);
+    pool_errors.extend(alias_collisions(&out.deployments, loaded));
+    out.errors.extend(pool_errors);
+    // Every problem located in a deployment's own document makes it invalid: it is not applied.
+    for (name, errs) in owners(&out.errors, loaded) {
+        let entry = out.invalid.entry(name).or_default();
+        for e in errs {
+            if !entry.contains(&e) {
+                entry.push(e);
+            }
+        }
+    }
+    let invalid = &out.invalid;
+    out.deployments.retain(|d| !invalid.contains_key(&d.deployment));
+    out
+}
+
+/// Problems grouped by the deployment whose manifest document they point into.
+fn owners(errors: &[Diagnostic], loaded: &Loaded) -> BTreeMap<String, Vec<Diagnostic>> {
+    let mut out: BTreeMap<String, Vec<Diagnostic>> = BTreeMap::new();
+    for e in errors {
+        if let Some(d) = loaded
+            .deployments
+            .iter()
+            .find(|d| d.origin.file == e.file && is_in_document(d, e.pos))
+        {
+            out.entry(d.name().to_string()).or_default().push(e.clone());
+        }
+    }
     out
 }
 
