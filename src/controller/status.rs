@@ -1,0 +1,195 @@
+//! What the controller knows about each deployment, shared with the reporting side (metrics, API,
+//! status page): phase, reason and message, conditions with the time they last changed, versions,
+//! drift, probe results, and the last reconcile.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::assess::ServiceProgress;
+use crate::plan::DriftItem;
+
+/// Seconds since the Unix epoch.
+pub fn unix(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn rfc3339<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+/// One condition (`Ready`, `Wedged`, `Drifted`, ...) and when its status last changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConditionStatus {
+    pub kind: String,
+    pub status: bool,
+    pub reason: String,
+    pub message: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub since: Option<SystemTime>,
+}
+
+/// A probe's latest result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeStatus {
+    pub name: String,
+    pub ok: bool,
+    pub message: String,
+}
+
+/// Everything reported about one deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct DeploymentStatus {
+    pub name: String,
+    pub recipe: String,
+    pub role: String,
+    pub stack: String,
+    pub domain: String,
+    pub desired_version: String,
+    pub live_version: Option<String>,
+    pub phase: String,
+    pub reason: String,
+    pub message: String,
+    /// When the phase last changed.
+    #[serde(serialize_with = "rfc3339")]
+    pub since: Option<SystemTime>,
+    pub conditions: Vec<ConditionStatus>,
+    pub drift: Vec<DriftItem>,
+    pub probes: Vec<ProbeStatus>,
+    pub services: Vec<ServiceProgress>,
+    #[serde(serialize_with = "rfc3339")]
+    pub last_reconcile: Option<SystemTime>,
+    pub last_error: Option<String>,
+    #[serde(serialize_with = "rfc3339")]
+    pub last_ready: Option<SystemTime>,
+}
+
+impl DeploymentStatus {
+    /// Sets the phase, keeping `since` when it did not change.
+    pub fn set_phase(&mut self, phase: &str, reason: &str, message: &str, now: SystemTime) {
+        if self.phase != phase || self.since.is_none() {
+            self.since = Some(now);
+        }
+        self.phase = phase.to_string();
+        self.reason = reason.to_string();
+        self.message = message.to_string();
+        if phase == "Ready" {
+            self.last_ready = Some(now);
+        }
+    }
+
+    /// Replaces the conditions, keeping each one's `since` while its status is unchanged.
+    pub fn set_conditions(&mut self, mut new: Vec<ConditionStatus>, now: SystemTime) {
+        for c in &mut new {
+            let old = self.conditions.iter().find(|o| o.kind == c.kind);
+            c.since = match old {
+                Some(o) if o.status == c.status => o.since,
+                _ => Some(now),
+            };
+        }
+        self.conditions = new;
+    }
+}
+
+/// Counters the reporting side reads.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub reconcile_ok: RwLock<BTreeMap<String, u64>>,
+    pub reconcile_err: RwLock<BTreeMap<String, u64>>,
+    pub actions: RwLock<BTreeMap<String, u64>>,
+}
+
+impl Counters {
+    pub fn reconciled(&self, deployment: &str, ok: bool) {
+        let map = if ok {
+            &self.reconcile_ok
+        } else {
+            &self.reconcile_err
+        };
+        *map.write()
+            .expect("counters")
+            .entry(deployment.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn action(&self, kind: &str) {
+        *self
+            .actions
+            .write()
+            .expect("counters")
+            .entry(kind.to_string())
+            .or_default() += 1;
+    }
+}
+
+/// State shared between the controller and whoever reports on it.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub statuses: RwLock<BTreeMap<String, DeploymentStatus>>,
+    /// Whether the last Docker call succeeded.
+    pub docker_up: AtomicBool,
+    /// A full resync has completed since start.
+    pub synced: AtomicBool,
+    /// Problems in the manifests as last loaded.
+    pub manifest_errors: RwLock<Vec<String>>,
+    /// Unix seconds of the last successful manifest load.
+    pub source_synced_at: AtomicU64,
+    pub counters: Counters,
+}
+
+impl Shared {
+    pub fn status(&self, name: &str) -> Option<DeploymentStatus> {
+        self.statuses.read().expect("statuses").get(name).cloned()
+    }
+
+    pub fn phase(&self, name: &str) -> Option<String> {
+        self.statuses
+            .read()
+            .expect("statuses")
+            .get(name)
+            .map(|s| s.phase.clone())
+    }
+
+    pub fn is_docker_up(&self) -> bool {
+        self.docker_up.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn since_moves_only_on_change() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        let t1 = t0 + Duration::from_secs(5);
+        let mut s = DeploymentStatus::default();
+        s.set_phase("Progressing", "Applying", "", t0);
+        s.set_phase("Progressing", "Converging", "", t1);
+        assert_eq!(s.since, Some(t0));
+        s.set_phase("Ready", "", "", t1);
+        assert_eq!((s.since, s.last_ready), (Some(t1), Some(t1)));
+
+        let c = |status| ConditionStatus {
+            kind: "Ready".into(),
+            status,
+            reason: String::new(),
+            message: String::new(),
+            since: None,
+        };
+        s.set_conditions(vec![c(false)], t0);
+        s.set_conditions(vec![c(false)], t1);
+        assert_eq!(s.conditions[0].since, Some(t0));
+        s.set_conditions(vec![c(true)], t1);
+        assert_eq!(s.conditions[0].since, Some(t1));
+    }
+}
