@@ -12,11 +12,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use common::fidelity::{
     Difference, Objects, Side, StackGuard, checkout, diff, docker, stale_stacks,
 };
 use common::pool::TestPool;
+use common::swarm::wait_for;
 use common::with_swarm;
 use hearth::recipe::{RecipeStore, compose_files};
 use indexmap::IndexMap;
@@ -347,6 +349,7 @@ fn random_value() -> Vec<u8> {
 
 async fn fidelity(case: Case) {
     let test = format!("fidelity-{}", case.recipe);
+    let started = std::time::Instant::now();
     with_swarm(&test.clone(), |env| async move {
         // A killed earlier run left its docker stack (hearth's went with the swarm cleanup).
         let stale = stale_stacks(&format!("d{}_p", case.name));
@@ -438,7 +441,31 @@ async fn fidelity(case: Case) {
         // hearth side, through the library.
         pool.apply(&env).await?;
 
-        let snap = env.client.snapshot().await?;
+        // A network Swarm has not allocated yet lists with an empty driver: wait for that (only).
+        let stacks = [hearth_side.stack.clone(), docker_side.stack.clone()];
+        let snap = wait_for(
+            "both stacks' networks allocated",
+            Duration::from_secs(30),
+            || {
+                let client = env.client.clone();
+                let stacks = stacks.clone();
+                async move {
+                    let snap = client.snapshot().await.map_err(|e| e.to_string())?;
+                    let pending: Vec<String> = stacks
+                        .iter()
+                        .flat_map(|s| snap.stack(s).networks)
+                        .filter(|n| n.driver.as_deref().unwrap_or_default().is_empty())
+                        .filter_map(|n| n.name.clone())
+                        .collect();
+                    if pending.is_empty() {
+                        Ok(snap)
+                    } else {
+                        Err(format!("not allocated yet: {pending:?}"))
+                    }
+                }
+            },
+        )
+        .await?;
         let docker_objects = docker_side.objects(&snap);
         let hearth_objects = hearth_side.objects(&snap);
         anyhow::ensure!(
@@ -453,7 +480,10 @@ async fn fidelity(case: Case) {
             case.version,
         );
         let text = summary(&case, &docker_objects, &hearth_objects, &outcome);
-        println!("{text}");
+        println!(
+            "{text}\n  (compared {:.1}s after the test started)",
+            started.elapsed().as_secs_f64()
+        );
         anyhow::ensure!(
             outcome.unexpected.is_empty(),
             "{} unexpected differences between docker stack deploy and hearth \
