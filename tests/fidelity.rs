@@ -511,9 +511,8 @@ async fn kitchen_sink_matches_docker_stack_deploy() {
             ("KS_TCP_PORT", 10),
         ],
         env: &[],
-        // ks_token is a recipe `file:` secret: hearth creates only the secrets the manifest lists
-        // (docs/compose-support.md difference 9), so it is listed here too.
-        secrets: &["db_password", "ks_token"],
+        // ks_token is a recipe `file:` secret: created from the recipe's file on both sides.
+        secrets: &["db_password"],
         slot: 0,
     })
     .await;

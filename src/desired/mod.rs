@@ -27,6 +27,9 @@ pub struct Desired {
     pub stack: String,
     pub compose_files: Vec<String>,
     pub stack_spec: StackSpec,
+    /// Contents of the recipe's `file:` secrets by compose key; never printed.
+    #[serde(skip)]
+    pub secret_files: BTreeMap<String, Vec<u8>>,
 }
 
 /// The rendered pool: what rendered, and every problem found (errors and warnings).
@@ -152,7 +155,8 @@ pub fn build_cached(
         }
     }
     let invalid = &out.invalid;
-    out.deployments.retain(|d| !invalid.contains_key(&d.deployment));
+    out.deployments
+        .retain(|d| !invalid.contains_key(&d.deployment));
     out
 }
 
@@ -245,6 +249,22 @@ pub fn render_one(
         let diag = Diagnostic::new(&label, Pos::default(), field, format!("warning: {message}"));
         locate(diag, &compose.loaded)
     }));
+    let mut secret_files = BTreeMap::new();
+    for s in spec.recipe_file_secrets() {
+        match recipe.read(&s.1) {
+            Ok(Some(data)) => {
+                secret_files.insert(s.0, data);
+            }
+            _ => {
+                return Err(vec![Diagnostic::new(
+                    &label,
+                    Pos::default(),
+                    format!("secrets.{}.file", s.0),
+                    format!("cannot read {} in the recipe", s.1),
+                )]);
+            }
+        }
+    }
     Ok((
         Desired {
             deployment: d.name().to_string(),
@@ -255,6 +275,7 @@ pub fn render_one(
             stack,
             compose_files: files,
             stack_spec: spec,
+            secret_files,
         },
         warnings,
     ))

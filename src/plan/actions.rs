@@ -104,6 +104,8 @@ pub enum SecretValue {
     Generate { length: usize, alphabet: Vec<u8> },
     /// Read from a file at apply time.
     File(std::path::PathBuf),
+    /// The content of a recipe file (`file:` in the compose file's `secrets:`).
+    Data(Vec<u8>),
     /// Nothing to create it from (never planned; the default only).
     #[default]
     None,
@@ -162,6 +164,8 @@ pub struct Intent<'a> {
     pub desired: Option<&'a StackSpec>,
     /// The manifest's `spec.secrets`, by compose key.
     pub secrets: &'a IndexMap<String, SecretSource>,
+    /// Contents of the recipe's `file:` secrets, by compose key.
+    pub secret_files: &'a BTreeMap<String, Vec<u8>>,
 }
 
 fn labels_of(l: Option<&HashMap<String, String>>) -> Ownership {
@@ -347,6 +351,10 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
                         alphabet: g.charset.alphabet().to_vec(),
                     },
                     Some(SecretSource::File(p)) => SecretValue::File(p.clone()),
+                    // A recipe `file:` secret: created from the file, as docker stack deploy does.
+                    None if intent.secret_files.contains_key(&s.key) => {
+                        SecretValue::Data(intent.secret_files[&s.key].clone())
+                    }
                     None => {
                         ok = false;
                         plan.problems.push(format!(

@@ -38,6 +38,7 @@ pub fn plan_pool(
                 stack: &rendered.stack,
                 desired: (!parked).then_some(&rendered.stack_spec),
                 secrets: &d.spec.secrets,
+                secret_files: &rendered.secret_files,
             },
             snap,
         );

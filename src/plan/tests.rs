@@ -135,8 +135,11 @@ fn intent<'a>(
         stack: "web_example_org",
         desired: spec,
         secrets,
+        secret_files: &NO_FILES,
     }
 }
+
+static NO_FILES: std::collections::BTreeMap<String, Vec<u8>> = std::collections::BTreeMap::new();
 
 #[test]
 fn fresh_deploy_creates_in_dependency_order() {
@@ -418,4 +421,27 @@ fn a_same_named_deployment_of_another_pool_is_not_touched() {
         kinds(&plan)
     );
     assert!(plan_prune("p", "web", &snap).is_empty());
+}
+
+#[test]
+fn recipe_file_secrets_are_created_from_the_file() {
+    let compose = json!({
+        "services": {"app": {"image": "x", "secrets": ["token"]}},
+        "secrets": {"token": {"file": "app.ini"}}
+    });
+    let spec = stack(compose, "1.0.0");
+    assert_eq!(spec.recipe_file_secrets(), [("token".to_string(), "app.ini".to_string())]);
+    let files = std::collections::BTreeMap::from([("token".to_string(), b"t0k".to_vec())]);
+    let none = IndexMap::new();
+    let mut i = intent(Some(&spec), &none);
+    i.secret_files = &files;
+    let plan = plan_deployment(&i, &Snapshot::default());
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+    match &plan.steps[0].action {
+        Action::CreateSecret { name, source, .. } => {
+            assert_eq!(name, "web_example_org_token");
+            assert_eq!(source, &SecretValue::Data(b"t0k".to_vec()));
+        }
+        other => panic!("{other:?}"),
+    }
 }

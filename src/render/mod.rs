@@ -276,6 +276,15 @@ pub fn spec_hash(spec: &ServiceSpec) -> String {
 }
 
 impl StackSpec {
+    /// `(compose key, recipe path)` of every non-external secret made from a recipe file.
+    pub fn recipe_file_secrets(&self) -> Vec<(String, String)> {
+        self.secrets
+            .iter()
+            .filter(|s| !s.external)
+            .filter_map(|s| Some((s.key.clone(), s.file.clone()?)))
+            .collect()
+    }
+
     /// The whole stack as canonical JSON (deterministic bytes).
     pub fn to_canonical_json(&self) -> String {
         canonical_json(self)

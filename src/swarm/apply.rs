@@ -202,6 +202,7 @@ fn secret_value(source: &SecretValue) -> Result<Vec<u8>, String> {
         SecretValue::Generate { length, alphabet } => generate(*length, alphabet),
         SecretValue::File(path) => std::fs::read(path)
             .map_err(|e| format!("cannot read secret file {}: {e}", path.display())),
+        SecretValue::Data(data) => Ok(data.clone()),
         SecretValue::None => Err("no source for this secret".into()),
     }
 }
