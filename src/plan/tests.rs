@@ -437,7 +437,7 @@ fn recipe_file_secrets_are_created_from_the_file() {
     i.secret_files = &files;
     let plan = plan_deployment(&i, &Snapshot::default());
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
-    match &plan.steps[0].action {
+    match &plan.steps[1].action {
         Action::CreateSecret { name, source, .. } => {
             assert_eq!(name, "web_example_org_token");
             assert_eq!(source, &SecretValue::Data(b"t0k".to_vec()));
