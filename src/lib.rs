@@ -6,6 +6,7 @@
 pub mod assess;
 pub mod cli;
 pub mod compose;
+pub mod controller;
 pub mod desired;
 pub mod diag;
 pub mod manifest;

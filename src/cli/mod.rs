@@ -5,6 +5,7 @@ mod apply_cmd;
 mod common;
 mod plan_cmd;
 mod render_cmd;
+mod run_cmd;
 mod validate;
 
 use std::path::PathBuf;
@@ -72,6 +73,20 @@ pub enum Command {
         #[arg(long)]
         detailed_exitcode: bool,
     },
+    /// Run the controller: keep the pool converged until SIGTERM.
+    Run {
+        #[command(flatten)]
+        source: Source,
+        /// Full resync interval (reload manifests, look at every deployment).
+        #[arg(long, default_value = "30s", value_parser = crate::manifest::parse_duration)]
+        resync: std::time::Duration,
+        /// How often deployments that are not settled are looked at again.
+        #[arg(long, default_value = "2s", value_parser = crate::manifest::parse_duration)]
+        poll: std::time::Duration,
+        /// How long in-flight changes may take to finish after SIGTERM.
+        #[arg(long, default_value = "30s", value_parser = crate::manifest::parse_duration)]
+        grace: std::time::Duration,
+    },
     /// Converge the swarm to the manifests once and exit.
     Apply {
         #[command(flatten)]
@@ -107,6 +122,18 @@ pub fn run(cli: Cli) -> ExitCode {
             output,
             detailed_exitcode,
         ),
+        Command::Run {
+            source,
+            resync,
+            poll,
+            grace,
+        } => run_cmd::run(&run_cmd::RunArgs {
+            source: &source,
+            host: cli.docker_host.as_deref(),
+            resync,
+            poll,
+            grace,
+        }),
         Command::Apply {
             source,
             deployment,

@@ -9,11 +9,13 @@ use std::collections::{BTreeMap, HashMap};
 use bollard::models::{EventMessage, EventMessageTypeEnum};
 
 /// What an event means for the work queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Affects {
     Nothing,
     All,
     Deployments(Vec<String>),
+    /// An event still to be mapped (by whoever knows the stacks).
+    Raw(Box<EventMessage>),
 }
 
 /// Maps `event` to the deployments whose stacks it touches (`stacks`: stack name -> deployment).

@@ -406,6 +406,45 @@ impl Client {
             .await
     }
 
+    /// The daemon's event stream (one counted request for the whole subscription).
+    pub fn events(
+        &self,
+        filters: Filters,
+    ) -> impl futures::Stream<Item = Result<bollard::models::EventMessage, SwarmError>> + use<> {
+        use futures::StreamExt;
+        self.count("events", Duration::ZERO);
+        let opts = bollard::query_parameters::EventsOptions {
+            filters: Some(filters),
+            ..Default::default()
+        };
+        self.docker.events(Some(opts)).map(|r| {
+            r.map_err(|source| SwarmError::Other {
+                op: "events",
+                source,
+            })
+        })
+    }
+
+    /// The last `lines` lines of a container's output (stdout and stderr).
+    pub async fn container_log_tail(&self, id: &str, lines: usize) -> Result<Vec<String>, SwarmError> {
+        use futures::TryStreamExt;
+        let opts = bollard::query_parameters::LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: lines.to_string(),
+            ..Default::default()
+        };
+        let start = Instant::now();
+        let chunks: Result<Vec<_>, _> = self.docker.logs(id, Some(opts)).try_collect().await;
+        self.count("container_logs", start.elapsed());
+        let chunks = chunks.map_err(|source| SwarmError::Other {
+            op: "container_logs",
+            source,
+        })?;
+        let text: String = chunks.iter().map(|c| c.to_string()).collect();
+        Ok(text.lines().map(str::to_string).collect())
+    }
+
     pub async fn list_nodes(&self) -> Result<Vec<Node>, SwarmError> {
         self.call(
             "node_list",

@@ -1,0 +1,564 @@
+//! The controller: `hearth run`'s reconcile loop.
+//!
+//! One task owns the state. It listens to the Docker events stream (services, containers,
+//! networks, secrets, configs, nodes) and maps each event to the deployment it concerns; a periodic
+//! resync reloads the manifests and marks every deployment as a safety net. Marked deployments go
+//! through the [`queue::Queue`] (never two reconciles of one deployment at once, bursts coalesce,
+//! bounded concurrency, backoff with jitter on errors). A pass takes ONE snapshot of the swarm for
+//! all the deployments it reconciles (six list calls, whatever their number), plans and assesses
+//! each, and spawns the applies. The events stream and the daemon are reconnected when they drop;
+//! SIGTERM (the `shutdown` channel) lets in-flight applies finish within a grace period, then the
+//! loop returns.
+
+pub mod events;
+mod judge;
+pub mod queue;
+pub mod status;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::StreamExt;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::desired::{self, DesiredPool, RenderCache};
+use crate::manifest::{self, DesiredState, Loaded};
+use crate::plan::{Intent, Plan, plan_deployment, plan_prune};
+use crate::recipe::RecipeStore;
+use crate::swarm::apply::{Ids, StepEvent, apply_plan};
+use crate::swarm::{Client, Snapshot};
+
+use events::Affects;
+use queue::Queue;
+pub use status::{DeploymentStatus, Shared};
+
+/// How `hearth run` runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Manifest files or directories.
+    pub paths: Vec<PathBuf>,
+    /// Recipe repos directory (default: the Pool's).
+    pub recipes: Option<PathBuf>,
+    pub docker_host: Option<String>,
+    /// Full resync (reload manifests, mark everything) interval.
+    pub resync: Duration,
+    /// How often deployments that are not settled (progressing, waiting) are looked at again.
+    pub poll: Duration,
+    /// How long in-flight applies may take to finish after SIGTERM.
+    pub grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            paths: Vec::new(),
+            recipes: None,
+            docker_host: None,
+            resync: Duration::from_secs(30),
+            poll: Duration::from_secs(2),
+            grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The result of one spawned apply.
+struct Applied {
+    deployment: String,
+    result: Result<usize, String>,
+}
+
+struct Controller {
+    cfg: Config,
+    shared: Arc<Shared>,
+    client: Client,
+    queue: Queue,
+    cache: RenderCache,
+    loaded: Loaded,
+    desired: DesiredPool,
+    /// stack -> deployment, for mapping events.
+    stacks: BTreeMap<String, String>,
+    /// Deployments of this pool found on the swarm but gone from the manifests (pruned when the
+    /// pool prunes).
+    orphans: BTreeSet<String>,
+    /// When a deployment's current desired spec was applied (for the progress deadline).
+    progressing_since: HashMap<String, SystemTime>,
+    applies: JoinSet<Applied>,
+}
+
+/// Runs the controller until `shutdown` turns true. Returns after in-flight work finished or the
+/// grace period ran out.
+pub async fn run(
+    cfg: Config,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let client = loop {
+        match Client::connect(cfg.docker_host.as_deref()).await {
+            Ok(c) => break c,
+            Err(e) => {
+                shared.docker_up.store(false, Ordering::SeqCst);
+                tracing::warn!("docker unreachable: {e}; retrying in 2s");
+                tokio::select! {
+                    _ = shutdown.changed() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        }
+    };
+    shared.docker_up.store(true, Ordering::SeqCst);
+    let mut c = Controller {
+        cfg,
+        shared,
+        client,
+        queue: Queue::default(),
+        cache: RenderCache::new(),
+        loaded: Loaded::default(),
+        desired: DesiredPool::default(),
+        stacks: BTreeMap::new(),
+        orphans: BTreeSet::new(),
+        progressing_since: HashMap::new(),
+        applies: JoinSet::new(),
+    };
+    c.reload();
+    c.mark_all();
+
+    let (ev_tx, mut ev_rx) = mpsc::channel(1024);
+    let events = tokio::spawn(watch_events(c.client.clone(), ev_tx, c.shared.clone()));
+    let mut resync = tokio::time::interval(c.cfg.resync);
+    resync.tick().await;
+    let mut poll = tokio::time::interval(c.cfg.poll);
+    loop {
+        let wake = c
+            .queue
+            .next_wakeup()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            Some(affects) = ev_rx.recv() => {
+                c.on_event(affects);
+                // Coalesce a burst of events into one pass.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                while let Ok(more) = ev_rx.try_recv() {
+                    c.on_event(more);
+                }
+            }
+            _ = resync.tick() => {
+                c.reload();
+                c.mark_all();
+            }
+            _ = poll.tick() => c.mark_unsettled(),
+            Some(done) = c.applies.join_next() => {
+                if let Ok(done) = done {
+                    c.finish_apply(done);
+                }
+            }
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+        c.pass().await;
+    }
+    tracing::info!(
+        "shutting down: waiting up to {:?} for {} in-flight apply(s)",
+        c.cfg.grace,
+        c.applies.len()
+    );
+    let grace = tokio::time::sleep(c.cfg.grace);
+    tokio::pin!(grace);
+    loop {
+        tokio::select! {
+            next = c.applies.join_next() => match next {
+                Some(Ok(done)) => c.finish_apply(done),
+                Some(Err(_)) => {}
+                None => break,
+            },
+            _ = &mut grace => {
+                tracing::warn!("grace period over: abandoning {} apply(s); the next run resumes them", c.applies.len());
+                c.applies.abort_all();
+                break;
+            }
+        }
+    }
+    events.abort();
+    Ok(())
+}
+
+/// Follows the events stream, reconnecting when it drops; sends what each event affects.
+async fn watch_events(client: Client, tx: mpsc::Sender<Affects>, shared: Arc<Shared>) {
+    // The controller maps raw events to deployments: it owns the stack -> deployment map.
+    loop {
+        let mut stream = Box::pin(client.events(events::filters()));
+        let mut got_any = false;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(ev) => {
+                    got_any = true;
+                    shared.docker_up.store(true, Ordering::SeqCst);
+                    if tx.send(Affects::Raw(Box::new(ev))).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("docker events stream: {e}");
+                    break;
+                }
+            }
+        }
+        shared.docker_up.store(false, Ordering::SeqCst);
+        tracing::warn!("docker events stream ended; reconnecting");
+        // Something may have changed while we were not listening.
+        if tx.send(Affects::All).await.is_err() {
+            return;
+        }
+        let pause = if got_any { 200 } else { 2000 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+impl Controller {
+    fn store(&self) -> Option<RecipeStore> {
+        desired::recipe_store(&self.loaded, self.cfg.recipes.clone())
+    }
+
+    /// Reloads the manifests and re-renders what changed.
+    fn reload(&mut self) {
+        let loaded = manifest::load_paths(&self.cfg.paths);
+        self.loaded = loaded;
+        let Some(store) = self.store() else {
+            *self.shared.manifest_errors.write().expect("errors") =
+                vec!["no Pool manifest: cannot find recipes".to_string()];
+            return;
+        };
+        store.refresh();
+        self.desired = desired::build_cached(&self.loaded, &store, None, &mut self.cache);
+        *self.shared.manifest_errors.write().expect("errors") =
+            self.desired.errors.iter().map(|e| e.to_string()).collect();
+        self.shared.source_synced_at.store(
+            status::unix(SystemTime::now()) as u64,
+            Ordering::SeqCst,
+        );
+        self.stacks = self
+            .desired
+            .deployments
+            .iter()
+            .map(|d| (d.stack.clone(), d.deployment.clone()))
+            .collect();
+        // Forget deployments gone from the manifests.
+        let known: BTreeSet<String> = self
+            .loaded
+            .deployments
+            .iter()
+            .map(|d| d.name().to_string())
+            .collect();
+        let mut statuses = self.shared.statuses.write().expect("statuses");
+        let gone: Vec<String> = statuses
+            .keys()
+            .filter(|k| !known.contains(*k))
+            .cloned()
+            .collect();
+        for g in gone {
+            statuses.remove(&g);
+            self.queue.forget(&g);
+        }
+    }
+
+    fn mark_all(&mut self) {
+        for d in &self.loaded.deployments {
+            self.queue.mark(d.name());
+        }
+        for o in self.orphans.clone() {
+            self.queue.mark(&o);
+        }
+    }
+
+    /// Deployments that are not settled are looked at again every `poll`.
+    fn mark_unsettled(&mut self) {
+        let statuses = self.shared.statuses.read().expect("statuses");
+        let unsettled: Vec<String> = statuses
+            .values()
+            .filter(|s| judge::unsettled(&s.phase))
+            .map(|s| s.name.clone())
+            .collect();
+        drop(statuses);
+        for n in unsettled {
+            self.queue.mark(&n);
+        }
+    }
+
+    fn on_event(&mut self, affects: Affects) {
+        match affects {
+            Affects::All => self.mark_all(),
+            Affects::Deployments(ds) => ds.iter().for_each(|d| self.queue.mark(d)),
+            Affects::Raw(ev) => match events::affected(&ev, &self.stacks) {
+                Affects::All => self.mark_all(),
+                Affects::Deployments(ds) => ds.iter().for_each(|d| self.queue.mark(d)),
+                _ => {}
+            },
+            Affects::Nothing => {}
+        }
+    }
+
+    fn concurrency(&self) -> usize {
+        self.loaded
+            .pool
+            .as_ref()
+            .map(|p| p.spec.defaults.concurrency as usize)
+            .unwrap_or(4)
+            .max(1)
+    }
+
+    /// One pass over the deployments ready to run, on one snapshot.
+    async fn pass(&mut self) {
+        let ready = self.queue.take(Instant::now(), self.concurrency());
+        if ready.is_empty() {
+            return;
+        }
+        let snap = match self.client.snapshot().await {
+            Ok(s) => {
+                self.shared.docker_up.store(true, Ordering::SeqCst);
+                s
+            }
+            Err(e) => {
+                self.shared.docker_up.store(false, Ordering::SeqCst);
+                tracing::warn!("cannot read the swarm: {e}");
+                for name in ready {
+                    self.queue.done(&name, false, Instant::now());
+                }
+                return;
+            }
+        };
+        self.note_orphans(&snap);
+        let ids = Ids::from_snapshot(&snap);
+        for name in ready {
+            self.reconcile(&name, &snap, &ids).await;
+        }
+        if self.queue.is_idle() || self.queue.in_flight() == 0 {
+            self.shared.synced.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn note_orphans(&mut self, snap: &Snapshot) {
+        let Some(pool) = &self.loaded.pool else {
+            return;
+        };
+        let known: BTreeSet<&str> = self.loaded.deployments.iter().map(|d| d.name()).collect();
+        self.orphans = crate::plan::orphans(snap, &pool.metadata.name, &known);
+    }
+
+    /// Plans, decides, assesses one deployment; spawns its apply when there is work.
+    async fn reconcile(&mut self, name: &str, snap: &Snapshot, ids: &Ids) {
+        let now = SystemTime::now();
+        let Some(d) = self.loaded.deployment(name).cloned() else {
+            // Not in the manifests: an orphan of this pool, removed only when the pool prunes.
+            let prune = self
+                .loaded
+                .pool
+                .as_ref()
+                .filter(|p| p.spec.defaults.prune)
+                .map(|p| p.metadata.name.clone());
+            match prune {
+                Some(pool) if self.orphans.contains(name) => {
+                    let plan = plan_prune(&pool, name, snap);
+                    self.spawn_apply(plan, ids.clone());
+                }
+                _ => {
+                    self.queue.done(name, true, Instant::now());
+                }
+            }
+            return;
+        };
+        let mut st = self.shared.status(name).unwrap_or_default();
+        st.name = name.to_string();
+        st.recipe = d.spec.recipe.clone();
+        st.role = format!("{:?}", d.spec.role).to_lowercase();
+        st.desired_version = d.spec.version.clone();
+        st.last_reconcile = Some(now);
+
+        if let Some(problems) = self.desired.invalid.get(name) {
+            let msg = problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            st.set_phase("Invalid", "InvalidManifest", &msg, now);
+            self.publish(st);
+            self.queue.done(name, true, Instant::now());
+            return;
+        }
+        let Some(desired) = self.desired.get(name).cloned() else {
+            st.set_phase("Invalid", "NotRendered", "the deployment did not render", now);
+            self.publish(st);
+            self.queue.done(name, true, Instant::now());
+            return;
+        };
+        st.stack = desired.stack.clone();
+        st.domain = desired.domain.clone();
+        let view = snap.stack(&desired.stack);
+        st.live_version = judge::live_version(&view, &desired.stack);
+
+        let pool_name = self
+            .loaded
+            .pool
+            .as_ref()
+            .map(|p| p.metadata.name.clone())
+            .unwrap_or_default();
+        let parked = d.spec.state == DesiredState::Parked;
+        let mut plan = plan_deployment(
+            &Intent {
+                pool: &pool_name,
+                deployment: name,
+                stack: &desired.stack,
+                desired: (!parked).then_some(&desired.stack_spec),
+                secrets: &d.spec.secrets,
+                secret_files: &desired.secret_files,
+            },
+            snap,
+        );
+        let self_heal = self
+            .loaded
+            .pool
+            .as_ref()
+            .is_none_or(|p| p.spec.defaults.self_heal);
+        if !self_heal {
+            plan.steps.retain(|s| !s.heals_drift);
+        }
+        st.drift = plan.drift.clone();
+
+        let deps_waiting: Vec<String> = d
+            .spec
+            .depends_on
+            .iter()
+            .filter(|dep| self.shared.phase(dep).as_deref() != Some("Ready"))
+            .cloned()
+            .collect();
+        let deadline = d
+            .spec
+            .progress_deadline
+            .or(self.loaded.pool.as_ref().map(|p| p.spec.defaults.progress_deadline))
+            .unwrap_or(Duration::from_secs(600));
+        let verdict = judge::judge(&judge::Facts {
+            now,
+            view: &view,
+            parked,
+            suspended: d.spec.suspend,
+            plan: &plan,
+            deps_waiting: &deps_waiting,
+            progressing_since: self.progressing_since.get(name).copied(),
+            deadline,
+        });
+        st.services = verdict.services.clone();
+        st.set_conditions(verdict.conditions.clone(), now);
+
+        let may_apply = !d.spec.suspend && deps_waiting.is_empty() && plan.problems.is_empty();
+        if may_apply && !plan.is_empty() {
+            if plan.steps.iter().any(|s| !s.heals_drift) {
+                self.progressing_since.insert(name.to_string(), now);
+            }
+            st.set_phase(
+                "Progressing",
+                "Applying",
+                &format!("applying {} change(s)", plan.steps.len()),
+                now,
+            );
+            self.publish(st);
+            self.spawn_apply(plan, ids.clone());
+            return;
+        }
+        tracing::debug!(deployment = %name, phase = %verdict.phase, reason = %verdict.reason, "{}", verdict.message);
+        st.set_phase(&verdict.phase, &verdict.reason, &verdict.message, now);
+        if verdict.phase == "Ready" {
+            self.progressing_since.remove(name);
+        }
+        self.publish(st);
+        self.shared.counters.reconciled(name, true);
+        self.queue.done(name, true, Instant::now());
+    }
+
+    fn publish(&mut self, st: DeploymentStatus) {
+        let mut statuses = self.shared.statuses.write().expect("statuses");
+        let old = statuses.get(&st.name).map(|o| o.phase.clone());
+        if old.as_deref() != Some(st.phase.as_str()) {
+            tracing::info!(
+                deployment = %st.name,
+                phase = %st.phase,
+                reason = %st.reason,
+                "{}",
+                st.message
+            );
+        }
+        let name = st.name.clone();
+        let became_ready = st.phase == "Ready" && old.as_deref() != Some("Ready");
+        statuses.insert(name.clone(), st);
+        drop(statuses);
+        if became_ready {
+            // Dependents waiting on it can go now.
+            let dependents: Vec<String> = self
+                .loaded
+                .deployments
+                .iter()
+                .filter(|d| d.spec.depends_on.iter().any(|x| *x == name))
+                .map(|d| d.name().to_string())
+                .collect();
+            for d in dependents {
+                self.queue.mark(&d);
+            }
+        }
+    }
+
+    fn spawn_apply(&mut self, plan: Plan, mut ids: Ids) {
+        let client = self.client.clone();
+        let shared = self.shared.clone();
+        self.applies.spawn(async move {
+            let deployment = plan.deployment.clone();
+            let progress = |e: StepEvent<'_>| match e {
+                StepEvent::Started(_) => {}
+                StepEvent::Done(s) => {
+                    shared.counters.action(s.action.kind());
+                    tracing::info!(
+                        deployment = %deployment,
+                        "{} {}: {}",
+                        s.action.kind(),
+                        s.action.object(),
+                        s.reason
+                    );
+                }
+                StepEvent::Failed(s, m) => tracing::warn!(
+                    deployment = %deployment,
+                    "{} {} failed: {m}",
+                    s.action.kind(),
+                    s.action.object()
+                ),
+            };
+            let result = apply_plan(&client, &plan, &mut ids, &progress)
+                .await
+                .map_err(|e| e.to_string());
+            Applied { deployment, result }
+        });
+    }
+
+    fn finish_apply(&mut self, done: Applied) {
+        let ok = done.result.is_ok();
+        self.shared.counters.reconciled(&done.deployment, ok);
+        if let Some(mut st) = self.shared.status(&done.deployment) {
+            st.last_error = done.result.as_ref().err().cloned();
+            self.shared
+                .statuses
+                .write()
+                .expect("statuses")
+                .insert(done.deployment.clone(), st);
+        }
+        if let Some(delay) = self.queue.done(&done.deployment, ok, Instant::now()) {
+            tracing::warn!(
+                deployment = %done.deployment,
+                "apply failed: {}; retrying in {delay:?}",
+                done.result.err().unwrap_or_default()
+            );
+        } else {
+            // Look again at what the apply did.
+            self.queue.mark(&done.deployment);
+        }
+    }
+}
