@@ -123,7 +123,11 @@ pub fn judge(f: &Facts) -> Verdict {
             ("Progressing", "Converging", waiting.join("; "))
         }
     } else {
-        ("Ready", "", String::new())
+        (
+            "Ready",
+            "AllServicesRunning",
+            format!("{} service(s) running their desired tasks", services.len()),
+        )
     };
     let ready = phase == "Ready";
     conditions.insert(0, cond("Ready", ready, reason, &message));
