@@ -66,9 +66,16 @@ fn by_name(name: &str, stacks: &BTreeMap<String, String>) -> Affects {
 pub fn filters() -> HashMap<String, Vec<String>> {
     HashMap::from([(
         "type".to_string(),
-        ["service", "container", "network", "secret", "config", "node"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "service",
+            "container",
+            "network",
+            "secret",
+            "config",
+            "node",
+        ]
+        .map(String::from)
+        .to_vec(),
     )])
 }
 
@@ -104,9 +111,18 @@ mod tests {
     #[test]
     fn services_map_by_stack_prefix_longest_first() {
         let e = event(EventMessageTypeEnum::SERVICE, &[("name", "git_ci_app")]);
-        assert_eq!(affected(&e, &stacks()), Affects::Deployments(vec!["gitea".into()]));
-        let e = event(EventMessageTypeEnum::SERVICE, &[("name", "git_ci_extra_app")]);
-        assert_eq!(affected(&e, &stacks()), Affects::Deployments(vec!["other".into()]));
+        assert_eq!(
+            affected(&e, &stacks()),
+            Affects::Deployments(vec!["gitea".into()])
+        );
+        let e = event(
+            EventMessageTypeEnum::SERVICE,
+            &[("name", "git_ci_extra_app")],
+        );
+        assert_eq!(
+            affected(&e, &stacks()),
+            Affects::Deployments(vec!["other".into()])
+        );
         let e = event(EventMessageTypeEnum::SERVICE, &[("name", "git_cia_app")]);
         assert_eq!(affected(&e, &stacks()), Affects::Nothing);
     }
@@ -115,13 +131,28 @@ mod tests {
     fn containers_map_by_their_stack_label_and_nodes_affect_all() {
         let e = event(
             EventMessageTypeEnum::CONTAINER,
-            &[("com.docker.stack.namespace", "git_ci"), ("name", "whatever")],
+            &[
+                ("com.docker.stack.namespace", "git_ci"),
+                ("name", "whatever"),
+            ],
         );
-        assert_eq!(affected(&e, &stacks()), Affects::Deployments(vec!["gitea".into()]));
+        assert_eq!(
+            affected(&e, &stacks()),
+            Affects::Deployments(vec!["gitea".into()])
+        );
         let e = event(EventMessageTypeEnum::CONTAINER, &[("name", "unrelated")]);
         assert_eq!(affected(&e, &stacks()), Affects::Nothing);
-        assert_eq!(affected(&event(EventMessageTypeEnum::NODE, &[]), &stacks()), Affects::All);
-        let e = event(EventMessageTypeEnum::CONFIG, &[("name", "git_ci_app_ini_abc")]);
-        assert_eq!(affected(&e, &stacks()), Affects::Deployments(vec!["gitea".into()]));
+        assert_eq!(
+            affected(&event(EventMessageTypeEnum::NODE, &[]), &stacks()),
+            Affects::All
+        );
+        let e = event(
+            EventMessageTypeEnum::CONFIG,
+            &[("name", "git_ci_app_ini_abc")],
+        );
+        assert_eq!(
+            affected(&e, &stacks()),
+            Affects::Deployments(vec!["gitea".into()])
+        );
     }
 }

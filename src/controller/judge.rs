@@ -32,7 +32,10 @@ pub struct Verdict {
 
 /// Phases that want another look soon (not settled).
 pub fn unsettled(phase: &str) -> bool {
-    matches!(phase, "Progressing" | "Pending" | "Degraded" | "Wedged" | "")
+    matches!(
+        phase,
+        "Progressing" | "Pending" | "Degraded" | "Wedged" | ""
+    )
 }
 
 /// abra's version label on the stack's services, if they agree on one.
@@ -87,9 +90,17 @@ pub fn judge(f: &Facts) -> Verdict {
     let (phase, reason, message) = if !f.plan.problems.is_empty() {
         ("Invalid", "Blocked", f.plan.problems.join("; "))
     } else if f.parked {
-        ("Parked", "Parked", "services removed; volumes and secrets kept".into())
+        (
+            "Parked",
+            "Parked",
+            "services removed; volumes and secrets kept".into(),
+        )
     } else if f.suspended {
-        ("Suspended", "Suspended", "changes are suspended; still reporting".into())
+        (
+            "Suspended",
+            "Suspended",
+            "changes are suspended; still reporting".into(),
+        )
     } else if !f.deps_waiting.is_empty() {
         (
             "Pending",

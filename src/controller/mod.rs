@@ -87,6 +87,8 @@ struct Controller {
     /// When a deployment's current desired spec was applied (for the progress deadline).
     progressing_since: HashMap<String, SystemTime>,
     applies: JoinSet<Applied>,
+    /// Failed task IDs already counted.
+    seen_failed: std::collections::HashSet<String>,
 }
 
 /// Runs the controller until `shutdown` turns true. Returns after in-flight work finished or the
@@ -110,6 +112,7 @@ pub async fn run(
         }
     };
     shared.docker_up.store(true, Ordering::SeqCst);
+    let _ = shared.client.set(client.clone());
     let mut c = Controller {
         cfg,
         shared,
@@ -122,6 +125,7 @@ pub async fn run(
         orphans: BTreeSet::new(),
         progressing_since: HashMap::new(),
         applies: JoinSet::new(),
+        seen_failed: Default::default(),
     };
     c.reload();
     c.mark_all();
@@ -236,10 +240,9 @@ impl Controller {
         self.desired = desired::build_cached(&self.loaded, &store, None, &mut self.cache);
         *self.shared.manifest_errors.write().expect("errors") =
             self.desired.errors.iter().map(|e| e.to_string()).collect();
-        self.shared.source_synced_at.store(
-            status::unix(SystemTime::now()) as u64,
-            Ordering::SeqCst,
-        );
+        self.shared
+            .source_synced_at
+            .store(status::unix(SystemTime::now()) as u64, Ordering::SeqCst);
         self.stacks = self
             .desired
             .deployments
@@ -331,12 +334,51 @@ impl Controller {
             }
         };
         self.note_orphans(&snap);
+        self.count_task_failures(&snap);
         let ids = Ids::from_snapshot(&snap);
         for name in ready {
+            let start = Instant::now();
             self.reconcile(&name, &snap, &ids).await;
+            self.shared
+                .counters
+                .reconcile_took(start.elapsed().as_secs_f64());
         }
         if self.queue.is_idle() || self.queue.in_flight() == 0 {
             self.shared.synced.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Counts each failed task of a known stack once (`hearth_task_failures_total`).
+    fn count_task_failures(&mut self, snap: &Snapshot) {
+        use bollard::models::TaskState;
+        for (stack, view) in snap.stacks() {
+            let Some(deployment) = self.stacks.get(stack) else {
+                continue;
+            };
+            for t in &view.tasks {
+                let failed = t.status.as_ref().and_then(|s| s.state) == Some(TaskState::FAILED);
+                let Some(id) = t.id.as_ref().filter(|_| failed) else {
+                    continue;
+                };
+                if self.seen_failed.insert(id.clone()) {
+                    let service = view
+                        .services
+                        .iter()
+                        .find(|s| s.id == t.service_id)
+                        .and_then(|s| s.spec.as_ref()?.name.clone())
+                        .unwrap_or_default();
+                    let key = service
+                        .strip_prefix(&format!("{stack}_"))
+                        .unwrap_or(&service)
+                        .to_string();
+                    self.shared.counters.task_failed(deployment, &key);
+                }
+            }
+        }
+        // Bound the memory: task IDs of tasks Swarm no longer keeps can go.
+        if self.seen_failed.len() > 50_000 {
+            let live: BTreeSet<&str> = snap.tasks.iter().filter_map(|t| t.id.as_deref()).collect();
+            self.seen_failed.retain(|id| live.contains(id.as_str()));
         }
     }
 
@@ -389,7 +431,12 @@ impl Controller {
             return;
         }
         let Some(desired) = self.desired.get(name).cloned() else {
-            st.set_phase("Invalid", "NotRendered", "the deployment did not render", now);
+            st.set_phase(
+                "Invalid",
+                "NotRendered",
+                "the deployment did not render",
+                now,
+            );
             self.publish(st);
             self.queue.done(name, true, Instant::now());
             return;
@@ -437,7 +484,11 @@ impl Controller {
         let deadline = d
             .spec
             .progress_deadline
-            .or(self.loaded.pool.as_ref().map(|p| p.spec.defaults.progress_deadline))
+            .or(self
+                .loaded
+                .pool
+                .as_ref()
+                .map(|p| p.spec.defaults.progress_deadline))
             .unwrap_or(Duration::from_secs(600));
         let verdict = judge::judge(&judge::Facts {
             now,
@@ -499,7 +550,7 @@ impl Controller {
                 .loaded
                 .deployments
                 .iter()
-                .filter(|d| d.spec.depends_on.iter().any(|x| *x == name))
+                .filter(|d| d.spec.depends_on.contains(&name))
                 .map(|d| d.name().to_string())
                 .collect();
             for d in dependents {

@@ -170,7 +170,10 @@ mod tests {
         q.mark("a");
         q.take(t0, 1);
         let d1 = q.done("a", false, t0).unwrap();
-        assert!(d1 >= Duration::from_secs(1) && d1 <= Duration::from_secs(3), "{d1:?}");
+        assert!(
+            d1 >= Duration::from_secs(1) && d1 <= Duration::from_secs(3),
+            "{d1:?}"
+        );
         assert!(q.take(t0, 1).is_empty(), "waits out its backoff");
         assert_eq!(q.next_wakeup(), Some(t0 + d1));
         let t1 = t0 + d1;

@@ -105,6 +105,11 @@ pub struct Counters {
     pub reconcile_ok: RwLock<BTreeMap<String, u64>>,
     pub reconcile_err: RwLock<BTreeMap<String, u64>>,
     pub actions: RwLock<BTreeMap<String, u64>>,
+    /// Durations of reconcile passes of one deployment (plan + decide + apply), in seconds, not
+    /// yet taken by the metrics side (which moves them into its histogram).
+    pub reconcile_seconds: RwLock<Vec<f64>>,
+    /// Failed tasks seen, by (deployment, service): each failed task counted once.
+    pub task_failures: RwLock<BTreeMap<(String, String), u64>>,
 }
 
 impl Counters {
@@ -117,6 +122,22 @@ impl Counters {
         *map.write()
             .expect("counters")
             .entry(deployment.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn reconcile_took(&self, seconds: f64) {
+        let mut v = self.reconcile_seconds.write().expect("counters");
+        if v.len() < 100_000 {
+            v.push(seconds);
+        }
+    }
+
+    pub fn task_failed(&self, deployment: &str, service: &str) {
+        *self
+            .task_failures
+            .write()
+            .expect("counters")
+            .entry((deployment.to_string(), service.to_string()))
             .or_default() += 1;
     }
 
@@ -143,6 +164,8 @@ pub struct Shared {
     /// Unix seconds of the last successful manifest load.
     pub source_synced_at: AtomicU64,
     pub counters: Counters,
+    /// The Docker client, once connected (its per-operation request counts feed the metrics).
+    pub client: std::sync::OnceLock<crate::swarm::Client>,
 }
 
 impl Shared {

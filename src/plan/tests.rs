@@ -430,7 +430,10 @@ fn recipe_file_secrets_are_created_from_the_file() {
         "secrets": {"token": {"file": "app.ini"}}
     });
     let spec = stack(compose, "1.0.0");
-    assert_eq!(spec.recipe_file_secrets(), [("token".to_string(), "app.ini".to_string())]);
+    assert_eq!(
+        spec.recipe_file_secrets(),
+        [("token".to_string(), "app.ini".to_string())]
+    );
     let files = std::collections::BTreeMap::from([("token".to_string(), b"t0k".to_vec())]);
     let none = IndexMap::new();
     let mut i = intent(Some(&spec), &none);

@@ -125,6 +125,12 @@ pub struct Client {
     counts: Arc<Mutex<Counts>>,
 }
 
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("host", &self.host).finish()
+    }
+}
+
 type Filters = HashMap<String, Vec<String>>;
 
 /// `label=<k>=<v>`-style filters.
@@ -410,7 +416,8 @@ impl Client {
     pub fn events(
         &self,
         filters: Filters,
-    ) -> impl futures::Stream<Item = Result<bollard::models::EventMessage, SwarmError>> + use<> {
+    ) -> impl futures::Stream<Item = Result<bollard::models::EventMessage, SwarmError>> + use<>
+    {
         use futures::StreamExt;
         self.count("events", Duration::ZERO);
         let opts = bollard::query_parameters::EventsOptions {
@@ -426,7 +433,11 @@ impl Client {
     }
 
     /// The last `lines` lines of a container's output (stdout and stderr).
-    pub async fn container_log_tail(&self, id: &str, lines: usize) -> Result<Vec<String>, SwarmError> {
+    pub async fn container_log_tail(
+        &self,
+        id: &str,
+        lines: usize,
+    ) -> Result<Vec<String>, SwarmError> {
         use futures::TryStreamExt;
         let opts = bollard::query_parameters::LogsOptions {
             stdout: true,
