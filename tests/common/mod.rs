@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod fidelity;
+pub mod controller;
 pub mod http;
 pub mod pool;
 pub mod recipes;
