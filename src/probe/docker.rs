@@ -1,5 +1,7 @@
 //! The `docker` probe: Docker's own healthcheck of every running task's container (on the daemon
-//! hearth talks to). `healthy` passes; a container without a healthcheck passes and says so;
+//! hearth talks to), including tasks Swarm holds in `starting` until their healthcheck passes.
+//! Swarm replaces a task whose container turns `unhealthy`, so that state is seen only briefly;
+//! `starting` with failing checks is the common failure. `healthy` passes; a container without a healthcheck passes and says so;
 //! `starting` and `unhealthy` fail, the latter with the last healthcheck output line.
 
 use std::time::Duration;
@@ -18,7 +20,7 @@ pub async fn check(
     p: &DockerProbe,
     timeout: Duration,
 ) -> Check {
-    let tasks = target::resolve(round.snapshot, &subject.stack, &p.service, round.reach)?;
+    let tasks = target::resolve_started(round.snapshot, &subject.stack, &p.service, round.reach)?;
     let (tasks, note) = local_tasks(tasks)?;
     let verdict = on_every_task(&tasks, |t| async move {
         let container = t

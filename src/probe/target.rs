@@ -109,6 +109,31 @@ pub fn resolve(
     key: &str,
     reach: &Reach,
 ) -> Result<Vec<TaskTarget>, String> {
+    resolve_where(snapshot, stack, key, reach, is_running)
+}
+
+/// Like [`resolve`], but also the tasks Swarm holds in `starting` while their container's
+/// healthcheck has not passed yet (their container exists: the `docker` probe reads its health).
+pub fn resolve_started(
+    snapshot: &Snapshot,
+    stack: &str,
+    key: &str,
+    reach: &Reach,
+) -> Result<Vec<TaskTarget>, String> {
+    resolve_where(snapshot, stack, key, reach, |t| {
+        is_running(t)
+            || (t.desired_state == Some(TaskState::RUNNING)
+                && t.status.as_ref().and_then(|s| s.state) == Some(TaskState::STARTING))
+    })
+}
+
+fn resolve_where(
+    snapshot: &Snapshot,
+    stack: &str,
+    key: &str,
+    reach: &Reach,
+    keep: fn(&Task) -> bool,
+) -> Result<Vec<TaskTarget>, String> {
     let name = service_name(stack, key);
     let service = snapshot
         .services
@@ -123,7 +148,7 @@ pub fn resolve(
         .collect();
     let running: Vec<TaskTarget> = tasks
         .iter()
-        .filter(|t| is_running(t))
+        .filter(|t| keep(t))
         .map(|t| task_target(&name, t, reach))
         .collect();
     if running.is_empty() {
@@ -460,6 +485,14 @@ mod tests {
         assert_eq!(err, "service web_db not found");
         let mut snap = snapshot();
         snap.tasks.retain(|t| t.id.as_deref() == Some("t3"));
+        snap.tasks
+            .push(task("t4", "s1", 4, "n1", TaskState::STARTING, "c4"));
+        assert_eq!(
+            resolve_started(&snap, "web", "app", &r).unwrap()[0].task_id,
+            "t4",
+            "a starting task has a container whose health can be read"
+        );
+        snap.tasks.pop();
         let err = resolve(&snap, "web", "app", &r).unwrap_err();
         assert_eq!(err, "no running task of web_app (1 failed)");
         snap.tasks.clear();

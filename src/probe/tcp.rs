@@ -130,7 +130,9 @@ async fn wait_stable(addr: SocketAddr, plan: &Plan<'_>, deadline: Instant) -> Ch
     }
 }
 
-/// Why the port was not stable (pure; the message the operator reads).
+/// Why the port was not stable (pure; the message the operator reads). `up_now` is how long the
+/// port had been accepting when time ran out, `longest` the longest such run, `drops` how many
+/// runs ended in a failed connection.
 pub fn unstable_message(
     addr: SocketAddr,
     stable_for: Duration,
@@ -140,17 +142,20 @@ pub fn unstable_message(
     last_err: &str,
 ) -> String {
     let ms = |d: Duration| Duration::from_millis(d.as_millis() as u64);
-    match (up_now, drops) {
-        (Some(up), _) => format!(
-            "{addr} up for only {:?} of stableFor {stable_for:?} ({drops} drops before)",
-            ms(up)
-        ),
-        (None, 0) if longest.is_zero() => format!("{addr} not accepting connections: {last_err}"),
-        (None, _) => format!(
-            "{addr} not stable for {stable_for:?}: dropped {drops} times (longest up {:?}); last: {last_err}",
-            ms(longest)
-        ),
+    if up_now.is_none() && longest.is_zero() {
+        return format!("{addr} not accepting connections: {last_err}");
     }
+    let mut msg = format!(
+        "{addr} not stable for {stable_for:?}: dropped {drops} times, longest up {:?}",
+        ms(longest)
+    );
+    if let Some(up) = up_now {
+        msg.push_str(&format!(", up {:?} when time ran out", ms(up)));
+    }
+    if !last_err.is_empty() {
+        msg.push_str(&format!("; last error: {last_err}"));
+    }
+    msg
 }
 
 /// Writes `send` (if any) and reads exactly `len(expect)` bytes; returns what was read.
@@ -232,18 +237,18 @@ mod tests {
         );
         assert_eq!(
             unstable_message(a, s, None, Duration::from_millis(1004), 2, "refused"),
-            "10.0.0.1:64738 not stable for 3s: dropped 2 times (longest up 1.004s); last: refused"
+            "10.0.0.1:64738 not stable for 3s: dropped 2 times, longest up 1.004s; last error: refused"
         );
         assert_eq!(
             unstable_message(
                 a,
                 s,
                 Some(Duration::from_millis(500)),
-                Duration::ZERO,
+                Duration::from_millis(480),
                 1,
                 ""
             ),
-            "10.0.0.1:64738 up for only 500ms of stableFor 3s (1 drops before)"
+            "10.0.0.1:64738 not stable for 3s: dropped 1 times, longest up 480ms, up 500ms when time ran out"
         );
     }
 
