@@ -218,6 +218,7 @@ async fn http_probe_passes_and_fails_clearly() {
 
         let ok = until_pass(&env, &stack, "http: {service: app, port: 8080, path: /health}").await?;
         anyhow::ensure!(ok.message.ends_with("/health: 200"), "{ok:?}");
+        eprintln!("http pass: {} in {:?}", ok.message, ok.duration);
 
         let r = once(&env, &stack, "http: {service: app, port: 8080, path: /nope}").await?;
         ensure_fails(&r, "/nope: status 404, want 200")?;
@@ -387,6 +388,7 @@ async fn exec_probe_runs_in_the_task_container() {
         let before = env.client.counts();
         let r = once(&env, &stack, "exec: {service: db, command: ['true']}").await?;
         anyhow::ensure!(r.ok && r.message == "exit 0", "{r:?}");
+        eprintln!("exec pass in {:?}", r.duration);
         let counts = env.client.counts().since(&before);
         for op in ["exec_create", "exec_start", "exec_inspect"] {
             anyhow::ensure!(
