@@ -11,6 +11,7 @@ pub mod desired;
 pub mod diag;
 pub mod manifest;
 pub mod plan;
+pub mod probe;
 pub mod recipe;
 pub mod render;
 pub mod swarm;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::models::{
     Config, ConfigSpec, ContainerInspectResponse, Network, NetworkCreateRequest, NetworkInspect,
-    Node, Secret, SecretSpec, Service, ServiceSpec, SystemVersion, Task,
+    Node, Secret, SecretSpec, Service, ServiceSpec, SystemInfo, SystemVersion, Task,
 };
 use bollard::query_parameters::{
     InspectServiceOptions, ListConfigsOptions, ListNetworksOptions, ListNodesOptions,
@@ -76,6 +76,19 @@ impl SwarmError {
         }
     }
 }
+
+/// What a command run with [`Client::exec`] left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// The exit code, `None` when Docker did not report one.
+    pub exit_code: Option<i64>,
+    /// stdout and stderr interleaved as they arrived, keeping only the last
+    /// [`EXEC_OUTPUT_MAX`] bytes (lossy UTF-8).
+    pub output: String,
+}
+
+/// How much of an exec's output [`Client::exec`] keeps (the tail).
+pub const EXEC_OUTPUT_MAX: usize = 16 * 1024;
 
 /// Requests made and time spent, per operation.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -476,5 +489,123 @@ impl Client {
             ),
         )
         .await
+    }
+
+    /// The daemon's system info (`docker info`): its swarm node ID among others.
+    pub async fn info(&self) -> Result<SystemInfo, SwarmError> {
+        self.call("info", self.docker.info()).await
+    }
+
+    /// Tasks as Docker sends them (raw JSON), for the fields bollard's `Task` model lacks
+    /// (`NetworksAttachments`); `desired_state` filters (`running`) when given. Op `task_list`.
+    pub async fn list_tasks_raw(
+        &self,
+        desired_state: Option<&str>,
+    ) -> Result<Vec<serde_json::Value>, SwarmError> {
+        let version = self.docker.client_version().to_string();
+        let path = match desired_state {
+            // `{"desired-state":["<state>"]}`, percent-encoded.
+            Some(state) => format!(
+                "/tasks?filters=%7B%22desired-state%22%3A%5B%22{}%22%5D%7D",
+                state
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect::<String>()
+            ),
+            None => "/tasks".to_string(),
+        };
+        let start = Instant::now();
+        let res = super::raw::get_json(&self.host, &version, &path).await;
+        self.count("task_list", start.elapsed());
+        let bad = |message: String| SwarmError::Server {
+            op: "task_list",
+            status: 0,
+            message,
+        };
+        match res.map_err(bad)? {
+            serde_json::Value::Array(items) => Ok(items),
+            other => Err(bad(format!("expected a list of tasks, got {other}"))),
+        }
+    }
+
+    /// Runs `cmd` in the running container `container` (on the daemon this client talks to) and
+    /// waits for it to end: exec create, start (attached, output collected), inspect. The caller
+    /// bounds the time (`tokio::time::timeout`); a command cut off that way keeps running in the
+    /// container until it ends by itself.
+    pub async fn exec(&self, container: &str, cmd: &[String]) -> Result<ExecOutput, SwarmError> {
+        use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+        use futures::StreamExt;
+
+        let create = CreateExecOptions {
+            cmd: Some(cmd.to_vec()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let id = self
+            .call("exec_create", self.docker.create_exec(container, create))
+            .await?
+            .id;
+        let start = Instant::now();
+        let started = self
+            .docker
+            .start_exec(
+                &id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty: false,
+                    output_capacity: None,
+                }),
+            )
+            .await;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut failure = None;
+        match started {
+            Ok(StartExecResults::Attached { mut output, .. }) => {
+                while let Some(item) = output.next().await {
+                    match item {
+                        Ok(chunk) => {
+                            buf.extend_from_slice(&chunk.into_bytes());
+                            if buf.len() > 2 * EXEC_OUTPUT_MAX {
+                                buf.drain(..buf.len() - EXEC_OUTPUT_MAX);
+                            }
+                        }
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(StartExecResults::Detached) => {}
+            Err(e) => failure = Some(e),
+        }
+        self.count("exec_start", start.elapsed());
+        if let Some(source) = failure {
+            return Err(match source {
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code,
+                    message,
+                } => SwarmError::Server {
+                    op: "exec_start",
+                    status: status_code,
+                    message,
+                },
+                source => SwarmError::Other {
+                    op: "exec_start",
+                    source,
+                },
+            });
+        }
+        let inspect = self
+            .call("exec_inspect", self.docker.inspect_exec(&id))
+            .await?;
+        if buf.len() > EXEC_OUTPUT_MAX {
+            buf.drain(..buf.len() - EXEC_OUTPUT_MAX);
+        }
+        Ok(ExecOutput {
+            exit_code: inspect.exit_code,
+            output: String::from_utf8_lossy(&buf).into_owned(),
+        })
     }
 }
