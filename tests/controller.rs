@@ -15,7 +15,11 @@ const KC: &str = "  recipe: keycloak\n  version: 1.0.0+25.0.6\n  role: provider\
 
 fn docker(args: &[&str]) -> String {
     let out = Command::new("docker").args(args).output().expect("docker");
-    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -25,15 +29,29 @@ async fn drift_is_healed_when_self_heal_is_on() {
         let pool = TestPool::new(&env, false);
         pool.deployment("kc", KC);
         let hearth = start(&pool);
-        let st = hearth.phase("kc", "Ready", None, Duration::from_secs(90)).await?;
+        let st = hearth
+            .phase("kc", "Ready", None, Duration::from_secs(90))
+            .await?;
         let service = format!("{}_app", st.stack);
         let changed = Instant::now();
-        docker(&["service", "update", "--detach", "--env-add", "OOB=1", &service]);
+        docker(&[
+            "service",
+            "update",
+            "--detach",
+            "--env-add",
+            "OOB=1",
+            &service,
+        ]);
         // Healed: the out-of-band env var is gone again and the deployment is Ready.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let env_now = docker(&["service", "inspect", &service, "--format",
-                                   "{{json .Spec.TaskTemplate.ContainerSpec.Env}}"]);
+            let env_now = docker(&[
+                "service",
+                "inspect",
+                &service,
+                "--format",
+                "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+            ]);
             if !env_now.contains("OOB=1") {
                 break;
             }
@@ -41,7 +59,9 @@ async fn drift_is_healed_when_self_heal_is_on() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         println!("out-of-band change healed in {:?}", changed.elapsed());
-        hearth.phase("kc", "Ready", None, Duration::from_secs(60)).await?;
+        hearth
+            .phase("kc", "Ready", None, Duration::from_secs(60))
+            .await?;
         hearth.stop().await
     })
     .await;
@@ -52,27 +72,48 @@ async fn drift_is_only_reported_when_self_heal_is_off() {
     with_swarm("ctl-drift", |env| async move {
         let pool = TestPool::new(&env, false);
         // selfHeal off for the whole pool.
-        let text = std::fs::read_to_string(pool.path().join("pool.yml"))?
-            .replace("defaults: {prune: false}", "defaults: {prune: false, selfHeal: false}");
+        let text = std::fs::read_to_string(pool.path().join("pool.yml"))?.replace(
+            "defaults: {prune: false}",
+            "defaults: {prune: false, selfHeal: false}",
+        );
         std::fs::write(pool.path().join("pool.yml"), text)?;
         pool.deployment("kc", KC);
         let hearth = start(&pool);
-        let st = hearth.phase("kc", "Ready", None, Duration::from_secs(90)).await?;
+        let st = hearth
+            .phase("kc", "Ready", None, Duration::from_secs(90))
+            .await?;
         let service = format!("{}_app", st.stack);
         let changed = Instant::now();
-        docker(&["service", "update", "--detach", "--env-add", "OOB=1", &service]);
+        docker(&[
+            "service",
+            "update",
+            "--detach",
+            "--env-add",
+            "OOB=1",
+            &service,
+        ]);
         let st = hearth
-            .wait("kc", "Drifted", Duration::from_secs(30), |s| !s.drift.is_empty())
+            .wait("kc", "Drifted", Duration::from_secs(30), |s| {
+                !s.drift.is_empty()
+            })
             .await?;
-        println!("out-of-band change reported as drift in {:?}", changed.elapsed());
+        println!(
+            "out-of-band change reported as drift in {:?}",
+            changed.elapsed()
+        );
         assert_eq!(st.drift[0].field, "TaskTemplate.ContainerSpec.Env");
         assert!(st.drift[0].live.contains("OOB=1"));
         let drifted = st.conditions.iter().find(|c| c.kind == "Drifted").unwrap();
         assert!(drifted.status);
         // Nothing changed it back.
         tokio::time::sleep(Duration::from_secs(4)).await;
-        let env_now = docker(&["service", "inspect", &service, "--format",
-                               "{{json .Spec.TaskTemplate.ContainerSpec.Env}}"]);
+        let env_now = docker(&[
+            "service",
+            "inspect",
+            &service,
+            "--format",
+            "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+        ]);
         assert!(env_now.contains("OOB=1"));
         hearth.stop().await
     })
@@ -91,15 +132,28 @@ async fn a_dependent_waits_for_its_provider_with_the_reason() {
         );
         let hearth = start(&pool);
         let st = hearth
-            .phase("gitea", "Pending", Some("WaitingForDependency"), Duration::from_secs(30))
+            .phase(
+                "gitea",
+                "Pending",
+                Some("WaitingForDependency"),
+                Duration::from_secs(30),
+            )
             .await?;
         assert!(st.message.contains("kc"), "{}", st.message);
         // Nothing of gitea was created while it waits.
         let stack = pool.stack("gitea");
-        assert!(docker(&["service", "ls", "-q", "--filter", &format!("name={stack}_")]).trim().is_empty());
+        assert!(
+            docker(&["service", "ls", "-q", "--filter", &format!("name={stack}_")])
+                .trim()
+                .is_empty()
+        );
         // Once the provider is Ready, the dependent goes ahead.
-        hearth.phase("kc", "Ready", None, Duration::from_secs(90)).await?;
-        hearth.phase("gitea", "Ready", None, Duration::from_secs(90)).await?;
+        hearth
+            .phase("kc", "Ready", None, Duration::from_secs(90))
+            .await?;
+        hearth
+            .phase("gitea", "Ready", None, Duration::from_secs(90))
+            .await?;
         hearth.stop().await
     })
     .await;
@@ -123,7 +177,10 @@ async fn sigterm_stops_hearth_run_cleanly() {
             if let Some(status) = child.try_wait()? {
                 break status;
             }
-            anyhow::ensure!(start.elapsed() < Duration::from_secs(40), "hearth did not exit");
+            anyhow::ensure!(
+                start.elapsed() < Duration::from_secs(40),
+                "hearth did not exit"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         let mut err = String::new();

@@ -6,5 +6,7 @@ mod client;
 mod raw;
 pub mod snapshot;
 
-pub use client::{Client, Counts, SwarmError, WRITE_OPS, label_filter};
+pub use client::{
+    Client, Counts, EXEC_OUTPUT_MAX, ExecOutput, SwarmError, WRITE_OPS, label_filter,
+};
 pub use snapshot::{Snapshot, StackView};

@@ -3,8 +3,8 @@
 //! HTTP client for reaching task containers.
 #![allow(dead_code, unused_imports)]
 
-pub mod fidelity;
 pub mod controller;
+pub mod fidelity;
 pub mod http;
 pub mod pool;
 pub mod recipes;
