@@ -186,7 +186,7 @@ fn decide(
         .filter(|p| p.state != Convergence::Converged)
         .collect();
     // 6. Ready: every service at its desired tasks of the desired spec, every probe passing.
-    let nothing_deployed = verdicts.is_empty() && !missing.is_empty();
+    let nothing_deployed = verdicts.is_empty();
     if unconverged.is_empty()
         && missing.is_empty()
         && failing_probes.is_empty()
@@ -208,9 +208,12 @@ fn decide(
     if !missing.is_empty() {
         why.push(format!("services not created yet: {}", missing.join(", ")));
     }
+    if nothing_deployed && missing.is_empty() {
+        why.push("no services".into());
+    }
     why.extend(failing_probes.iter().cloned());
     let why = format!("{}{deps_note}", why.join("; "));
-    let only_probes = unconverged.is_empty() && missing.is_empty();
+    let only_probes = unconverged.is_empty() && missing.is_empty() && !nothing_deployed;
     let reason = if only_probes {
         "ProbeFailing"
     } else if !missing.is_empty() && unconverged.is_empty() {

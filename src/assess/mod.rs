@@ -35,7 +35,7 @@
 //!    the newest was `… unhealthy container`, or the spec has a healthcheck and every one exited 0,
 //!    as apps that exit cleanly on SIGTERM do). Across services the lowest [`WedgeReason`] wins,
 //!    then the service name; the others are named in the message.
-//! 6. `Ready` (`AllReady`).
+//! 6. `Ready` (`AllReady`; needs at least one live service).
 //! 7. `was_ready`: `Degraded` (`ReplicasLost`, `ServiceMissing` or `ProbeFailing`).
 //! 8. `progress_deadline` passed since `progressing_since`: `Wedged/ProbeFailing` when only
 //!    probes fail, else `Wedged/DeadlineExceeded`, with what it still waits for.
