@@ -1,5 +1,69 @@
-//! Pure assessment of live state: task and service state -> whether a service has converged, and
-//! if not, why. (The full phase and wedge vocabulary of DESIGN §5 grows here with the controller.)
+//! Pure assessment of live state (DESIGN §5): a deployment's services, tasks and nodes, its
+//! probes, dependencies and manifest switches -> a [`Phase`] with a reason, a human message
+//! naming the service and the cause, [`Condition`]s and, when it will not converge without a
+//! change, a [`Wedge`]. No Docker calls; the time is passed in ([`AssessInput::now`]).
+//!
+//! # Readiness
+//! Ready = every expected service exists with the desired spec (its `hearth.spec-hash`), every
+//! service runs its desired number of tasks of its current spec (replicas; for global services
+//! Docker's `ServiceStatus.DesiredTasks`, else the ready, undrained nodes) and no task of an older
+//! spec is still meant to run, and every probe passes. Docker healthchecks are covered by the
+//! task state: Swarm keeps a task `starting` until its container is healthy.
+//!
+//! Only tasks of the service's current spec count (a task carries a copy of
+//! `Spec.TaskTemplate`), so failures of an old spec never wedge a new one.
+//!
+//! # Precedence (first match wins)
+//! 1. `Invalid` (render or manifest error) — an invalid manifest cannot be trusted to say
+//!    anything else.
+//! 2. `Suspended` (`spec.suspend`).
+//! 3. `state: parked`: `Parked` when no service is left, else `Progressing/Parking`.
+//! 4. Nothing deployed and a `dependsOn` deployment not Ready: `Pending/WaitingForDependency`
+//!    naming it (once deployed, a dependency not Ready is only the `DependenciesReady` condition
+//!    and a note in the message).
+//! 5. A wedged service: `Wedged` with its reason. Per service, first match:
+//!    `RollbackPaused` (UpdateStatus `rollback_paused`) > `RolledBack` (`rollback_started` or
+//!    `rollback_completed` while the live spec is not the desired one, or the desired hash is
+//!    unknown: a Swarm rollback is a failure, never success) > `UpdatePaused` (`paused`) — Swarm's
+//!    verdict comes first, the task failure that caused it is quoted in the message — then, only
+//!    while the service is short of its desired tasks: `ImageMissing` (the newest failure of the
+//!    spec is a rejection `No such image: …`) > `VolumeNodeDown` / `NodeDown` (pending with `no
+//!    suitable node`, and a `node.hostname==`/`node.id==` constraint names a node that is down,
+//!    drained or gone; Volume… when the service mounts volumes) > `Unschedulable` (pending with
+//!    `no suitable node (…)`) > `HealthcheckFailing` / `CrashLoop` (at least `crash_threshold`
+//!    failed tasks within `crash_window`, reported at once, not at the deadline; healthcheck when
+//!    the newest was `… unhealthy container`, or the spec has a healthcheck and every one exited 0,
+//!    as apps that exit cleanly on SIGTERM do). Across services the lowest [`WedgeReason`] wins,
+//!    then the service name; the others are named in the message.
+//! 6. `Ready` (`AllReady`; needs at least one live service).
+//! 7. `was_ready`: `Degraded` (`ReplicasLost`, `ServiceMissing` or `ProbeFailing`).
+//! 8. `progress_deadline` passed since `progressing_since`: `Wedged/ProbeFailing` when only
+//!    probes fail, else `Wedged/DeadlineExceeded`, with what it still waits for.
+//! 9. `Pending/NotDeployed` when no service exists yet, else `Progressing`
+//!    (`ServicesProgressing`, `ServicesMissing` or `ProbeFailing`).
+//!
+//! `AdvanceFailed` and `Held` belong to the version-advance machine and are never produced here.
+//! [`Assessment::wedge`] is set only in phase `Wedged`; the `Wedged` condition also shows a
+//! service wedge seen while `Invalid` or `Suspended`. Drift never changes the phase: it is the
+//! `Drifted` condition with the plan's items.
+//!
+//! [`service_progress`] is the older per-service view used by `hearth apply --wait`.
+
+mod deployment;
+mod model;
+mod service;
+pub mod tasks;
+
+#[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
+mod tests_assess;
+
+pub use deployment::assess;
+pub use model::{
+    AssessInput, Assessment, Condition, DEFAULT_CRASH_THRESHOLD, DEFAULT_CRASH_WINDOW,
+    DEFAULT_PROGRESS_DEADLINE, ExpectedService, Phase, ProbeOutcome, Wedge, WedgeReason,
+};
 
 use bollard::models::{Service, ServiceUpdateStatusStateEnum, Task, TaskState};
 use serde::Serialize;
