@@ -1,24 +1,33 @@
-//! The controller's verdict on one deployment from the facts of a pass: phase, reason, message and
-//! conditions, from the pure assessment of its services, the plan (drift, problems), its
-//! dependencies and the progress deadline.
+//! The controller's side of assessment: gathers the facts of a pass (the stack's live objects,
+//! what is expected, drift, probes, dependencies, the deadline) into the pure [`assess`] and turns
+//! its verdict into reported phase, reason, message and conditions.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use crate::assess::{Convergence, ServiceProgress, service_progress};
+use crate::assess::{
+    AssessInput, Assessment, ExpectedService, Phase, ProbeOutcome, ServiceProgress, assess,
+};
+use crate::desired::Desired;
 use crate::plan::Plan;
-use crate::swarm::StackView;
+use crate::swarm::{Snapshot, StackView};
 
 use super::status::ConditionStatus;
 
 pub struct Facts<'a> {
     pub now: SystemTime,
+    pub snap: &'a Snapshot,
     pub view: &'a StackView<'a>,
+    pub desired: &'a Desired,
     pub parked: bool,
     pub suspended: bool,
     pub plan: &'a Plan,
-    pub deps_waiting: &'a [String],
+    pub probes: &'a [ProbeOutcome],
+    pub dependencies: &'a [(String, Phase)],
     pub progressing_since: Option<SystemTime>,
     pub deadline: Duration,
+    pub was_ready: bool,
+    pub logs: &'a HashMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +37,8 @@ pub struct Verdict {
     pub message: String,
     pub services: Vec<ServiceProgress>,
     pub conditions: Vec<ConditionStatus>,
+    /// Containers whose log tail would explain a crash (fetch them and judge again).
+    pub logs_wanted: Vec<String>,
 }
 
 /// Phases that want another look soon (not settled).
@@ -47,106 +58,67 @@ pub fn live_version(view: &StackView, stack: &str) -> Option<String> {
         .next()
 }
 
-fn cond(kind: &str, status: bool, reason: &str, message: &str) -> ConditionStatus {
-    ConditionStatus {
-        kind: kind.into(),
-        status,
-        reason: reason.into(),
-        message: message.into(),
-        since: None,
-    }
+/// When the live services last changed spec (Swarm's `UpdatedAt`): the progress clock after a
+/// restart of hearth, when its own memory of the last apply is gone.
+pub fn last_spec_change(view: &StackView) -> Option<SystemTime> {
+    view.services
+        .iter()
+        .filter_map(|s| s.updated_at.as_deref())
+        .filter_map(|t| humantime::parse_rfc3339_weak(t.split('.').next()?).ok())
+        .max()
 }
 
 pub fn judge(f: &Facts) -> Verdict {
-    let services: Vec<ServiceProgress> = f
-        .view
-        .services
-        .iter()
-        .map(|s| {
-            let tasks: Vec<_> = f
-                .view
-                .tasks
-                .iter()
-                .copied()
-                .filter(|t| t.service_id == s.id)
-                .collect();
-            service_progress(s, &tasks)
-        })
-        .collect();
-    let drifted = !f.plan.drift.is_empty();
-    let drift_msg = f
-        .plan
-        .drift
-        .iter()
-        .map(|d| format!("{} {}", d.service, d.field))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut conditions = vec![cond(
-        "Drifted",
-        drifted,
-        if drifted { "OutOfBandChange" } else { "" },
-        &drift_msg,
-    )];
-    let (phase, reason, message) = if !f.plan.problems.is_empty() {
-        ("Invalid", "Blocked", f.plan.problems.join("; "))
-    } else if f.parked {
-        (
-            "Parked",
-            "Parked",
-            "services removed; volumes and secrets kept".into(),
-        )
-    } else if f.suspended {
-        (
-            "Suspended",
-            "Suspended",
-            "changes are suspended; still reporting".into(),
-        )
-    } else if !f.deps_waiting.is_empty() {
-        (
-            "Pending",
-            "WaitingForDependency",
-            format!("waiting for {} to be Ready", f.deps_waiting.join(", ")),
-        )
-    } else if let Some((s, m)) = services.iter().find_map(|p| match &p.state {
-        Convergence::Failed(m) => Some((p.service.clone(), m.clone())),
-        _ => None,
-    }) {
-        ("Wedged", "UpdatePaused", format!("{s}: {m}"))
-    } else if services.is_empty() || services.iter().any(|p| p.state != Convergence::Converged) {
-        let waiting: Vec<String> = services
-            .iter()
-            .filter_map(|p| match &p.state {
-                Convergence::Progressing(m) => Some(format!("{}: {m}", p.service)),
-                _ => None,
-            })
-            .collect();
-        let late = f
-            .progressing_since
-            .and_then(|t| f.now.duration_since(t).ok())
-            .is_some_and(|d| d > f.deadline);
-        if late {
-            (
-                "Wedged",
-                "DeadlineExceeded",
-                format!("not ready after {:?}: {}", f.deadline, waiting.join("; ")),
-            )
-        } else {
-            ("Progressing", "Converging", waiting.join("; "))
-        }
+    let expected: Vec<ExpectedService> = if f.parked {
+        Vec::new()
     } else {
-        (
-            "Ready",
-            "AllServicesRunning",
-            format!("{} service(s) running their desired tasks", services.len()),
-        )
+        f.desired
+            .stack_spec
+            .services
+            .iter()
+            .map(|s| ExpectedService {
+                name: s.name.clone(),
+                spec_hash: Some(s.spec_hash.clone()),
+            })
+            .collect()
     };
-    let ready = phase == "Ready";
-    conditions.insert(0, cond("Ready", ready, reason, &message));
+    let problems = (!f.plan.problems.is_empty()).then(|| f.plan.problems.join("; "));
+    let input = AssessInput {
+        nodes: &f.snap.nodes,
+        expected: &expected,
+        desired_running: !f.parked,
+        suspended: f.suspended,
+        invalid: problems,
+        drift: &f.plan.drift,
+        probes: f.probes,
+        dependencies: f.dependencies,
+        progressing_since: f.progressing_since,
+        progress_deadline: f.deadline,
+        was_ready: f.was_ready,
+        raw_specs: &f.snap.service_specs,
+        logs: f.logs,
+        ..AssessInput::new(f.now, f.view)
+    };
+    verdict(assess(&input))
+}
+
+fn verdict(a: Assessment) -> Verdict {
     Verdict {
-        phase: phase.into(),
-        reason: reason.into(),
-        message,
-        services,
-        conditions,
+        phase: a.phase.as_str().to_string(),
+        reason: a.reason,
+        message: a.message,
+        services: a.services,
+        conditions: a
+            .conditions
+            .into_iter()
+            .map(|c| ConditionStatus {
+                kind: c.kind,
+                status: c.status,
+                reason: c.reason,
+                message: c.message,
+                since: None,
+            })
+            .collect(),
+        logs_wanted: a.logs_wanted,
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod events;
 mod judge;
+mod prober;
 pub mod queue;
 pub mod status;
 
@@ -87,6 +88,11 @@ struct Controller {
     /// When a deployment's current desired spec was applied (for the progress deadline).
     progressing_since: HashMap<String, SystemTime>,
     applies: JoinSet<Applied>,
+    /// Log tails of failed containers (they do not change once a container died).
+    logs: HashMap<String, Vec<String>>,
+    probe_specs: watch::Sender<prober::ProbeSpecs>,
+    latest: watch::Sender<Option<Arc<Snapshot>>>,
+    probe_outcomes: prober::Outcomes,
     /// Failed task IDs already counted.
     seen_failed: std::collections::HashSet<String>,
 }
@@ -125,13 +131,28 @@ pub async fn run(
         orphans: BTreeSet::new(),
         progressing_since: HashMap::new(),
         applies: JoinSet::new(),
+        logs: HashMap::new(),
+        probe_specs: watch::channel(Vec::new()).0,
+        latest: watch::channel(None).0,
+        probe_outcomes: Default::default(),
         seen_failed: Default::default(),
     };
     c.reload();
     c.mark_all();
 
     let (ev_tx, mut ev_rx) = mpsc::channel(1024);
-    let events = tokio::spawn(watch_events(c.client.clone(), ev_tx, c.shared.clone()));
+    let events = tokio::spawn(watch_events(
+        c.client.clone(),
+        ev_tx.clone(),
+        c.shared.clone(),
+    ));
+    let prober = tokio::spawn(prober::run(
+        c.client.clone(),
+        c.probe_specs.subscribe(),
+        c.latest.subscribe(),
+        c.probe_outcomes.clone(),
+        ev_tx,
+    ));
     let mut resync = tokio::time::interval(c.cfg.resync);
     resync.tick().await;
     let mut poll = tokio::time::interval(c.cfg.poll);
@@ -187,6 +208,7 @@ pub async fn run(
         }
     }
     events.abort();
+    prober.abort();
     Ok(())
 }
 
@@ -249,6 +271,29 @@ impl Controller {
             .iter()
             .map(|d| (d.stack.clone(), d.deployment.clone()))
             .collect();
+        let specs: prober::ProbeSpecs = self
+            .loaded
+            .deployments
+            .iter()
+            .filter(|d| {
+                !d.spec.probes.is_empty()
+                    && !d.spec.suspend
+                    && d.spec.state == DesiredState::Running
+            })
+            .filter_map(|d| {
+                let r = self.desired.get(d.name())?;
+                let subject = crate::probe::Subject {
+                    stack: r.stack.clone(),
+                    domain: r.domain.clone(),
+                };
+                Some((d.name().to_string(), subject, d.spec.probes.clone()))
+            })
+            .collect();
+        self.probe_specs.send_if_modified(|old| {
+            let changed = *old != specs;
+            *old = specs;
+            changed
+        });
         // Forget deployments gone from the manifests.
         let known: BTreeSet<String> = self
             .loaded
@@ -334,6 +379,8 @@ impl Controller {
             }
         };
         self.note_orphans(&snap);
+        let snap = Arc::new(snap);
+        self.latest.send_replace(Some(snap.clone()));
         self.count_task_failures(&snap);
         let ids = Ids::from_snapshot(&snap);
         for name in ready {
@@ -474,13 +521,26 @@ impl Controller {
         }
         st.drift = plan.drift.clone();
 
-        let deps_waiting: Vec<String> = d
+        let dependencies: Vec<(String, crate::assess::Phase)> = d
             .spec
             .depends_on
             .iter()
-            .filter(|dep| self.shared.phase(dep).as_deref() != Some("Ready"))
-            .cloned()
+            .map(|dep| {
+                let phase = self
+                    .shared
+                    .phase(dep)
+                    .and_then(|p| {
+                        crate::assess::Phase::ALL
+                            .into_iter()
+                            .find(|x| x.as_str() == p)
+                    })
+                    .unwrap_or(crate::assess::Phase::Pending);
+                (dep.clone(), phase)
+            })
             .collect();
+        let deps_waiting = dependencies
+            .iter()
+            .any(|(_, p)| *p != crate::assess::Phase::Ready);
         let deadline = d
             .spec
             .progress_deadline
@@ -490,20 +550,74 @@ impl Controller {
                 .as_ref()
                 .map(|p| p.spec.defaults.progress_deadline))
             .unwrap_or(Duration::from_secs(600));
-        let verdict = judge::judge(&judge::Facts {
-            now,
-            view: &view,
-            parked,
-            suspended: d.spec.suspend,
-            plan: &plan,
-            deps_waiting: &deps_waiting,
-            progressing_since: self.progressing_since.get(name).copied(),
-            deadline,
-        });
+        let probes = self
+            .probe_outcomes
+            .read()
+            .expect("outcomes")
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
+        st.probes = probes
+            .iter()
+            .map(|p| status::ProbeStatus {
+                name: p.name.clone(),
+                ok: p.ok,
+                message: p.message.clone(),
+            })
+            .collect();
+        let progressing_since = self
+            .progressing_since
+            .get(name)
+            .copied()
+            .or_else(|| judge::last_spec_change(&view));
+        let was_ready = st.last_ready.is_some();
+        let mut verdict = None;
+        for _ in 0..2 {
+            let v = judge::judge(&judge::Facts {
+                now,
+                snap,
+                view: &view,
+                desired: &desired,
+                parked,
+                suspended: d.spec.suspend,
+                plan: &plan,
+                probes: &probes,
+                dependencies: &dependencies,
+                progressing_since,
+                deadline,
+                was_ready,
+                logs: &self.logs,
+            });
+            let missing: Vec<String> = v
+                .logs_wanted
+                .iter()
+                .filter(|id| !self.logs.contains_key(*id))
+                .cloned()
+                .collect();
+            verdict = Some(v);
+            if missing.is_empty() {
+                break;
+            }
+            for id in missing {
+                let lines = self
+                    .client
+                    .container_log_tail(&id, 10)
+                    .await
+                    .unwrap_or_default();
+                self.logs.insert(id, lines);
+            }
+        }
+        if self.logs.len() > 1000 {
+            self.logs.clear();
+        }
+        let verdict = verdict.expect("judged at least once");
         st.services = verdict.services.clone();
         st.set_conditions(verdict.conditions.clone(), now);
 
-        let may_apply = !d.spec.suspend && deps_waiting.is_empty() && plan.problems.is_empty();
+        // A dependent is first deployed once its dependencies are Ready; once deployed it is kept
+        // converged (a provider's hiccup does not freeze its dependents' updates).
+        let deployed = !view.services.is_empty();
+        let may_apply = !d.spec.suspend && (!deps_waiting || deployed) && plan.problems.is_empty();
         if may_apply && !plan.is_empty() {
             if plan.steps.iter().any(|s| !s.heals_drift) {
                 self.progressing_since.insert(name.to_string(), now);

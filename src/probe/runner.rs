@@ -69,13 +69,7 @@ pub struct ProbeResult {
     pub consecutive_failures: u32,
 }
 
-/// What the assessment sees of a probe.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ProbeOutcome {
-    pub name: String,
-    pub ok: bool,
-    pub message: String,
-}
+pub use crate::assess::ProbeOutcome;
 
 /// One probe of one deployment, with its state between rounds.
 #[derive(Debug, Clone)]
