@@ -124,7 +124,7 @@ async fn drift_is_only_reported_when_self_heal_is_off() {
 async fn a_dependent_waits_for_its_provider_with_the_reason() {
     with_swarm("ctl-deps", |env| async move {
         let pool = TestPool::new(&env, false);
-        // The provider cannot become Ready: its image does not exist.
+        // The provider is not Ready yet when the dependent is first looked at.
         pool.deployment("kc", KC);
         pool.deployment(
             "gitea",

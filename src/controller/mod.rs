@@ -550,13 +550,32 @@ impl Controller {
                 .as_ref()
                 .map(|p| p.spec.defaults.progress_deadline))
             .unwrap_or(Duration::from_secs(600));
-        let probes = self
+        // Every configured probe counts; one without a result yet is not passing.
+        let outcomes = self
             .probe_outcomes
             .read()
             .expect("outcomes")
             .get(name)
             .cloned()
             .unwrap_or_default();
+        let probes: Vec<crate::assess::ProbeOutcome> = if parked || d.spec.suspend {
+            Vec::new()
+        } else {
+            crate::probe::probe_names(&d.spec.probes)
+                .into_iter()
+                .map(|n| {
+                    outcomes
+                        .iter()
+                        .find(|o| o.name == n)
+                        .cloned()
+                        .unwrap_or(crate::assess::ProbeOutcome {
+                            name: n,
+                            ok: false,
+                            message: "not probed yet".into(),
+                        })
+                })
+                .collect()
+        };
         st.probes = probes
             .iter()
             .map(|p| status::ProbeStatus {

@@ -39,9 +39,11 @@ pub async fn run(
 ) {
     let mut sets: HashMap<String, Set> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut first = true;
     loop {
         tick.tick().await;
-        if specs.has_changed().unwrap_or(false) {
+        // A new receiver has seen the value current at subscription: take that one too.
+        if std::mem::take(&mut first) || specs.has_changed().unwrap_or(false) {
             let wanted = specs.borrow_and_update().clone();
             sets.retain(|name, _| wanted.iter().any(|(n, _, _)| n == name));
             for (name, subject, probes) in wanted {
