@@ -21,17 +21,35 @@ async fn a_crash_loop_is_wedged_with_its_exit_code_before_the_deadline() {
         );
         let hearth = start(&pool);
         let applied = hearth
-            .wait("gitea", "applied", Duration::from_secs(30), |s| !s.stack.is_empty())
+            .wait("gitea", "applied", Duration::from_secs(30), |s| {
+                !s.stack.is_empty()
+            })
             .await?;
         let started = Instant::now();
         let st = hearth
-            .phase("gitea", "Wedged", Some("CrashLoop"), Duration::from_secs(90))
+            .phase(
+                "gitea",
+                "Wedged",
+                Some("CrashLoop"),
+                Duration::from_secs(90),
+            )
             .await?;
         let took = started.elapsed();
-        println!("crash loop of {} reported in {took:?} after the apply", applied.stack);
-        assert!(took < Duration::from_secs(60), "well before the 10m deadline: {took:?}");
+        println!(
+            "crash loop of {} reported in {took:?} after the apply",
+            applied.stack
+        );
+        assert!(
+            took < Duration::from_secs(60),
+            "well before the 10m deadline: {took:?}"
+        );
         assert!(st.message.contains("exit code 2"), "{}", st.message);
-        assert!(st.message.contains("cannot write config /etc/gitea/app.ini"), "the log line: {}", st.message);
+        assert!(
+            st.message
+                .contains("cannot write config /etc/gitea/app.ini"),
+            "the log line: {}",
+            st.message
+        );
         hearth.stop().await
     })
     .await;
@@ -73,20 +91,29 @@ async fn a_flapping_tcp_port_is_not_ready_until_stable() {
         // Services run, but the port flaps: never Ready.
         let st = hearth
             .wait("mumble", "probed", Duration::from_secs(60), |s| {
-                !s.probes.is_empty() && s.probes.iter().all(|p| !p.message.contains("not probed"))
-                    && s.services.iter().all(|p| p.running == p.desired && p.desired > 0)
+                !s.probes.is_empty()
+                    && s.probes.iter().all(|p| !p.message.contains("not probed"))
+                    && s.services
+                        .iter()
+                        .all(|p| p.running == p.desired && p.desired > 0)
             })
             .await?;
         println!("flapping: {} {} {}", st.phase, st.reason, st.message);
         let until = Instant::now() + Duration::from_secs(12);
         while Instant::now() < until {
             let st = hearth.shared.status("mumble").unwrap();
-            assert_ne!(st.phase, "Ready", "a flapping port must not be Ready: {:?}", st.probes);
+            assert_ne!(
+                st.phase, "Ready",
+                "a flapping port must not be Ready: {:?}",
+                st.probes
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         // Stable port: Ready.
         pool.deployment("mumble", &spec(""));
-        let st = hearth.phase("mumble", "Ready", None, Duration::from_secs(60)).await?;
+        let st = hearth
+            .phase("mumble", "Ready", None, Duration::from_secs(60))
+            .await?;
         assert!(st.probes.iter().all(|p| p.ok), "{:?}", st.probes);
         hearth.stop().await
     })

@@ -564,15 +564,13 @@ impl Controller {
             crate::probe::probe_names(&d.spec.probes)
                 .into_iter()
                 .map(|n| {
-                    outcomes
-                        .iter()
-                        .find(|o| o.name == n)
-                        .cloned()
-                        .unwrap_or(crate::assess::ProbeOutcome {
+                    outcomes.iter().find(|o| o.name == n).cloned().unwrap_or(
+                        crate::assess::ProbeOutcome {
                             name: n,
                             ok: false,
                             message: "not probed yet".into(),
-                        })
+                        },
+                    )
                 })
                 .collect()
         };
