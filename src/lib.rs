@@ -13,4 +13,5 @@ pub mod manifest;
 pub mod plan;
 pub mod recipe;
 pub mod render;
+pub mod report;
 pub mod swarm;

@@ -6,6 +6,7 @@ mod common;
 mod plan_cmd;
 mod render_cmd;
 mod run_cmd;
+mod status_cmd;
 mod validate;
 
 use std::path::PathBuf;
@@ -86,6 +87,20 @@ pub enum Command {
         /// How long in-flight changes may take to finish after SIGTERM.
         #[arg(long, default_value = "30s", value_parser = crate::manifest::parse_duration)]
         grace: std::time::Duration,
+        /// Address of the status page, JSON API and /metrics. Loopback by default: the endpoints
+        /// are unauthenticated, so give another address (e.g. 0.0.0.0:9480) only on purpose.
+        #[arg(long, default_value = crate::report::DEFAULT_LISTEN, env = "HEARTH_LISTEN")]
+        listen: std::net::SocketAddr,
+    },
+    /// Show the deployments of a running hearth (its JSON API at --url).
+    Status {
+        /// The deployment to show in detail (default: the whole pool as a table).
+        name: Option<String>,
+        /// Where the running hearth listens.
+        #[arg(long, default_value = "http://127.0.0.1:9480", env = "HEARTH_URL")]
+        url: String,
+        #[arg(long, short = 'o', value_enum, default_value = "text")]
+        output: status_cmd::StatusOutput,
     },
     /// Converge the swarm to the manifests once and exit.
     Apply {
@@ -127,12 +142,19 @@ pub fn run(cli: Cli) -> ExitCode {
             resync,
             poll,
             grace,
+            listen,
         } => run_cmd::run(&run_cmd::RunArgs {
             source: &source,
             host: cli.docker_host.as_deref(),
             resync,
             poll,
             grace,
+            listen,
+        }),
+        Command::Status { name, url, output } => status_cmd::run(&status_cmd::StatusArgs {
+            url: &url,
+            output,
+            name: name.as_deref(),
         }),
         Command::Apply {
             source,

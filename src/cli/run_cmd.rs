@@ -1,4 +1,5 @@
-//! `hearth run`: the controller, until SIGTERM or SIGINT.
+//! `hearth run`: the controller, until SIGTERM or SIGINT, with the reporting server
+//! ([`crate::report`]) on `--listen` reading the same shared state.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::controller::{self, Config, Shared};
+use crate::report;
 
 use super::Source;
 use super::common::runtime;
@@ -18,6 +20,7 @@ pub struct RunArgs<'a> {
     pub resync: Duration,
     pub poll: Duration,
     pub grace: Duration,
+    pub listen: std::net::SocketAddr,
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -32,7 +35,18 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     runtime().block_on(async {
         let shared = Arc::new(Shared::default());
+        let listener = match report::bind(args.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("cannot listen on {}: {e}", args.listen);
+                return ExitCode::from(1);
+            }
+        };
         let (stop_tx, stop_rx) = watch::channel(false);
+        let mut server_stop = stop_rx.clone();
+        let server = tokio::spawn(report::serve(listener, shared.clone(), async move {
+            let _ = server_stop.wait_for(|stop| *stop).await;
+        }));
         tokio::spawn(async move {
             let (Ok(mut term), Ok(mut int)) = (
                 signal(SignalKind::terminate()),
@@ -47,7 +61,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
             }
             let _ = stop_tx.send(true);
         });
-        match controller::run(cfg, shared, stop_rx).await {
+        let result = controller::run(cfg, shared, stop_rx).await;
+        // The controller returns on shutdown (or on error): the server stops with it.
+        server.abort();
+        match result {
             Ok(()) => {
                 tracing::info!("stopped");
                 ExitCode::SUCCESS
