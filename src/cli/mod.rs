@@ -9,6 +9,8 @@ mod run_cmd;
 mod status_cmd;
 mod validate;
 
+pub use run_cmd::{init_logging, init_logging_with, never_logged};
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

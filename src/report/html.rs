@@ -57,7 +57,7 @@ pub fn age(rfc3339: Option<&str>, now: SystemTime) -> String {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}\
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}\
 th,td{border-bottom:1px solid #ddd;padding:.35rem .7rem;text-align:left;vertical-align:top}\
-th{background:#f4f4f4}\
+th{background:#f4f4f4}#deployments td{white-space:nowrap}\
 .phase{font-weight:600;padding:.1rem .5rem;border-radius:.3rem;color:#fff}\
 .ok{background:#2e7d32}.busy{background:#1565c0}.warn{background:#ef6c00}\
 .bad{background:#c62828}.idle{background:#757575}.unknown{background:#9e9e9e}\
