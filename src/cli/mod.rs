@@ -172,3 +172,52 @@ pub fn run(cli: Cli) -> ExitCode {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn listen_of(args: &[&str]) -> std::net::SocketAddr {
+        match Cli::try_parse_from(args).expect("parses").command {
+            Command::Run { listen, .. } => listen,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_listens_on_loopback_unless_told_otherwise() {
+        // The default, unless the environment sets one.
+        if std::env::var_os("HEARTH_LISTEN").is_none() {
+            let l = listen_of(&["hearth", "run", "-f", "pool.yml"]);
+            assert!(l.ip().is_loopback());
+            assert_eq!(l.to_string(), crate::report::DEFAULT_LISTEN);
+        }
+        let l = listen_of(&["hearth", "run", "-f", "p", "--listen", "0.0.0.0:9999"]);
+        assert_eq!(l.to_string(), "0.0.0.0:9999");
+        assert!(Cli::try_parse_from(["hearth", "run", "-f", "p", "--listen", "nope"]).is_err());
+    }
+
+    #[test]
+    fn status_takes_url_output_and_name() {
+        let cli = Cli::try_parse_from([
+            "hearth",
+            "status",
+            "--url",
+            "http://h:1",
+            "-o",
+            "json",
+            "gitea",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Status { name, url, output } => {
+                assert_eq!(name.as_deref(), Some("gitea"));
+                assert_eq!(url, "http://h:1");
+                assert_eq!(output, status_cmd::StatusOutput::Json);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["hearth", "status", "-o", "yaml"]).is_err());
+    }
+}
