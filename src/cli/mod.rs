@@ -6,7 +6,10 @@ mod common;
 mod plan_cmd;
 mod render_cmd;
 mod run_cmd;
+mod status_cmd;
 mod validate;
+
+pub use run_cmd::{init_logging, init_logging_with, never_logged};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +89,20 @@ pub enum Command {
         /// How long in-flight changes may take to finish after SIGTERM.
         #[arg(long, default_value = "30s", value_parser = crate::manifest::parse_duration)]
         grace: std::time::Duration,
+        /// Address of the status page, JSON API and /metrics. Loopback by default: the endpoints
+        /// are unauthenticated, so give another address (e.g. 0.0.0.0:9480) only on purpose.
+        #[arg(long, default_value = crate::report::DEFAULT_LISTEN, env = "HEARTH_LISTEN")]
+        listen: std::net::SocketAddr,
+    },
+    /// Show the deployments of a running hearth (its JSON API at --url).
+    Status {
+        /// The deployment to show in detail (default: the whole pool as a table).
+        name: Option<String>,
+        /// Where the running hearth listens.
+        #[arg(long, default_value = "http://127.0.0.1:9480", env = "HEARTH_URL")]
+        url: String,
+        #[arg(long, short = 'o', value_enum, default_value = "text")]
+        output: status_cmd::StatusOutput,
     },
     /// Converge the swarm to the manifests once and exit.
     Apply {
@@ -127,12 +144,19 @@ pub fn run(cli: Cli) -> ExitCode {
             resync,
             poll,
             grace,
+            listen,
         } => run_cmd::run(&run_cmd::RunArgs {
             source: &source,
             host: cli.docker_host.as_deref(),
             resync,
             poll,
             grace,
+            listen,
+        }),
+        Command::Status { name, url, output } => status_cmd::run(&status_cmd::StatusArgs {
+            url: &url,
+            output,
+            name: name.as_deref(),
         }),
         Command::Apply {
             source,
@@ -146,5 +170,54 @@ pub fn run(cli: Cli) -> ExitCode {
             wait,
             timeout,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn listen_of(args: &[&str]) -> std::net::SocketAddr {
+        match Cli::try_parse_from(args).expect("parses").command {
+            Command::Run { listen, .. } => listen,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_listens_on_loopback_unless_told_otherwise() {
+        // The default, unless the environment sets one.
+        if std::env::var_os("HEARTH_LISTEN").is_none() {
+            let l = listen_of(&["hearth", "run", "-f", "pool.yml"]);
+            assert!(l.ip().is_loopback());
+            assert_eq!(l.to_string(), crate::report::DEFAULT_LISTEN);
+        }
+        let l = listen_of(&["hearth", "run", "-f", "p", "--listen", "0.0.0.0:9999"]);
+        assert_eq!(l.to_string(), "0.0.0.0:9999");
+        assert!(Cli::try_parse_from(["hearth", "run", "-f", "p", "--listen", "nope"]).is_err());
+    }
+
+    #[test]
+    fn status_takes_url_output_and_name() {
+        let cli = Cli::try_parse_from([
+            "hearth",
+            "status",
+            "--url",
+            "http://h:1",
+            "-o",
+            "json",
+            "gitea",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Status { name, url, output } => {
+                assert_eq!(name.as_deref(), Some("gitea"));
+                assert_eq!(url, "http://h:1");
+                assert_eq!(output, status_cmd::StatusOutput::Json);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["hearth", "status", "-o", "yaml"]).is_err());
     }
 }

@@ -1,0 +1,350 @@
+//! `hearth status`: reads a running hearth's JSON API (`--url`) and prints the pool as a table
+//! (NAME PHASE REASON DESIRED LIVE DOMAIN SINCE), one deployment in detail, or the JSON as is.
+
+use std::fmt::Write;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+use crate::report::api::{self, ApiError, Deployment, DeploymentList};
+
+use super::common::runtime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusOutput {
+    Text,
+    Json,
+}
+
+pub struct StatusArgs<'a> {
+    pub url: &'a str,
+    pub output: StatusOutput,
+    pub name: Option<&'a str>,
+}
+
+/// Splits `http://host:port[/prefix]` into (authority, path prefix without trailing slash).
+pub fn split_url(url: &str) -> Result<(String, String), String> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        format!("--url {url:?}: only http:// URLs are supported (e.g. http://127.0.0.1:9480)")
+    })?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+        None => (rest, ""),
+    };
+    if authority.is_empty() {
+        return Err(format!("--url {url:?}: no host"));
+    }
+    let authority = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    Ok((authority, path.to_string()))
+}
+
+/// GETs `path` under `url`; returns (HTTP status, body).
+pub async fn get(url: &str, path: &str) -> Result<(u16, Bytes), String> {
+    let (authority, prefix) = split_url(url)?;
+    let uri = format!("{prefix}{path}");
+    let stream = tokio::net::TcpStream::connect(&authority)
+        .await
+        .map_err(|e| format!("cannot reach hearth at {url}: {e}"))?;
+    let req = Request::get(&uri)
+        .header("Host", &authority)
+        .header("Accept", "application/json")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("GET {uri}: {e}"))?;
+    tokio::spawn(conn);
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("GET {uri}: {e}"))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("GET {uri}: {e}"))?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// Left-aligned columns separated by three spaces; the last column is not padded.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let n = cells.len();
+        let mut l = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == n {
+                l.push_str(c);
+            } else {
+                let _ = write!(l, "{c:<w$}   ");
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec(), &mut out);
+    for r in rows {
+        line(r.iter().map(String::as_str).collect(), &mut out);
+    }
+    out
+}
+
+fn or_dash(s: &str) -> String {
+    if s.is_empty() { "-".into() } else { s.into() }
+}
+
+fn row(d: &Deployment, now: SystemTime) -> Vec<String> {
+    vec![
+        d.name.clone(),
+        or_dash(&d.phase),
+        or_dash(&d.reason),
+        or_dash(&d.desired_version),
+        or_dash(d.live_version.as_deref().unwrap_or("")),
+        or_dash(&d.domain),
+        or_dash(&api::age(d.since.as_deref(), now)),
+    ]
+}
+
+const HEADER: [&str; 7] = [
+    "NAME", "PHASE", "REASON", "DESIRED", "LIVE", "DOMAIN", "SINCE",
+];
+
+/// The pool table.
+pub fn pool_text(list: &DeploymentList, now: SystemTime) -> String {
+    let rows: Vec<Vec<String>> = list.deployments.iter().map(|d| row(d, now)).collect();
+    let mut out = table(&HEADER, &rows);
+    if !list.docker_up {
+        out.push_str("\nwarning: hearth is not connected to Docker\n");
+    }
+    for e in &list.manifest_errors {
+        let _ = writeln!(out, "manifest error: {e}");
+    }
+    out
+}
+
+/// One deployment: its row, then message, conditions, services, drift, probes, last error.
+pub fn deployment_text(d: &Deployment, now: SystemTime) -> String {
+    let mut out = table(&HEADER, &[row(d, now)]);
+    if !d.message.is_empty() {
+        let _ = writeln!(out, "\n{}", d.message);
+    }
+    if !d.conditions.is_empty() {
+        out.push_str("\nCONDITIONS\n");
+        let rows: Vec<Vec<String>> = d
+            .conditions
+            .iter()
+            .map(|c| {
+                vec![
+                    c.kind.clone(),
+                    c.status.to_string(),
+                    or_dash(&c.reason),
+                    or_dash(&api::age(c.since.as_deref(), now)),
+                    c.message.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"],
+            &rows,
+        ));
+    }
+    if !d.services.is_empty() {
+        out.push_str("\nSERVICES\n");
+        let rows: Vec<Vec<String>> = d
+            .services
+            .iter()
+            .map(|s| {
+                vec![
+                    s.name.clone(),
+                    format!("{}/{}", s.running, s.desired),
+                    s.state.clone(),
+                    s.message.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["SERVICE", "RUNNING", "STATE", "MESSAGE"], &rows));
+    }
+    if !d.drift.is_empty() {
+        out.push_str("\nDRIFT\n");
+        let rows: Vec<Vec<String>> = d
+            .drift
+            .iter()
+            .map(|x| {
+                vec![
+                    x.service.clone(),
+                    x.field.clone(),
+                    x.desired.clone(),
+                    x.live.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["SERVICE", "FIELD", "DESIRED", "LIVE"], &rows));
+    }
+    if !d.probes.is_empty() {
+        out.push_str("\nPROBES\n");
+        let rows: Vec<Vec<String>> = d
+            .probes
+            .iter()
+            .map(|p| {
+                vec![
+                    p.name.clone(),
+                    if p.ok { "ok" } else { "failing" }.into(),
+                    p.message.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["PROBE", "RESULT", "MESSAGE"], &rows));
+    }
+    if let Some(e) = &d.last_error {
+        let _ = writeln!(out, "\nLAST ERROR\n{e}");
+    }
+    out
+}
+
+async fn fetch(args: &StatusArgs<'_>) -> Result<String, String> {
+    let path = match args.name {
+        Some(n) => format!("/api/v1/deployments/{}", encode_segment(n)),
+        None => "/api/v1/deployments".to_string(),
+    };
+    let (status, body) = get(args.url, &path).await?;
+    if status != 200 {
+        let why = serde_json::from_slice::<ApiError>(&body)
+            .map(|e| e.message)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_string());
+        return Err(format!("{}: HTTP {status}: {why}", args.url));
+    }
+    let bad = |e: serde_json::Error| format!("{}: unexpected answer: {e}", args.url);
+    let now = SystemTime::now();
+    Ok(match (args.output, args.name) {
+        (StatusOutput::Json, _) => {
+            let v: serde_json::Value = serde_json::from_slice(&body).map_err(bad)?;
+            format!("{}\n", serde_json::to_string_pretty(&v).map_err(bad)?)
+        }
+        (StatusOutput::Text, Some(_)) => {
+            deployment_text(&serde_json::from_slice(&body).map_err(bad)?, now)
+        }
+        (StatusOutput::Text, None) => pool_text(&serde_json::from_slice(&body).map_err(bad)?, now),
+    })
+}
+
+fn encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+pub fn run(args: &StatusArgs) -> ExitCode {
+    match runtime().block_on(fetch(args)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_authority_and_prefix() {
+        assert_eq!(
+            split_url("http://127.0.0.1:9480").expect("ok"),
+            ("127.0.0.1:9480".into(), String::new())
+        );
+        assert_eq!(
+            split_url("http://h/hearth/").expect("ok"),
+            ("h:80".into(), "/hearth".into())
+        );
+        assert!(split_url("https://h").is_err());
+        assert!(split_url("http:///x").is_err());
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = table(
+            &["NAME", "PHASE"],
+            &[
+                vec!["gitea".into(), "Ready".into()],
+                vec!["k".into(), "Wedged".into()],
+            ],
+        );
+        assert_eq!(t, "NAME    PHASE\ngitea   Ready\nk       Wedged\n");
+    }
+
+    #[test]
+    fn pool_text_has_the_columns_and_ages() {
+        let d = Deployment {
+            name: "gitea".into(),
+            recipe: "gitea".into(),
+            role: "canonical".into(),
+            stack: "s".into(),
+            domain: "git.example.org".into(),
+            desired_version: "3.6.0".into(),
+            live_version: None,
+            phase: "Wedged".into(),
+            reason: "CrashLoop".into(),
+            message: String::new(),
+            since: Some("2023-11-14T22:13:20Z".into()),
+            conditions: vec![],
+            services: vec![],
+            drift: vec![],
+            probes: vec![],
+            last_reconcile: None,
+            last_error: None,
+            last_ready: None,
+        };
+        let list = DeploymentList {
+            deployments: vec![d],
+            docker_up: true,
+            synced: true,
+            manifest_errors: vec![],
+        };
+        let now = humantime::parse_rfc3339("2023-11-14T22:14:20Z").expect("t");
+        let text = pool_text(&list, now);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            HEADER.to_vec()
+        );
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            [
+                "gitea",
+                "Wedged",
+                "CrashLoop",
+                "3.6.0",
+                "-",
+                "git.example.org",
+                "1m"
+            ]
+        );
+        assert_eq!(encode_segment("a/b c"), "a%2Fb%20c");
+    }
+}

@@ -1,0 +1,174 @@
+//! Reporting: the HTTP server `hearth run --listen` starts next to the controller, reading the
+//! same [`Shared`] state. Routes:
+//!
+//! - `/metrics`: Prometheus text format ([`metrics`]), computed at scrape time;
+//! - `/healthz`: 200 while the process serves; `/readyz`: 503 until Docker is connected AND a
+//!   full resync completed, then 200;
+//! - `/api/v1/deployments`, `/api/v1/deployments/{name}`: read-only JSON ([`api`]), a JSON
+//!   error with 404 for an unknown name;
+//! - `/` and `/deployments/{name}`: the server-rendered status page ([`html`]).
+//!
+//! Nothing here writes to the controller's state, except that a scrape moves queued reconcile
+//! durations into the histogram. Secrets never reach this module: [`Shared`] holds names,
+//! phases, messages and drift of non-secret fields only.
+
+pub mod api;
+pub mod html;
+pub mod metrics;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+use crate::controller::Shared;
+
+/// The default `--listen` address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9480";
+
+#[derive(Clone)]
+struct AppState {
+    shared: Arc<Shared>,
+    metrics: Arc<metrics::Metrics>,
+}
+
+/// The routes, bound to `shared`.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let state = AppState {
+        metrics: Arc::new(metrics::Metrics::new(shared.clone())),
+        shared,
+    };
+    Router::new()
+        .route("/", get(pool_page))
+        .route("/deployments/{name}", get(deployment_page))
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/deployments", get(api_list))
+        .route("/api/v1/deployments/{name}", get(api_get))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Binds `addr`; warns when it is not a loopback address (the endpoints are unauthenticated).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            "listening on {addr}, not a loopback address: the status page, API and metrics are \
+             unauthenticated and readable from the network"
+        );
+    }
+    Ok(listener)
+}
+
+/// Serves the routes on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!("status page, API and metrics on http://{addr}/");
+    }
+    axum::serve(listener, router(shared))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn metrics_text(State(s): State<AppState>) -> Response {
+    // Encoding reads locks the controller also takes: keep it off the async workers.
+    let m = s.metrics.clone();
+    let text = tokio::task::spawn_blocking(move || m.render())
+        .await
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    let docker = s.shared.is_docker_up();
+    let synced = s.shared.synced.load(Ordering::SeqCst);
+    if docker && synced {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        let why = match (docker, synced) {
+            (false, _) => "not connected to Docker\n",
+            _ => "first resync not complete\n",
+        };
+        (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+    }
+}
+
+async fn api_list(State(s): State<AppState>) -> Json<api::DeploymentList> {
+    Json(api::list(&s.shared))
+}
+
+fn api_error(status: StatusCode, error: &str, message: String) -> Response {
+    (
+        status,
+        Json(api::ApiError {
+            error: error.into(),
+            message,
+        }),
+    )
+        .into_response()
+}
+
+async fn api_get(State(s): State<AppState>, Path(name): Path<String>) -> Response {
+    match api::get(&s.shared, &name) {
+        Some(d) => Json(d).into_response(),
+        None => api_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("no deployment named {name:?}"),
+        ),
+    }
+}
+
+async fn pool_page(State(s): State<AppState>) -> Html<String> {
+    Html(html::pool_page(&api::list(&s.shared), SystemTime::now()))
+}
+
+async fn deployment_page(State(s): State<AppState>, Path(name): Path<String>) -> Response {
+    match api::get(&s.shared, &name) {
+        Some(d) => Html(html::deployment_page(&d, SystemTime::now())).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Html(html::not_found_page(&format!(
+                "no deployment named {name:?}"
+            ))),
+        )
+            .into_response(),
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        api_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("no such endpoint: {}", uri.path()),
+        )
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            Html(html::not_found_page(&format!("no page at {}", uri.path()))),
+        )
+            .into_response()
+    }
+}
