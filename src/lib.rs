@@ -14,4 +14,5 @@ pub mod plan;
 pub mod probe;
 pub mod recipe;
 pub mod render;
+pub mod source;
 pub mod swarm;
