@@ -296,7 +296,13 @@ pub(crate) fn resolve_commit(
 ) -> Result<Option<String>, SourceError> {
     let spec = format!("{rev}^{{commit}}");
     let git = Git::new(Some(dir), opts);
-    match git.run(&["rev-parse", "--verify", "--quiet", "--end-of-options", &spec]) {
+    match git.run(&[
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        "--end-of-options",
+        &spec,
+    ]) {
         Ok(out) => {
             let id = String::from_utf8_lossy(&out).trim().to_string();
             if is_hex_id(&id) {

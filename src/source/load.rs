@@ -180,7 +180,10 @@ mod tests {
         assert!(l.diagnostics.is_empty());
         let e = revision_errors(&l, Path::new("m@c"));
         assert_eq!(e.len(), 1);
-        assert!(e[0].to_string().starts_with("m@c: kind: no Pool: 1 deployment"));
+        assert!(
+            e[0].to_string()
+                .starts_with("m@c: kind: no Pool: 1 deployment")
+        );
         let e = revision_errors(&Loaded::default(), Path::new("m@c"));
         assert!(e[0].message.contains("no manifests"), "{e:?}");
     }
@@ -188,7 +191,10 @@ mod tests {
     #[test]
     fn duplicates_across_files_keep_the_first() {
         let l = load_files(&files(&[
-            ("a.yml@c", &format!("{POOL}---\n{}", dep("x", "  role: plain\n"))),
+            (
+                "a.yml@c",
+                &format!("{POOL}---\n{}", dep("x", "  role: plain\n")),
+            ),
             ("b.yml@c", &dep("x", "  role: provider\n")),
             ("c.yml@c", POOL),
         ]));
@@ -197,7 +203,10 @@ mod tests {
         let m = messages(&l.diagnostics);
         assert_eq!(m.len(), 2, "{m:?}");
         assert!(m[0].starts_with("b.yml@c:3:18: metadata.name: duplicate deployment name \"x\"; also defined at a.yml@c:6:1"), "{m:?}");
-        assert!(m[1].starts_with("c.yml@c:1:1: kind: more than one Pool"), "{m:?}");
+        assert!(
+            m[1].starts_with("c.yml@c:1:1: kind: more than one Pool"),
+            "{m:?}"
+        );
     }
 
     #[test]
@@ -236,14 +245,20 @@ mod tests {
             ("m/p.yml@c", &pool),
             (
                 "m/a.yml@c",
-                &dep("a", "  secrets:\n    k: {file: keys/k.txt}\n    j: {file: /etc/j}\n"),
+                &dep(
+                    "a",
+                    "  secrets:\n    k: {file: keys/k.txt}\n    j: {file: /etc/j}\n",
+                ),
             ),
         ]));
         let e = messages(&revision_errors(&l, Path::new("m@c")));
         assert_eq!(e.len(), 2, "{e:?}");
         assert!(e[0].starts_with("m/p.yml@c:4:"), "{e:?}");
         assert!(e[0].contains("spec.recipes: a relative path"), "{e:?}");
-        assert!(e[1].contains("spec.secrets.k.file: a relative path"), "{e:?}");
+        assert!(
+            e[1].contains("spec.secrets.k.file: a relative path"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -251,7 +266,10 @@ mod tests {
         let l = load_files(&files(&[
             ("p.yml@c", POOL),
             ("a.yml@c", &dep("a", "  source: \"ext::sh -c id\"\n")),
-            ("b.yml@c", &dep("b", "  source: https://git.example.org/r.git\n")),
+            (
+                "b.yml@c",
+                &dep("b", "  source: https://git.example.org/r.git\n"),
+            ),
         ]));
         let e = revision_errors(&l, Path::new("@c"));
         assert_eq!(e.len(), 1, "{:?}", messages(&e));
@@ -267,7 +285,10 @@ mod tests {
             ("m/b.yml@abc", "key: [unclosed\n"),
         ]));
         let e = messages(&revision_errors(&l, Path::new("m@abc")));
-        assert!(e.iter().any(|m| m.starts_with("m/a.yml@abc:7:3: ")), "{e:?}");
+        assert!(
+            e.iter().any(|m| m.starts_with("m/a.yml@abc:7:3: ")),
+            "{e:?}"
+        );
         assert!(e.iter().any(|m| m.starts_with("m/b.yml@abc")), "{e:?}");
     }
 }

@@ -142,9 +142,7 @@ pub fn check_url(url: &str) -> Result<(), String> {
     }
     // scp-like `[user@]host:path`: the host has no '/' before the ':'.
     match url.split_once(':') {
-        Some((host, path)) if !host.is_empty() && !host.contains('/') && !path.is_empty() => {
-            Ok(())
-        }
+        Some((host, path)) if !host.is_empty() && !host.contains('/') && !path.is_empty() => Ok(()),
         _ => bad("is not a git URL (scheme://... or host:path)"),
     }
 }
@@ -152,7 +150,9 @@ pub fn check_url(url: &str) -> Result<(), String> {
 /// A recipe name is one path component that is not hidden (as `RecipeStore` requires).
 fn check_recipe_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\', '\0']) {
-        return Err(format!("recipe name {name:?} must be a single, non-hidden path component"));
+        return Err(format!(
+            "recipe name {name:?} must be a single, non-hidden path component"
+        ));
     }
     Ok(())
 }
@@ -163,7 +163,8 @@ fn check_tag(tag: &str) -> Result<(), String> {
         || tag.starts_with(['-', '.', '/'])
         || tag.contains("..")
         || tag.ends_with(".lock")
-        || tag.chars()
+        || tag
+            .chars()
             .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
     if bad {
         Err(format!("version {tag:?} is not a valid tag name"))

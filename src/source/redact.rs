@@ -4,7 +4,10 @@
 
 /// Characters that end a URL's authority (`scheme://authority/...`) inside free text.
 fn ends_authority(c: char) -> bool {
-    matches!(c, '/' | '?' | '#' | '\'' | '"' | '<' | '>' | '`' | ')' | ']') || c.is_whitespace()
+    matches!(
+        c,
+        '/' | '?' | '#' | '\'' | '"' | '<' | '>' | '`' | ')' | ']'
+    ) || c.is_whitespace()
 }
 
 /// `text` with the userinfo of every `scheme://userinfo@host` replaced by `***`.

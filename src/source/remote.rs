@@ -142,7 +142,10 @@ impl GitSource {
                 label(&self.path),
                 Default::default(),
                 "",
-                format!("{} manifest files; at most {MAX_FILES} are read", files.len()),
+                format!(
+                    "{} manifest files; at most {MAX_FILES} are read",
+                    files.len()
+                ),
             ));
         }
         let mut wanted = Vec::new();
@@ -197,7 +200,11 @@ impl GitSource {
 
     /// The label of the manifest set at `commit` (`<path>@<short commit>`, `.` for the root).
     pub fn label(&self, commit: &str) -> PathBuf {
-        let path = if self.path.is_empty() { "." } else { &self.path };
+        let path = if self.path.is_empty() {
+            "."
+        } else {
+            &self.path
+        };
         PathBuf::from(format!("{path}@{}", short(commit)))
     }
 
@@ -227,7 +234,11 @@ impl GitSource {
         if let Decision::Apply(rev) = &decision
             && let Err(e) = self.pin(&rev.commit)
         {
-            tracing::warn!("source {}: cannot pin {}: {e}", self.url_redacted(), rev.short());
+            tracing::warn!(
+                "source {}: cannot pin {}: {e}",
+                self.url_redacted(),
+                rev.short()
+            );
         }
         let loaded = matches!(decision, Decision::Apply(_)).then_some(loaded);
         Synced { decision, loaded }
@@ -236,7 +247,9 @@ impl GitSource {
     /// Records `commit` as the applied revision in the cache (`refs/hearth/applied`).
     pub fn pin(&self, commit: &str) -> Result<(), SourceError> {
         if !is_hex_id(commit) {
-            return Err(SourceError::invalid(format!("{commit:?} is not a commit id")));
+            return Err(SourceError::invalid(format!(
+                "{commit:?} is not a commit id"
+            )));
         }
         Git::new(Some(&self.repo), &self.opts).run(&["update-ref", APPLIED_REF, commit])?;
         Ok(())
@@ -308,7 +321,10 @@ mod tests {
         assert_eq!(a.repo_dir(), b.repo_dir());
         assert_ne!(a.repo_dir(), c.repo_dir());
         let dir = a.repo_dir().display().to_string();
-        assert!(!dir.contains("one") && dir.starts_with("/c/manifests-"), "{dir}");
+        assert!(
+            !dir.contains("one") && dir.starts_with("/c/manifests-"),
+            "{dir}"
+        );
         assert_eq!(a.url_redacted(), "https://***@h/x.git");
     }
 
@@ -320,6 +336,9 @@ mod tests {
         assert!(GitSource::new("https://h/x", "main", "../etc", "/c").is_err());
         let s = GitSource::new("https://h/x", "main", "./pools/ci/", "/c").expect("ok");
         assert_eq!(s.path(), "pools/ci");
-        assert_eq!(s.label(&"ab".repeat(20)), PathBuf::from("pools/ci@abababababab"));
+        assert_eq!(
+            s.label(&"ab".repeat(20)),
+            PathBuf::from("pools/ci@abababababab")
+        );
     }
 }

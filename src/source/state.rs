@@ -134,10 +134,7 @@ impl SourceState {
 /// up to 160s, plus a random jitter of up to the same again (so at most 320s).
 pub fn next_retry(failures: u32) -> Duration {
     let n = failures.saturating_sub(1).min(32) as usize;
-    policy()
-        .build()
-        .nth(n)
-        .unwrap_or(Duration::from_secs(160))
+    policy().build().nth(n).unwrap_or(Duration::from_secs(160))
 }
 
 fn policy() -> ExponentialBuilder {

@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn ls_tree_lines_parse() {
-        let out = b"100644 blob 0123abcd     120\tm/a b.yml\0160000 commit 99ff       -\tsub\0";
+        let out = b"100644 blob 0123abcd     120\tm/a b.yml\x00160000 commit 99ff       -\tsub\x00";
         let e = parse_ls_tree(out).expect("parse");
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].path, "m/a b.yml");
