@@ -387,6 +387,47 @@ mod tests {
     }
 
     #[test]
+    fn credentials_file_is_the_only_helper() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let opts = GitOptions {
+            credentials_file: Some(dir.path().join("my creds")),
+            ..GitOptions::default()
+        };
+        let out = Git::new(Some(dir.path()), &opts)
+            .run(&["config", "--get-all", "credential.helper"])
+            .expect("config");
+        let text = String::from_utf8_lossy(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        // The reset (empty) comes last among inherited helpers, then the store.
+        assert_eq!(
+            lines.last().copied(),
+            Some(format!("store --file='{}'", dir.path().join("my creds").display()).as_str()),
+            "{text}"
+        );
+        assert!(lines.contains(&""), "{text}");
+    }
+
+    #[test]
+    fn ssh_command_is_used_for_ssh_urls() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let repo = dir.path().join("r.git");
+        let marker = dir.path().join("ssh-ran");
+        let opts = GitOptions {
+            ssh_command: Some(format!("touch {}; false", marker.display())),
+            ..GitOptions::default()
+        };
+        ensure_bare(&repo, &opts).expect("init");
+        let res = Git::new(Some(&repo), &opts).run(&[
+            "fetch",
+            "--",
+            "ssh://git@example.invalid/r.git",
+            "x",
+        ]);
+        assert!(res.is_err());
+        assert!(marker.exists(), "GIT_SSH_COMMAND was not used");
+    }
+
+    #[test]
     fn ensure_bare_is_idempotent() {
         let dir = tempfile::tempdir().expect("tmp");
         let repo = dir.path().join("a").join("r.git");
