@@ -24,3 +24,23 @@ pub use recipes::{Ensured, RecipeRemote, check_url};
 pub use redact::{redact, strip_userinfo};
 pub use remote::{GitSource, MAX_FILE_BYTES, MAX_FILES, Synced};
 pub use state::{Decision, Revision, SHORT_LEN, SourceState, next_retry, short};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send<T: Send + 'static>() {}
+    fn sync<T: Sync>() {}
+
+    /// The controller runs these on blocking threads and shares the recipe fetcher.
+    #[test]
+    fn types_cross_threads() {
+        send::<GitSource>();
+        send::<SourceState>();
+        send::<Synced>();
+        send::<SourceError>();
+        send::<RecipeRemote>();
+        sync::<RecipeRemote>();
+        sync::<GitSource>();
+    }
+}
