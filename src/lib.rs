@@ -15,4 +15,5 @@ pub mod probe;
 pub mod recipe;
 pub mod render;
 pub mod report;
+pub mod source;
 pub mod swarm;
