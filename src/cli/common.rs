@@ -11,6 +11,10 @@ use super::Source;
 
 /// The manifests and what they render to. Prints every problem; `None` when nothing can be done.
 pub fn load_and_render(source: &Source, only: Option<&str>) -> Option<(Loaded, DesiredPool)> {
+    if source.paths.is_empty() {
+        eprintln!("no manifests given: -f PATH...");
+        return None;
+    }
     let loaded = manifest::load_paths(&source.paths);
     let Some(store) = desired::recipe_store(&loaded, source.recipes.clone()) else {
         for d in &loaded.diagnostics {

@@ -35,7 +35,7 @@ pub struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Source {
     /// Manifest files or directories (multi-document YAML), read recursively.
-    #[arg(short = 'f', long = "file", required = true, num_args = 1..)]
+    #[arg(short = 'f', long = "file", num_args = 1..)]
     pub paths: Vec<PathBuf>,
     /// Directory of recipe git repos (default: the Pool's `spec.recipes`).
     #[arg(long, env = "HEARTH_RECIPES")]
@@ -80,6 +80,8 @@ pub enum Command {
     Run {
         #[command(flatten)]
         source: Source,
+        #[command(flatten)]
+        git: Box<run_cmd::GitArgs>,
         /// Full resync interval (reload manifests, look at every deployment).
         #[arg(long, default_value = "30s", value_parser = crate::manifest::parse_duration)]
         resync: std::time::Duration,
@@ -141,12 +143,14 @@ pub fn run(cli: Cli) -> ExitCode {
         ),
         Command::Run {
             source,
+            git,
             resync,
             poll,
             grace,
             listen,
         } => run_cmd::run(&run_cmd::RunArgs {
             source: &source,
+            git: &git,
             host: cli.docker_host.as_deref(),
             resync,
             poll,

@@ -14,8 +14,41 @@ use crate::report;
 use super::Source;
 use super::common::runtime;
 
+/// Manifests from a git branch (`hearth run --git URL`). Credentials come from the environment or
+/// files, never from the manifests; they never appear in logs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GitArgs {
+    /// Follow the manifests in this git repository (https://, ssh://, git@host:path, file://).
+    #[arg(long, env = "HEARTH_GIT")]
+    pub git: Option<String>,
+    #[arg(long, default_value = "main", requires = "git")]
+    pub branch: String,
+    /// Directory of the manifests inside the repository.
+    #[arg(long = "path", default_value = "", requires = "git")]
+    pub git_path: String,
+    /// How often to fetch.
+    #[arg(long, default_value = "60s", value_parser = crate::manifest::parse_duration)]
+    pub interval: Duration,
+    /// Where fetched repositories are cached.
+    #[arg(long, default_value = "/var/lib/hearth/cache", env = "HEARTH_CACHE")]
+    pub git_cache: std::path::PathBuf,
+    /// `GIT_SSH_COMMAND` for fetches, e.g. `ssh -i /run/secrets/deploy_key -o IdentitiesOnly=yes`.
+    #[arg(long, env = "HEARTH_GIT_SSH_COMMAND")]
+    pub git_ssh_command: Option<String>,
+    /// A git credentials file (`https://user:token@host` lines) used as the only helper.
+    #[arg(long, env = "HEARTH_GIT_CREDENTIALS_FILE")]
+    pub git_credentials_file: Option<std::path::PathBuf>,
+    /// A `GIT_ASKPASS` program.
+    #[arg(long, env = "HEARTH_GIT_ASKPASS")]
+    pub git_askpass: Option<std::path::PathBuf>,
+    /// File holding the bearer token that enables `POST /api/v1/source/refresh`.
+    #[arg(long, env = "HEARTH_REFRESH_TOKEN_FILE")]
+    pub refresh_token_file: Option<std::path::PathBuf>,
+}
+
 pub struct RunArgs<'a> {
     pub source: &'a Source,
+    pub git: &'a GitArgs,
     pub host: Option<&'a str>,
     pub resync: Duration,
     pub poll: Duration,
@@ -25,8 +58,40 @@ pub struct RunArgs<'a> {
 
 pub fn run(args: &RunArgs) -> ExitCode {
     init_logging();
+    if args.source.paths.is_empty() && args.git.git.is_none() {
+        eprintln!("hearth run needs manifests: -f PATH... or --git URL");
+        return ExitCode::from(1);
+    }
+    let git = args.git.git.as_ref().map(|url| controller::GitConfig {
+        url: url.clone(),
+        branch: args.git.branch.clone(),
+        path: args.git.git_path.clone(),
+        interval: args.git.interval,
+        cache_dir: args.git.git_cache.clone(),
+        options: crate::source::GitOptions {
+            ssh_command: args.git.git_ssh_command.clone(),
+            askpass: args.git.git_askpass.clone(),
+            credentials_file: args.git.git_credentials_file.clone(),
+            ..Default::default()
+        },
+    });
+    let token = match &args.git.refresh_token_file {
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            Ok(_) => {
+                eprintln!("{}: the refresh token file is empty", p.display());
+                return ExitCode::from(1);
+            }
+            Err(e) => {
+                eprintln!("{}: cannot read the refresh token: {e}", p.display());
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
     let cfg = Config {
         paths: args.source.paths.clone(),
+        git,
         recipes: args.source.recipes.clone(),
         docker_host: args.host.map(str::to_string),
         resync: args.resync,
@@ -35,6 +100,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     runtime().block_on(async {
         let shared = Arc::new(Shared::default());
+        *shared.refresh_token.write().expect("token") = token;
         let listener = match report::bind(args.listen).await {
             Ok(l) => l,
             Err(e) => {

@@ -11,6 +11,7 @@
 //! loop returns.
 
 pub mod events;
+mod gitpoll;
 mod judge;
 mod prober;
 pub mod queue;
@@ -34,6 +35,7 @@ use crate::swarm::apply::{Ids, StepEvent, apply_plan};
 use crate::swarm::{Client, Snapshot};
 
 use events::Affects;
+pub use gitpoll::GitConfig;
 use queue::Queue;
 pub use status::{DeploymentStatus, Shared};
 
@@ -42,6 +44,8 @@ pub use status::{DeploymentStatus, Shared};
 pub struct Config {
     /// Manifest files or directories.
     pub paths: Vec<PathBuf>,
+    /// Manifests from a git branch instead of `paths`.
+    pub git: Option<GitConfig>,
     /// Recipe repos directory (default: the Pool's).
     pub recipes: Option<PathBuf>,
     pub docker_host: Option<String>,
@@ -57,6 +61,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             paths: Vec::new(),
+            git: None,
             recipes: None,
             docker_host: None,
             resync: Duration::from_secs(30),
@@ -64,6 +69,10 @@ impl Default for Config {
             grace: Duration::from_secs(30),
         }
     }
+}
+
+fn c_git_options(git: &Option<GitConfig>) -> crate::source::GitOptions {
+    git.as_ref().map(|g| g.options.clone()).unwrap_or_default()
 }
 
 /// The result of one spawned apply.
@@ -93,6 +102,9 @@ struct Controller {
     probe_specs: watch::Sender<prober::ProbeSpecs>,
     latest: watch::Sender<Option<Arc<Snapshot>>>,
     probe_outcomes: prober::Outcomes,
+    /// The applied git revision's manifests (when following a git source).
+    git_loaded: Option<watch::Receiver<Option<Loaded>>>,
+    recipe_remote: crate::source::RecipeRemote,
     /// Failed task IDs already counted.
     seen_failed: std::collections::HashSet<String>,
 }
@@ -119,6 +131,7 @@ pub async fn run(
     };
     shared.docker_up.store(true, Ordering::SeqCst);
     let _ = shared.client.set(client.clone());
+    let cfg_git = cfg.git.clone();
     let mut c = Controller {
         cfg,
         shared,
@@ -135,12 +148,29 @@ pub async fn run(
         probe_specs: watch::channel(Vec::new()).0,
         latest: watch::channel(None).0,
         probe_outcomes: Default::default(),
+        git_loaded: None,
+        recipe_remote: crate::source::RecipeRemote::new(c_git_options(&cfg_git)),
         seen_failed: Default::default(),
     };
+    let (ev_tx, mut ev_rx) = mpsc::channel(1024);
+    let mut git_task = None;
+    if let Some(g) = cfg_git {
+        let src = crate::source::GitSource::new(&g.url, &g.branch, &g.path, &g.cache_dir)
+            .map_err(|e| anyhow::anyhow!("git source: {e}"))?
+            .with_options(g.options.clone());
+        let (tx, rx) = watch::channel(None);
+        c.git_loaded = Some(rx);
+        git_task = Some(tokio::spawn(gitpoll::run(
+            src,
+            g.interval,
+            c.shared.clone(),
+            tx,
+            ev_tx.clone(),
+        )));
+    }
     c.reload();
     c.mark_all();
 
-    let (ev_tx, mut ev_rx) = mpsc::channel(1024);
     let events = tokio::spawn(watch_events(
         c.client.clone(),
         ev_tx.clone(),
@@ -209,6 +239,9 @@ pub async fn run(
     }
     events.abort();
     prober.abort();
+    if let Some(t) = git_task {
+        t.abort();
+    }
     Ok(())
 }
 
@@ -249,22 +282,50 @@ impl Controller {
         desired::recipe_store(&self.loaded, self.cfg.recipes.clone())
     }
 
-    /// Reloads the manifests and re-renders what changed.
+    /// Reloads the manifests (files, or the applied git revision) and re-renders what changed.
     fn reload(&mut self) {
-        let loaded = manifest::load_paths(&self.cfg.paths);
-        self.loaded = loaded;
+        self.loaded = match &self.git_loaded {
+            // Until a revision is applied there is nothing to reconcile (and nothing to prune).
+            Some(rx) => rx.borrow().clone().unwrap_or_default(),
+            None => manifest::load_paths(&self.cfg.paths),
+        };
+        if self.loaded.pool.is_none() && self.git_loaded.is_some() {
+            return;
+        }
         let Some(store) = self.store() else {
             *self.shared.manifest_errors.write().expect("errors") =
                 vec!["no Pool manifest: cannot find recipes".to_string()];
             return;
         };
+        // Recipes named by a git `source:` URL: clone them, or fetch tags when the declared
+        // version is not known yet.
+        for d in &self.loaded.deployments {
+            if let Some(url) = &d.spec.source {
+                let r = tokio::task::block_in_place(|| {
+                    self.recipe_remote
+                        .ensure(&d.spec.recipe, url, &d.spec.version, store.dir())
+                });
+                if let Err(e) = r {
+                    tracing::warn!(deployment = %d.name(), "recipe source: {e}");
+                }
+            }
+        }
         store.refresh();
         self.desired = desired::build_cached(&self.loaded, &store, None, &mut self.cache);
-        *self.shared.manifest_errors.write().expect("errors") =
-            self.desired.errors.iter().map(|e| e.to_string()).collect();
-        self.shared
-            .source_synced_at
-            .store(status::unix(SystemTime::now()) as u64, Ordering::SeqCst);
+        let mut errors: Vec<String> = self
+            .shared
+            .source
+            .read()
+            .expect("source")
+            .bad_errors
+            .clone();
+        errors.extend(self.desired.errors.iter().map(|e| e.to_string()));
+        *self.shared.manifest_errors.write().expect("errors") = errors;
+        if self.git_loaded.is_none() {
+            self.shared
+                .source_synced_at
+                .store(status::unix(SystemTime::now()) as u64, Ordering::SeqCst);
+        }
         self.stacks = self
             .desired
             .deployments

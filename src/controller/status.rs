@@ -151,6 +151,22 @@ impl Counters {
     }
 }
 
+/// Where the manifests come from and how the last sync went (a git source; files report
+/// `revision: "local"`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceReport {
+    /// The remote, credentials redacted; empty for files.
+    pub url: String,
+    pub branch: String,
+    /// The commit being reconciled.
+    pub revision: Option<String>,
+    pub summary: Option<String>,
+    /// A fetched commit whose manifests do not validate, with its problems.
+    pub bad_revision: Option<String>,
+    pub bad_errors: Vec<String>,
+    pub last_error: Option<String>,
+}
+
 /// State shared between the controller and whoever reports on it.
 #[derive(Debug, Default)]
 pub struct Shared {
@@ -164,6 +180,11 @@ pub struct Shared {
     /// Unix seconds of the last successful manifest load.
     pub source_synced_at: AtomicU64,
     pub counters: Counters,
+    pub source: RwLock<SourceReport>,
+    /// Wakes the git poller now (`POST /api/v1/source/refresh`).
+    pub refresh: tokio::sync::Notify,
+    /// The bearer token `POST /api/v1/source/refresh` needs; the endpoint is off without one.
+    pub refresh_token: RwLock<Option<String>>,
     /// The Docker client, once connected (its per-operation request counts feed the metrics).
     pub client: std::sync::OnceLock<crate::swarm::Client>,
 }

@@ -338,7 +338,10 @@ pub fn samples(shared: &Shared, def: &Def) -> Vec<Sample> {
                     .collect()
             })
             .unwrap_or_default(),
-        "hearth_source_revision_info" => vec![(vec!["local".into()], 1.0)],
+        "hearth_source_revision_info" => {
+            let rev = shared.source.read().expect("source").revision.clone();
+            vec![(vec![rev.unwrap_or_else(|| "local".into())], 1.0)]
+        }
         "hearth_source_last_sync_timestamp_seconds" => {
             vec![(
                 vec![],

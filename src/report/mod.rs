@@ -54,6 +54,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/deployments", get(api_list))
         .route("/api/v1/deployments/{name}", get(api_get))
+        .route("/api/v1/source", get(api_source))
+        .route("/api/v1/source/refresh", axum::routing::post(api_refresh))
         .fallback(not_found)
         .with_state(state)
 }
@@ -155,6 +157,50 @@ async fn deployment_page(State(s): State<AppState>, Path(name): Path<String>) ->
         )
             .into_response(),
     }
+}
+
+/// Where the manifests come from: remote (redacted), applied and rejected revisions, last error.
+async fn api_source(State(state): State<AppState>) -> Response {
+    let report = state.shared.source.read().expect("source").clone();
+    Json(report).into_response()
+}
+
+/// Triggers a fetch of the git source now. Off (404) unless a token is configured; the request
+/// must carry `Authorization: Bearer <token>`.
+async fn api_refresh(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let token = state.shared.refresh_token.read().expect("token").clone();
+    let Some(token) = token else {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "source refresh is off: start hearth with --refresh-token-file".into(),
+        );
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Constant-time comparison: the token must not leak through timing.
+    let same = given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !same {
+        return api_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "wrong or missing token".into(),
+        );
+    }
+    state.shared.refresh.notify_one();
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"refresh": "requested"})),
+    )
+        .into_response()
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
