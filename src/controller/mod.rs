@@ -648,7 +648,12 @@ impl Controller {
             .get(name)
             .copied()
             .or_else(|| judge::last_spec_change(&view));
-        let was_ready = st.last_ready.is_some();
+        // "Was Ready" counts since the last change hearth applied: a deployment mid-update is
+        // Progressing, not Degraded.
+        let was_ready = match (st.last_ready, self.progressing_since.get(name)) {
+            (Some(ready), Some(changed)) => ready >= *changed,
+            (ready, _) => ready.is_some(),
+        };
         let mut verdict = None;
         for _ in 0..2 {
             let v = judge::judge(&judge::Facts {
