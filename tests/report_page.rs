@@ -326,3 +326,53 @@ async fn status_page_in_headless_chromium() {
     assert!(!dom.contains("<script>"), "{dom}");
     assert!(dom.contains("0/1"));
 }
+
+/// POST with an optional bearer token; returns the status code.
+fn post(addr: SocketAddr, path: &str, token: Option<&str>) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn source_refresh_needs_a_configured_token() {
+    let shared = shared();
+    let (addr, _stop) = start(shared.clone()).await;
+    let call = |token: Option<&'static str>| {
+        tokio::task::spawn_blocking(move || post(addr, "/api/v1/source/refresh", token))
+    };
+    // Off without a token configured.
+    assert_eq!(call(Some("anything")).await.unwrap(), 404);
+    *shared.refresh_token.write().unwrap() = Some("s3cret".into());
+    assert_eq!(call(None).await.unwrap(), 401);
+    assert_eq!(call(Some("wrong")).await.unwrap(), 401);
+    let woken = {
+        let shared = shared.clone();
+        tokio::spawn(async move { shared.refresh.notified().await })
+    };
+    assert_eq!(call(Some("s3cret")).await.unwrap(), 202);
+    tokio::time::timeout(std::time::Duration::from_secs(2), woken)
+        .await
+        .expect("the poller is woken")
+        .unwrap();
+    // The source is reported by the API.
+    shared.source.write().unwrap().revision = Some("0123456789abcdef".into());
+    let (status, body) = fetch(addr, "/api/v1/source").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("0123456789abcdef"), "{body}");
+    let (_, page) = fetch(addr, "/").await;
+    assert!(page.contains("revision 0123456789ab"), "{page}");
+}

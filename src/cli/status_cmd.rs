@@ -325,6 +325,7 @@ mod tests {
             docker_up: true,
             synced: true,
             manifest_errors: vec![],
+            revision: None,
         };
         let now = humantime::parse_rfc3339("2023-11-14T22:14:20Z").expect("t");
         let text = pool_text(&list, now);

@@ -18,6 +18,9 @@ pub struct DeploymentList {
     pub docker_up: bool,
     pub synced: bool,
     pub manifest_errors: Vec<String>,
+    /// The manifests' revision: a git commit, or `None` for files.
+    #[serde(default)]
+    pub revision: Option<String>,
 }
 
 /// One deployment (`GET /api/v1/deployments/{name}`).
@@ -187,6 +190,7 @@ pub fn list(shared: &Shared) -> DeploymentList {
         deployments,
         docker_up: shared.is_docker_up(),
         synced: shared.synced.load(std::sync::atomic::Ordering::SeqCst),
+        revision: shared.source.read().ok().and_then(|s| s.revision.clone()),
         manifest_errors: shared
             .manifest_errors
             .read()

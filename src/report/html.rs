@@ -94,7 +94,8 @@ pub fn pool_page(list: &DeploymentList, now: SystemTime) -> String {
     let mut b = String::new();
     let _ = write!(
         b,
-        "<h1>hearth</h1><p class=\"meta\">{} deployment(s) &middot; Docker {} &middot; {}</p>",
+        "<h1>hearth</h1><p class=\"meta\">{} deployment(s) &middot; Docker {} &middot; {} \
+         &middot; revision {}</p>",
         list.deployments.len(),
         if list.docker_up {
             "connected"
@@ -105,7 +106,14 @@ pub fn pool_page(list: &DeploymentList, now: SystemTime) -> String {
             "synced"
         } else {
             "first sync pending"
-        }
+        },
+        escape(
+            &list
+                .revision
+                .as_deref()
+                .map(|r| r.chars().take(12).collect::<String>())
+                .unwrap_or_else(|| "local files".into())
+        )
     );
     if !list.manifest_errors.is_empty() {
         b.push_str("<h2>Manifest errors</h2><ul class=\"err\">");
@@ -298,6 +306,7 @@ mod tests {
             docker_up: true,
             synced: true,
             manifest_errors: vec!["pool.yml:1:1: spec: <bad>".into()],
+            revision: None,
         };
         let now = humantime::parse_rfc3339("2023-11-14T22:16:32Z").expect("time");
         let html = pool_page(&list, now);
