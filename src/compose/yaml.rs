@@ -96,33 +96,7 @@ impl Node {
     }
 }
 
-/// Go's `%v` of a float64 (shortest representation, exponent for very large/small values).
-pub fn go_float_string(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
-        // Go: 1e+21, 1.5e-05
-        let s = format!("{f:e}");
-        if let Some((m, e)) = s.split_once('e') {
-            let (sign, digits) = match e.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', e),
-            };
-            return format!("{m}e{sign}{digits:0>2}");
-        }
-        return s;
-    }
-    format!("{f}")
-}
+pub use crate::compose::model::scalars::go_float_string;
 
 /// Parse one YAML document as docker/cli would; the tree's nodes get file index 0.
 pub fn parse_yaml(text: &str, file_label: &str) -> Result<Node, Diagnostic> {
