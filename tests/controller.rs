@@ -8,20 +8,10 @@ use std::time::{Duration, Instant};
 
 use common::controller::start;
 use common::pool::TestPool;
-use common::with_swarm;
+use common::{docker, with_swarm};
 
 const KC: &str = "  recipe: keycloak\n  version: 1.0.0+25.0.6\n  role: provider\n  \
                   secrets: {admin_password: {generate: {}}}\n";
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[tokio::test]
 async fn drift_is_healed_when_self_heal_is_on() {

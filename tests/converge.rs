@@ -12,26 +12,13 @@ use std::time::Duration;
 
 use common::pool::{TestPool, steps};
 use common::swarm::wait_for;
-use common::{TestEnv, with_swarm};
+use common::{TestEnv, docker, with_swarm};
 use hearth::assess::{Convergence, service_progress};
 use hearth::plan::plan_pool;
 use hearth::swarm::apply::{Ids, apply_plan};
 
 const KEYCLOAK_V1: &str = "  recipe: keycloak\n  version: 1.0.0+25.0.6\n  role: provider\n  \
                            secrets: {admin_password: {generate: {length: 24}}}\n";
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Waits until every service of `stack` runs its desired tasks.
 async fn converged(env: &TestEnv, stack: &str) -> anyhow::Result<()> {

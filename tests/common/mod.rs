@@ -11,3 +11,17 @@ pub mod recipes;
 pub mod swarm;
 
 pub use swarm::{TestEnv, with_swarm};
+
+/// Runs the docker CLI, panicking with its stderr when it fails; returns its stdout.
+pub fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
