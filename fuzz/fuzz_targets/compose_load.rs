@@ -1,0 +1,61 @@
+//! Fuzz target: the whole compose pipeline on one or two files: `compose::load_tree` (parse,
+//! version checks, interpolation against a small fixed env, merge), `compose::deserialize` into
+//! the typed `ComposeFile`, then `render::render` with a recipe that has no files.
+//!
+//! Input: the first file, optionally followed by a line holding exactly `#---overlay---` and the
+//! second file (an overlay merged on top of the first).
+#![no_main]
+
+use hearth::compose::{self, ComposeSource, model::ComposeFile};
+use hearth::render::{self, RenderInput};
+use indexmap::IndexMap;
+use libfuzzer_sys::fuzz_target;
+
+const SEPARATOR: &str = "\n#---overlay---\n";
+
+fn source(path: &str, text: &str) -> ComposeSource {
+    ComposeSource {
+        path: path.to_string(),
+        label: format!("fuzz@1.0.0:{path}"),
+        text: text.to_string(),
+    }
+}
+
+fuzz_target!(|text: &str| {
+    let sources = match text.split_once(SEPARATOR) {
+        Some((base, overlay)) => vec![
+            source("compose.yml", base),
+            source("compose.overlay.yml", overlay),
+        ],
+        None => vec![source("compose.yml", text)],
+    };
+    let env: IndexMap<String, String> = [
+        ("STACK_NAME", "fuzz_example_org"),
+        ("DOMAIN", "fuzz.example.org"),
+        ("TYPE", "fuzz"),
+        ("LETS_ENCRYPT_ENV", "staging"),
+        ("SECRET_DB_PASSWORD_VERSION", "v1"),
+        ("EMPTY", ""),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let Ok(loaded) = compose::load_tree(&sources, &env) else {
+        return;
+    };
+    let Ok(model) = compose::deserialize::<ComposeFile>(&loaded) else {
+        return;
+    };
+    let _ = compose::origin_of(&loaded, &["services"]);
+    let read_file = |_: &str| -> Result<Option<Vec<u8>>, String> { Ok(None) };
+    if let Ok(spec) = render::render(&RenderInput {
+        deployment: "fuzz",
+        stack: "fuzz_example_org",
+        version: "1.0.0",
+        source: "fuzz@1.0.0:compose.yml",
+        compose: &model,
+        read_file: &read_file,
+    }) {
+        let _ = spec.to_canonical_json();
+    }
+});
