@@ -12,7 +12,9 @@ fuzz_target!(|text: &str| {
     let recipes = vec!["gitea".to_string(), "keycloak".to_string()];
     let _ = manifest::validate(&loaded, &|r| recipes.iter().any(|k| k == r), &recipes);
     if let Some(pool) = &loaded.pool {
-        let named = manifest::names::name_all(pool, &loaded.deployments, &|_| 12);
+        // Vary the longest service name so stack names get cut too.
+        let longest = text.len() % 70;
+        let named = manifest::names::name_all(pool, &loaded.deployments, &|_| longest);
         let _ = manifest::names::check_unique(&named, &[]);
     }
 });
