@@ -4,7 +4,8 @@
 //!
 //! Per file: parse ([`crate::compose::yaml`]), check `version` (3.x or absent; every file must
 //! normalise to the same version, as docker/cli demands), reject forbidden service properties,
-//! interpolate ([`crate::compose::interpolate`]), resolve `environment` entries without a value
+//! interpolate ([`crate::compose::interpolate`]), bound port-range expansion
+//! ([`crate::compose::limits`]), resolve `environment` entries without a value
 //! from the env (docker/cli `updateEnvironment`, done per file before merging); then merge the
 //! files in order ([`crate::compose::merge`]). Not done here: `env_file:` contents (needs the
 //! recipe's files) and docker/cli's JSON-schema validation (the typed model rejects what the
@@ -14,6 +15,7 @@ use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 
 use crate::compose::interpolate::{display_path, interpolate_tree};
+use crate::compose::limits::check_port_expansion;
 use crate::compose::merge::merge_files;
 use crate::compose::yaml::{Node, NodeValue, go_float_string, parse_yaml_file};
 use crate::diag::{Diagnostic, Pos};
@@ -194,6 +196,10 @@ pub fn load_tree(
         match interpolate_tree(&tree, &lookup, &files) {
             Ok((t, w)) => {
                 warnings.extend(w);
+                if let Some(e) = check_port_expansion(&t, &src.label) {
+                    errors.push(e);
+                    continue;
+                }
                 trees.push(resolve_environment(t, &lookup));
             }
             Err(e) => errors.extend(e),
@@ -623,6 +629,22 @@ volumes:
             (file.as_str(), pos.line),
             ("gitea@3.6.0:compose.mariadb.yml", 17)
         );
+    }
+
+    #[test]
+    fn port_ranges_past_the_limit_are_refused_per_file() {
+        let big = "services:\n  app:\n    ports: [\"1-65535\", \"1-65535:1-65535/udp\"]\n";
+        let errs = load_tree(&[src("compose.yml", big)], &env(&[]))
+            .err()
+            .unwrap_or_else(|| panic!("loaded"));
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].field, "services.app.ports");
+        // The limit is per file, after interpolation.
+        let one = "services:\n  app:\n    ports: [\"${R}\"]\n";
+        let e = env(&[("R", "1-65535")]);
+        assert!(load_tree(&[src("compose.yml", one)], &e).is_ok());
+        let two = [src("compose.yml", one), src("compose.x.yml", one)];
+        assert!(load_tree(&two, &e).is_ok());
     }
 
     #[test]

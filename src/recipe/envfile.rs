@@ -14,11 +14,20 @@
 //!   values expand against the variables defined EARLIER in the file (unknown -> empty), so
 //!   `COMPOSE_FILE="$COMPOSE_FILE:compose.x.yml"` appends; a `$` not starting a reference stays;
 //! - a redefined name appears again in the result (the caller's map keeps the last value);
+//! - the values, expanded, may total at most [`MAX_EXPANDED_BYTES`]: `A=$A$A` doubles `A` per
+//!   line, so without a bound a few hundred bytes of input take all memory (a fuzz finding);
 //! - any other line is a [`Diagnostic`] naming the file and line.
 
 use std::collections::HashMap;
 
 use crate::diag::{Diagnostic, Pos};
+
+/// The most bytes the values of one env file may expand to, all together.
+pub const MAX_EXPANDED_BYTES: usize = 1 << 20;
+
+/// An expansion would pass the byte budget.
+#[derive(Debug, PartialEq, Eq)]
+struct TooLong;
 
 /// Parse the text of an env file. `file` names it in diagnostics (`recipe@version:.env.sample`).
 pub fn parse_env_file(text: &str, file: &str) -> Result<Vec<(String, String)>, Diagnostic> {
@@ -29,6 +38,8 @@ pub fn parse_env_file(text: &str, file: &str) -> Result<Vec<(String, String)>, D
         .collect();
     let mut out: Vec<(String, String)> = Vec::new();
     let mut vars: HashMap<String, String> = HashMap::new();
+    let no_vars: HashMap<String, String> = HashMap::new();
+    let mut expanded_total: usize = 0;
     let mut i = 0;
     while i < lines.len() {
         let line_no = i + 1;
@@ -70,26 +81,43 @@ pub fn parse_env_file(text: &str, file: &str) -> Result<Vec<(String, String)>, D
         let value_text = after_eq.trim_start_matches([' ', '\t']);
         let value_col = line.len() - value_text.len() + 1;
 
+        let budget = MAX_EXPANDED_BYTES - expanded_total;
+        let too_long = || {
+            diag(
+                value_col,
+                name,
+                format!(
+                    "value expands to more than {MAX_EXPANDED_BYTES} bytes (with the values \
+                     before it)"
+                ),
+            )
+        };
         let value = match value_text.chars().next() {
             Some(q @ ('"' | '\'')) => {
-                // Join following lines until the quote closes.
+                // Join following lines until the quote closes. Where it closes does not depend
+                // on the variables, so look for it without expanding (re-expanding the value
+                // for every joined line costs its expanded size each time).
                 let mut joined = value_text[1..].to_string();
                 let mut scanned = loop {
                     let scanned = if q == '"' {
-                        scan_double(&joined, &vars)
+                        scan_double(&joined, &no_vars, usize::MAX)
+                            .ok()
+                            .flatten()
+                            .map(|_| scan_double(&joined, &vars, budget))
                     } else {
                         joined
                             .find('\'')
-                            .map(|end| (joined[..end].to_string(), end + 1))
+                            .map(|end| Ok(Some((joined[..end].to_string(), end + 1))))
                     };
                     match scanned {
-                        Some(s) => break s,
-                        None if i < lines.len() => {
+                        Some(Err(TooLong)) => return Err(too_long()),
+                        Some(Ok(Some(s))) => break s,
+                        _ if i < lines.len() => {
                             joined.push('\n');
                             joined.push_str(lines[i]);
                             i += 1;
                         }
-                        None => {
+                        _ => {
                             return Err(diag(
                                 value_col,
                                 name,
@@ -109,8 +137,13 @@ pub fn parse_env_file(text: &str, file: &str) -> Result<Vec<(String, String)>, D
                 std::mem::take(&mut scanned.0)
             }
             // Cut the comment before trimming so `A= # note` is empty but `A=#x` is `#x`.
-            _ => expand(strip_inline_comment(after_eq).trim(), &vars),
+            _ => expand(strip_inline_comment(after_eq).trim(), &vars, budget)
+                .map_err(|TooLong| too_long())?,
         };
+        expanded_total += value.len();
+        if expanded_total > MAX_EXPANDED_BYTES {
+            return Err(too_long());
+        }
         vars.insert(name.to_string(), value.clone());
         out.push((name.to_string(), value));
     }
@@ -140,15 +173,22 @@ fn strip_inline_comment(v: &str) -> &str {
 }
 
 /// Scan the inside of a double-quoted value (after the opening quote). Returns the processed value
-/// and the byte index just past the closing quote, or None if the quote does not close.
-fn scan_double(s: &str, vars: &HashMap<String, String>) -> Option<(String, usize)> {
+/// and the byte index just past the closing quote, or None if the quote does not close; an error
+/// when the value grows past `budget` bytes.
+fn scan_double(
+    s: &str,
+    vars: &HashMap<String, String>,
+    budget: usize,
+) -> Result<Option<(String, usize)>, TooLong> {
     let mut out = String::new();
     let mut i = 0;
     while i < s.len() {
         let rest = &s[i..];
-        let c = rest.chars().next()?;
+        let Some(c) = rest.chars().next() else {
+            return Ok(None);
+        };
         match c {
-            '"' => return Some((out, i + 1)),
+            '"' => return Ok(Some((out, i + 1))),
             '\\' => {
                 let next = rest[1..].chars().next();
                 match next {
@@ -162,13 +202,13 @@ fn scan_double(s: &str, vars: &HashMap<String, String>) -> Option<(String, usize
                         out.push('\\');
                         out.push(other);
                     }
-                    None => return None,
+                    None => return Ok(None),
                 }
                 i += 1 + next.map_or(0, char::len_utf8);
             }
             '$' => {
                 let (text, used) = expand_ref(rest, vars);
-                out.push_str(&text);
+                push_within(&mut out, text, budget)?;
                 i += used;
             }
             _ => {
@@ -177,27 +217,37 @@ fn scan_double(s: &str, vars: &HashMap<String, String>) -> Option<(String, usize
             }
         }
     }
-    None
+    Ok(None)
 }
 
-/// Expand every reference in an unquoted value.
-fn expand(s: &str, vars: &HashMap<String, String>) -> String {
+/// Append an expansion to `out`, unless that takes `out` past `budget` bytes.
+fn push_within(out: &mut String, text: &str, budget: usize) -> Result<(), TooLong> {
+    if out.len().saturating_add(text.len()) > budget {
+        return Err(TooLong);
+    }
+    out.push_str(text);
+    Ok(())
+}
+
+/// Expand every reference in an unquoted value; an error when it grows past `budget` bytes.
+fn expand(s: &str, vars: &HashMap<String, String>, budget: usize) -> Result<String, TooLong> {
     let mut out = String::new();
     let mut i = 0;
     while let Some(p) = s[i..].find('$') {
         out.push_str(&s[i..i + p]);
         let (text, used) = expand_ref(&s[i + p..], vars);
-        out.push_str(&text);
+        push_within(&mut out, text, budget)?;
         i += p + used;
     }
     out.push_str(&s[i..]);
-    out
+    Ok(out)
 }
 
 /// Expand the reference at the start of `s` (which starts with `$`). Returns the text and the number
-/// of bytes consumed; a `$` that starts no valid reference is kept as a literal `$`.
-fn expand_ref(s: &str, vars: &HashMap<String, String>) -> (String, usize) {
-    let lookup = |n: &str| vars.get(n).cloned();
+/// of bytes consumed; a `$` that starts no valid reference is kept as a literal `$`. The number of
+/// bytes consumed does not depend on `vars`.
+fn expand_ref<'a>(s: &'a str, vars: &'a HashMap<String, String>) -> (&'a str, usize) {
+    let lookup = |n: &str| vars.get(n).map(String::as_str);
     let after = &s[1..];
     let n = name_len(after);
     if n > 0 {
@@ -218,14 +268,14 @@ fn expand_ref(s: &str, vars: &HashMap<String, String>) -> (String, usize) {
             }
             if let Some(default) = op.strip_prefix(":-") {
                 let v = value.filter(|v| !v.is_empty());
-                return (v.unwrap_or_else(|| default.to_string()), used);
+                return (v.unwrap_or(default), used);
             }
             if let Some(default) = op.strip_prefix('-') {
-                return (value.unwrap_or_else(|| default.to_string()), used);
+                return (value.unwrap_or(default), used);
             }
         }
     }
-    ("$".to_string(), 1)
+    ("$", 1)
 }
 
 #[cfg(test)]
@@ -383,6 +433,33 @@ GITEA_DB_HOST='mariadb:3306'
                 ("GITEA_DB_HOST", "mariadb:3306"),
             ])
         );
+    }
+
+    #[test]
+    fn expansion_is_bounded() {
+        // Fuzz regression (env_file, seed regress-env-doubling.env): `A=$A$A` doubles A per line,
+        // so 40 lines asked for terabytes.
+        let bomb = format!("A=xxxxxxxx\n{}", "A=$A$A\n".repeat(40));
+        let e = parse_env_file(&bomb, "r@1:.env.sample").unwrap_err();
+        // Line k holds 8 * 2^(k-1) bytes; the total passes 1 MiB at line 18.
+        assert_eq!((e.pos.line, e.pos.col, e.field.as_str()), (18, 3, "A"));
+        assert!(e.message.contains("expands to more than"), "{}", e.message);
+        // Many references on one line, and inside double quotes.
+        let wide = format!("A={}\nB={}\n", "x".repeat(1000), "$A".repeat(2000));
+        assert_eq!(parse_env_file(&wide, "f").unwrap_err().pos.line, 2);
+        let quoted = format!("A={}\nB=\"{}\"\n", "x".repeat(1000), "${A}".repeat(2000));
+        assert_eq!(parse_env_file(&quoted, "f").unwrap_err().pos.line, 2);
+        // Up to the limit is fine.
+        let ok = format!("A={}\nB=$A$A\n", "x".repeat(MAX_EXPANDED_BYTES / 4));
+        assert_eq!(parse(&ok)[1].1.len(), MAX_EXPANDED_BYTES / 2);
+    }
+
+    #[test]
+    fn multi_line_double_quotes_expand_once_with_the_right_values() {
+        let text = "A=1\nB=\"$A\n${A:-\"}\nx\"\nC=${B}\n";
+        let got = parse(text);
+        assert_eq!(got[1], ("B".to_string(), "1\n1\nx".to_string()));
+        assert_eq!(got[2].1, "1\n1\nx");
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub fn parse_cpus(value: &str) -> Result<i64, String> {
         }
         let digits = format!("{int}{frac}");
         let mut num: i128 = digits.parse().map_err(|_| bad())?;
-        let scale = exp - frac.len() as i32;
+        // In i64: `exp` may be any i32 (`1e-2147483648`), which i32 subtraction overflows.
+        let scale = i64::from(exp) - i64::try_from(frac.len()).map_err(|_| bad())?;
         let mut den: i128 = 1;
         if !(-30..=30).contains(&scale) {
             return Err(bad());
@@ -130,6 +131,16 @@ mod tests {
         assert!(parse_cpus("abc").is_err());
         assert!(parse_cpus("").is_err());
         assert!(parse_cpus("1/0").is_err());
+    }
+
+    #[test]
+    fn cpus_extreme_exponents_are_errors_not_overflows() {
+        // Fuzz regression (compose_load, seed regress-cpus-exponent-overflow.yml): `exp - frac.len()`
+        // overflowed i32 (a panic with overflow checks on).
+        assert!(parse_cpus("1.5e-2147483648").is_err());
+        assert!(parse_cpus("1e2147483647").is_err());
+        assert!(parse_cpus(".5e-2147483648").is_err());
+        assert_eq!(parse_cpus("15e-1"), Ok(1_500_000_000));
     }
 
     #[test]
