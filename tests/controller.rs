@@ -182,3 +182,27 @@ async fn sigterm_stops_hearth_run_cleanly() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn every_deployment_converges_when_there_are_more_than_apply_slots() {
+    with_swarm("ctl-slots", |env| async move {
+        let pool = TestPool::new(&env, false);
+        let text = std::fs::read_to_string(pool.path().join("pool.yml"))?.replace(
+            "defaults: {prune: false}",
+            "defaults: {prune: false, concurrency: 1}",
+        );
+        std::fs::write(pool.path().join("pool.yml"), text)?;
+        let names = ["site-a", "site-b", "site-c", "site-d"];
+        for n in names {
+            pool.deployment(n, "  recipe: static-site\n  version: 1.1.0+1.27.1\n");
+        }
+        let hearth = start(&pool);
+        for n in names {
+            hearth
+                .phase(n, "Ready", None, Duration::from_secs(90))
+                .await?;
+        }
+        hearth.stop().await
+    })
+    .await;
+}

@@ -421,7 +421,9 @@ impl Controller {
 
     /// One pass over the deployments ready to run, on one snapshot.
     async fn pass(&mut self) {
-        let ready = self.queue.take(Instant::now(), self.concurrency());
+        // Every deployment that is due is looked at in this pass (planning and assessing from one
+        // snapshot is cheap); `concurrency` bounds the applies running at once, not the looking.
+        let ready = self.queue.take(Instant::now(), usize::MAX);
         if ready.is_empty() {
             return;
         }
@@ -701,6 +703,23 @@ impl Controller {
         // converged (a provider's hiccup does not freeze its dependents' updates).
         let deployed = !view.services.is_empty();
         let may_apply = !d.spec.suspend && (!deps_waiting || deployed) && plan.problems.is_empty();
+        if may_apply && !plan.is_empty() && self.applies.len() >= self.concurrency() {
+            // Every apply slot is busy: look again when one frees up.
+            st.set_phase(
+                "Progressing",
+                "WaitingForApplySlot",
+                &format!(
+                    "{} change(s) queued behind {} running apply(s)",
+                    plan.steps.len(),
+                    self.applies.len()
+                ),
+                now,
+            );
+            self.publish(st);
+            self.queue.done(name, true, Instant::now());
+            self.queue.mark(name);
+            return;
+        }
         if may_apply && !plan.is_empty() {
             if plan.steps.iter().any(|s| !s.heals_drift) {
                 self.progressing_since.insert(name.to_string(), now);
