@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::controller::start;
 use common::pool::TestPool;
-use common::{docker, with_swarm};
+use common::{docker, service_env, with_swarm};
 
 const KC: &str = "  recipe: keycloak\n  version: 1.0.0+25.0.6\n  role: provider\n  \
                   secrets: {admin_password: {generate: {}}}\n";
@@ -35,13 +35,7 @@ async fn drift_is_healed_when_self_heal_is_on() {
         // Healed: the out-of-band env var is gone again and the deployment is Ready.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let env_now = docker(&[
-                "service",
-                "inspect",
-                &service,
-                "--format",
-                "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
-            ]);
+            let env_now = service_env(&service);
             if !env_now.contains("OOB=1") {
                 break;
             }
@@ -97,13 +91,7 @@ async fn drift_is_only_reported_when_self_heal_is_off() {
         assert!(drifted.status);
         // Nothing changed it back.
         tokio::time::sleep(Duration::from_secs(4)).await;
-        let env_now = docker(&[
-            "service",
-            "inspect",
-            &service,
-            "--format",
-            "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
-        ]);
+        let env_now = service_env(&service);
         assert!(env_now.contains("OOB=1"));
         hearth.stop().await
     })

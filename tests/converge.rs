@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::pool::{TestPool, steps};
 use common::swarm::wait_for;
-use common::{TestEnv, docker, with_swarm};
+use common::{TestEnv, docker, service_env, with_swarm};
 use hearth::assess::{Convergence, service_progress};
 use hearth::plan::plan_pool;
 use hearth::swarm::apply::{Ids, apply_plan};
@@ -159,13 +159,7 @@ async fn version_and_env_changes_update_only_what_changed() {
             steps(&plans),
             [("update_service".into(), format!("{stack}_app"))]
         );
-        let env_now = docker(&[
-            "service",
-            "inspect",
-            &format!("{stack}_app"),
-            "--format",
-            "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
-        ]);
+        let env_now = service_env(&format!("{stack}_app"));
         assert!(env_now.contains("KC_ADMIN=root"), "{env_now}");
         assert!(pool.apply(&env).await?.1.writes() == 0);
         Ok(())
@@ -288,13 +282,7 @@ async fn out_of_band_change_is_planned_as_drift_and_undone() {
         assert!(plans[0].drift[0].live.contains("OOB=1"));
 
         pool.apply(&env).await?;
-        let env_now = docker(&[
-            "service",
-            "inspect",
-            &service,
-            "--format",
-            "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
-        ]);
+        let env_now = service_env(&service);
         assert!(!env_now.contains("OOB=1"), "{env_now}");
         assert!(pool.plan(&env).await.iter().all(|p| p.is_empty()));
         Ok(())
@@ -410,13 +398,7 @@ async fn a_concurrent_writer_between_read_and_write_is_handled() {
             Some(&1),
             "{counts:?}"
         );
-        let env_now = docker(&[
-            "service",
-            "inspect",
-            &service,
-            "--format",
-            "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
-        ]);
+        let env_now = service_env(&service);
         assert!(env_now.contains("KC_ADMIN=root"), "{env_now}");
         Ok(())
     })

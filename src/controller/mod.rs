@@ -32,7 +32,7 @@ use crate::manifest::{self, DesiredState, Loaded};
 use crate::plan::{Intent, Plan, plan_deployment, plan_prune};
 use crate::recipe::RecipeStore;
 use crate::swarm::apply::{Ids, StepEvent, apply_plan};
-use crate::swarm::{Client, Snapshot};
+use crate::swarm::{Client, Snapshot, StackView};
 
 use events::Affects;
 pub use gitpoll::GitConfig;
@@ -444,11 +444,19 @@ impl Controller {
         self.note_orphans(&snap);
         let snap = Arc::new(snap);
         self.latest.send_replace(Some(snap.clone()));
-        self.count_task_failures(&snap);
+        // Group the snapshot by stack once per pass, not once per deployment.
+        let stacks = snap.stacks();
+        self.count_task_failures(&snap, &stacks);
         let ids = Ids::from_snapshot(&snap);
         for name in ready {
             let start = Instant::now();
-            self.reconcile(&name, &snap, &ids).await;
+            let view = self
+                .desired
+                .get(&name)
+                .and_then(|d| stacks.get(d.stack.as_str()))
+                .cloned()
+                .unwrap_or_default();
+            self.reconcile(&name, &snap, view, &ids).await;
             self.shared
                 .counters
                 .reconcile_took(start.elapsed().as_secs_f64());
@@ -459,10 +467,10 @@ impl Controller {
     }
 
     /// Counts each failed task of a known stack once (`hearth_task_failures_total`).
-    fn count_task_failures(&mut self, snap: &Snapshot) {
+    fn count_task_failures(&mut self, snap: &Snapshot, stacks: &BTreeMap<&str, StackView<'_>>) {
         use bollard::models::TaskState;
-        for (stack, view) in snap.stacks() {
-            let Some(deployment) = self.stacks.get(stack) else {
+        for (stack, view) in stacks {
+            let Some(deployment) = self.stacks.get(*stack) else {
                 continue;
             };
             for t in &view.tasks {
@@ -501,7 +509,8 @@ impl Controller {
     }
 
     /// Plans, decides, assesses one deployment; spawns its apply when there is work.
-    async fn reconcile(&mut self, name: &str, snap: &Snapshot, ids: &Ids) {
+    /// `view` is the deployment's stack in `snap` (empty when it has nothing live).
+    async fn reconcile(&mut self, name: &str, snap: &Snapshot, view: StackView<'_>, ids: &Ids) {
         let now = SystemTime::now();
         let Some(d) = self.loaded.deployment(name).cloned() else {
             // Not in the manifests: an orphan of this pool, removed only when the pool prunes.
@@ -553,7 +562,6 @@ impl Controller {
         };
         st.stack = desired.stack.clone();
         st.domain = desired.domain.clone();
-        let view = snap.stack(&desired.stack);
         st.live_version = judge::live_version(&view, &desired.stack);
 
         let pool_name = self

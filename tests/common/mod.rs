@@ -25,3 +25,14 @@ pub fn docker(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A service's environment as Docker has it (JSON list text).
+pub fn service_env(service: &str) -> String {
+    docker(&[
+        "service",
+        "inspect",
+        service,
+        "--format",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+    ])
+}
