@@ -384,6 +384,28 @@ impl Client {
         Ok(r.id)
     }
 
+    pub async fn inspect_config(&self, id: &str) -> Result<Config, SwarmError> {
+        self.call("config_inspect", self.docker.inspect_config(id))
+            .await
+    }
+
+    /// Replaces a config's spec (Swarm allows only its labels to change) at `version`: a
+    /// compare-and-swap on Swarm's raft store. A stale version fails with a conflict
+    /// ([`SwarmError::is_conflict`]), so two writers can never both win. Used for the lease and
+    /// for state that must survive a restart.
+    pub async fn update_config(
+        &self,
+        id: &str,
+        version: u64,
+        spec: ConfigSpec,
+    ) -> Result<(), SwarmError> {
+        let opts = bollard::query_parameters::UpdateConfigOptionsBuilder::default()
+            .version(version as i64)
+            .build();
+        self.call("config_update", self.docker.update_config(id, spec, opts))
+            .await
+    }
+
     pub async fn remove_config(&self, id: &str) -> Result<(), SwarmError> {
         self.call("config_remove", self.docker.delete_config(id))
             .await
