@@ -3,6 +3,7 @@
 
 mod apply_cmd;
 mod common;
+mod healthcheck_cmd;
 mod plan_cmd;
 mod render_cmd;
 mod run_cmd;
@@ -106,6 +107,13 @@ pub enum Command {
         #[arg(long, short = 'o', value_enum, default_value = "text")]
         output: status_cmd::StatusOutput,
     },
+    /// Exit 0 when the hearth listening at --listen answers `/healthz` (the image's HEALTHCHECK).
+    Healthcheck {
+        #[arg(long, default_value = crate::report::DEFAULT_LISTEN, env = "HEARTH_LISTEN")]
+        listen: std::net::SocketAddr,
+        #[arg(long, default_value = "5s", value_parser = crate::manifest::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Converge the swarm to the manifests once and exit.
     Apply {
         #[command(flatten)]
@@ -157,6 +165,7 @@ pub fn run(cli: Cli) -> ExitCode {
             grace,
             listen,
         }),
+        Command::Healthcheck { listen, timeout } => healthcheck_cmd::run(listen, timeout),
         Command::Status { name, url, output } => status_cmd::run(&status_cmd::StatusArgs {
             url: &url,
             output,
