@@ -110,6 +110,9 @@ fn test_overlay(stack: &str) -> String {
 services:
   app:
     command: ["run", "-f", "/etc/hearth/manifests", "--resync", "5s", "--poll", "1s", "--grace", "5s"]
+    # The image's HEALTHCHECK command, checked more often than its 30s default.
+    healthcheck:
+      interval: 3s
     deploy:
       labels:
         - "hearth.test={TEST}"
