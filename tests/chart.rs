@@ -61,7 +61,10 @@ fn actions(text: &str) -> Vec<String> {
     while let Some(i) = rest.find("{{") {
         let after = &rest[i + 2..];
         let Some(j) = after.find("}}") else {
-            panic!("unclosed action near {:?}", &rest[i..rest.len().min(i + 40)]);
+            panic!(
+                "unclosed action near {:?}",
+                &rest[i..rest.len().min(i + 40)]
+            );
         };
         out.push(
             after[..j]
@@ -233,9 +236,9 @@ fn every_value_used_is_declared_and_every_value_documented() {
     let unused: Vec<_> = keys
         .keys()
         .filter(|k| {
-            !used
-                .iter()
-                .any(|u| u == *k || k.starts_with(&format!("{u}.")) || u.starts_with(&format!("{k}.")))
+            !used.iter().any(|u| {
+                u == *k || k.starts_with(&format!("{u}.")) || u.starts_with(&format!("{k}."))
+            })
         })
         .collect();
     assert!(unused.is_empty(), "values no template uses: {unused:?}");
@@ -311,7 +314,10 @@ fn templates_are_yaml_of_the_expected_kinds() {
     let wanted: BTreeSet<String> = expected.keys().map(|s| s.to_string()).collect();
     assert_eq!(found, wanted, "template files");
     for (name, text) in templates() {
-        let doc = yaml(&blanked(&text), &format!("templates/{name} (actions blanked)"));
+        let doc = yaml(
+            &blanked(&text),
+            &format!("templates/{name} (actions blanked)"),
+        );
         let (api, kind) = expected[name.as_str()];
         assert_eq!(doc["apiVersion"], api, "{name}");
         assert_eq!(doc["kind"], kind, "{name}");
