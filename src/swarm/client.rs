@@ -135,6 +135,8 @@ impl Counts {
 pub struct Client {
     docker: Docker,
     host: String,
+    /// How raw requests (`raw.rs`) reach the same daemon.
+    transport: Transport,
     counts: Arc<Mutex<Counts>>,
 }
 
@@ -227,11 +229,12 @@ impl Client {
             source,
         };
         let version = bollard::API_DEFAULT_VERSION;
-        let docker = match transport(&host, &TlsEnv::from_process()) {
-            Transport::Unix(path) => Docker::connect_with_unix(&path, 120, version),
-            Transport::Http(addr) => Docker::connect_with_http(&addr, 120, version),
+        let transport = transport(&host, &TlsEnv::from_process());
+        let docker = match &transport {
+            Transport::Unix(path) => Docker::connect_with_unix(path, 120, version),
+            Transport::Http(addr) => Docker::connect_with_http(addr, 120, version),
             Transport::Tls { addr, cert_dir } => Docker::connect_with_ssl(
-                &addr,
+                addr,
                 &cert_dir.join("key.pem"),
                 &cert_dir.join("cert.pem"),
                 &cert_dir.join("ca.pem"),
@@ -244,6 +247,7 @@ impl Client {
         let client = Client {
             docker,
             host,
+            transport,
             counts: Arc::default(),
         };
         client.count("negotiate", Duration::ZERO);
@@ -295,7 +299,7 @@ impl Client {
     pub async fn list_services_raw(&self) -> Result<Vec<(Service, serde_json::Value)>, SwarmError> {
         let version = self.docker.client_version().to_string();
         let start = Instant::now();
-        let res = super::raw::get_json(&self.host, &version, "/services?status=true").await;
+        let res = super::raw::get_json(&self.transport, &version, "/services?status=true").await;
         self.count("service_list", start.elapsed());
         let bad = |message: String| SwarmError::Server {
             op: "service_list",
@@ -602,7 +606,7 @@ impl Client {
             None => "/tasks".to_string(),
         };
         let start = Instant::now();
-        let res = super::raw::get_json(&self.host, &version, &path).await;
+        let res = super::raw::get_json(&self.transport, &version, &path).await;
         self.count("task_list", start.elapsed());
         let bad = |message: String| SwarmError::Server {
             op: "task_list",
