@@ -54,6 +54,7 @@ RUN set -eu; \
 COPY --from=builder /out/hearth /usr/local/bin/hearth
 USER 10001:10001
 WORKDIR /var/lib/hearth
+# Change the port with HEARTH_LISTEN, not `--listen`: the HEALTHCHECK reads the same variable.
 ENV HEARTH_LISTEN=0.0.0.0:9480 \
     HEARTH_CACHE=/var/lib/hearth/cache \
     HOME=/var/lib/hearth
