@@ -120,3 +120,139 @@ pub fn entry_names(path: &Path) -> Result<Vec<String>, BackupError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tar as Docker sends it for a path whose last component is `root`.
+    fn docker_tar(root: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        b.append_data(&mut h, format!("{root}/"), &[][..]).unwrap();
+        for (name, data) in files {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o640);
+            h.set_uid(123);
+            h.set_gid(45);
+            h.set_mtime(1_700_000_000);
+            b.append_data(&mut h, format!("{root}/{name}"), *data)
+                .unwrap();
+        }
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_size(0);
+        b.append_link(
+            &mut h,
+            format!("{root}/hard"),
+            format!("{root}/{}", files[0].0),
+        )
+        .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, format!("{root}/soft"), "/elsewhere")
+            .unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn names_are_rebased_onto_the_volume_root() {
+        let r =
+            |n: &str, rel: &str| rebase_name(Path::new(n), rel).map(|p| p.display().to_string());
+        assert_eq!(r("hearth-volume", ""), None);
+        assert_eq!(r("hearth-volume/", ""), None);
+        assert_eq!(r("hearth-volume/a/b", ""), Some("a/b".into()));
+        assert_eq!(r("backup.sql", "backup.sql"), Some("backup.sql".into()));
+        assert_eq!(r("b", "a/b"), Some("a/b".into()));
+        assert_eq!(r("b/c", "a/b"), Some("a/b/c".into()));
+        assert_eq!(r("./b/c", "a/b"), Some("a/b/c".into()));
+        assert_eq!(r("b/../../x", "a"), None);
+        assert_eq!(r("/abs", ""), None);
+    }
+
+    #[test]
+    fn volume_tar_joins_parts_keeping_metadata_and_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole");
+        std::fs::write(
+            &whole,
+            docker_tar("hearth-volume", &[("x", b"1"), ("d/y", b"22")]),
+        )
+        .unwrap();
+        let part = dir.path().join("part");
+        std::fs::write(&part, docker_tar("sub", &[("z", b"333")])).unwrap();
+        let dest = dir.path().join("out.tar");
+        let n =
+            build_volume_tar(&[(whole, String::new()), (part, "deep/sub".into())], &dest).unwrap();
+        let names = entry_names(&dest).unwrap();
+        assert_eq!(
+            names,
+            [
+                "x",
+                "d/y",
+                "hard",
+                "soft",
+                "deep/sub",
+                "deep/sub/z",
+                "deep/sub/hard",
+                "deep/sub/soft"
+            ]
+        );
+        assert_eq!(n, names.len());
+        assert_eq!(count_entries(&dest).unwrap(), n);
+
+        let mut a = tar::Archive::new(std::fs::File::open(&dest).unwrap());
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().display().to_string();
+            let h = e.header().clone();
+            match path.as_str() {
+                "d/y" => {
+                    let mut s = String::new();
+                    std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+                    assert_eq!(s, "22");
+                    assert_eq!(
+                        (h.mode().unwrap(), h.uid().unwrap(), h.gid().unwrap()),
+                        (0o640, 123, 45)
+                    );
+                    assert_eq!(h.mtime().unwrap(), 1_700_000_000);
+                }
+                "hard" => assert_eq!(e.link_name().unwrap().unwrap().display().to_string(), "x"),
+                "deep/sub/hard" => {
+                    assert_eq!(
+                        e.link_name().unwrap().unwrap().display().to_string(),
+                        "deep/sub/z"
+                    )
+                }
+                "soft" => {
+                    assert_eq!(
+                        e.link_name().unwrap().unwrap().display().to_string(),
+                        "/elsewhere"
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn long_names_survive() {
+        let long = format!("{}/{}", "d".repeat(120), "f".repeat(120));
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        b.append_data(&mut h, format!("root/{long}"), &b"x"[..])
+            .unwrap();
+        std::fs::write(&src, b.into_inner().unwrap()).unwrap();
+        let dest = dir.path().join("out.tar");
+        build_volume_tar(&[(src, String::new())], &dest).unwrap();
+        assert_eq!(entry_names(&dest).unwrap(), [long]);
+    }
+}

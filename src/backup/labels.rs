@@ -219,3 +219,195 @@ pub fn parse_paths(value: &str) -> Result<Vec<String>, String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(labels: &[(&str, &str)], volumes: &[(&str, &str)]) -> LiveService {
+        LiveService {
+            id: "id1".into(),
+            name: "st_db".into(),
+            image: "img:1".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            volumes: volumes
+                .iter()
+                .map(|(s, t)| (s.to_string(), t.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn unlabelled_or_false_services_are_not_taken() {
+        assert_eq!(
+            plan_service("st", &svc(&[], &[("st_a", "/a")])).unwrap(),
+            None
+        );
+        let off = svc(&[("backupbot.backup", "false")], &[("st_a", "/a")]);
+        assert_eq!(plan_service("st", &off).unwrap(), None);
+    }
+
+    #[test]
+    fn labels_give_hooks_volumes_skips_and_paths() {
+        let s = svc(
+            &[
+                ("backupbot.backup", "true"),
+                ("backupbot.backup.pre-hook", " /pg_backup.sh backup "),
+                ("backupbot.backup.post-hook", ""),
+                ("backupbot.restore.post-hook", "/pg_backup.sh restore"),
+                ("backupbot.backup.volumes.cache", "false"),
+                (
+                    "backupbot.backup.volumes.postgres.path",
+                    "backup.sql, ./dumps//x ,backup.sql",
+                ),
+            ],
+            &[
+                ("st_postgres", "/var/lib/postgresql/data"),
+                ("st_cache", "/cache"),
+                ("shared_external", "/ext"),
+            ],
+        );
+        let p = plan_service("st", &s).unwrap().unwrap();
+        assert_eq!(p.service, "db");
+        assert_eq!(
+            (p.swarm_id.as_str(), p.swarm_name.as_str()),
+            ("id1", "st_db")
+        );
+        assert_eq!(
+            p.hooks,
+            Hooks {
+                backup_pre: Some("/pg_backup.sh backup".into()),
+                backup_post: None,
+                restore_pre: None,
+                restore_post: Some("/pg_backup.sh restore".into()),
+            }
+        );
+        assert_eq!(
+            p.volumes,
+            vec![
+                VolumePlan {
+                    volume: "postgres".into(),
+                    docker_volume: "st_postgres".into(),
+                    target: "/var/lib/postgresql/data".into(),
+                    paths: vec!["backup.sql".into(), "dumps/x".into()],
+                },
+                VolumePlan {
+                    volume: "shared_external".into(),
+                    docker_volume: "shared_external".into(),
+                    target: "/ext".into(),
+                    paths: vec![],
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_path_leaving_the_volume_is_an_error_naming_the_label() {
+        let s = svc(
+            &[
+                ("backupbot.backup", "true"),
+                ("backupbot.backup.volumes.a.path", "../etc/passwd"),
+            ],
+            &[("st_a", "/a")],
+        );
+        match plan_service("st", &s) {
+            Err(BackupError::Label {
+                service,
+                label,
+                message,
+            }) => {
+                assert_eq!(service, "db");
+                assert_eq!(label, "backupbot.backup.volumes.a.path");
+                assert!(message.contains(".."), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn path_rules() {
+        assert_eq!(parse_paths("a,b/c").unwrap(), ["a", "b/c"]);
+        assert_eq!(parse_paths(" ./a/ ").unwrap(), ["a"]);
+        assert!(parse_paths("/abs").is_err());
+        assert!(parse_paths("a/../b").is_err());
+        assert!(parse_paths(".").is_err());
+        assert!(parse_paths(" , ").is_err());
+    }
+
+    #[test]
+    fn truth_values_follow_go_parse_bool() {
+        for t in ["true", "True", "1", "t"] {
+            assert!(is_true(t), "{t}");
+            assert!(!is_false(t), "{t}");
+        }
+        for f in ["false", "FALSE", "0", "f"] {
+            assert!(is_false(f), "{f}");
+            assert!(!is_true(f), "{f}");
+        }
+        assert!(!is_true("yes") && !is_false("no"));
+    }
+
+    #[test]
+    fn a_stack_without_labelled_volumes_has_nothing_to_back_up() {
+        let plain = svc(&[], &[("st_a", "/a")]);
+        let hooks_only = svc(
+            &[
+                ("backupbot.backup", "true"),
+                ("backupbot.backup.volumes.a", "false"),
+            ],
+            &[("st_a", "/a")],
+        );
+        for services in [vec![], vec![plain.clone()], vec![plain.clone(), hooks_only]] {
+            assert!(matches!(
+                plan_stack("st", &services),
+                Err(BackupError::NothingToBackUp { stack }) if stack == "st"
+            ));
+        }
+        let mut app = svc(&[("backupbot.backup", "true")], &[("st_b", "/b")]);
+        app.name = "st_app".into();
+        let plans = plan_stack(
+            "st",
+            &[
+                svc(&[("backupbot.backup", "1")], &[("st_a", "/a")]),
+                plain,
+                app,
+            ],
+        )
+        .unwrap();
+        let names: Vec<&str> = plans.iter().map(|p| p.service.as_str()).collect();
+        assert_eq!(names, ["app", "db"]);
+    }
+
+    #[test]
+    fn live_service_reads_volume_mounts_only() {
+        let s: Service = serde_json::from_value(serde_json::json!({
+            "ID": "x1",
+            "Spec": {
+                "Name": "st_db",
+                "Labels": {"backupbot.backup": "true"},
+                "TaskTemplate": {"ContainerSpec": {
+                    "Image": "img:2",
+                    "Mounts": [
+                        {"Type": "volume", "Source": "st_data", "Target": "/data"},
+                        {"Type": "bind", "Source": "/etc", "Target": "/host"},
+                        {"Type": "volume", "Target": "/anon"},
+                        {"Type": "tmpfs", "Target": "/tmp"}
+                    ]
+                }}
+            }
+        }))
+        .unwrap();
+        let l = LiveService::from_service(&s);
+        assert_eq!(l.id, "x1");
+        assert_eq!(l.name, "st_db");
+        assert_eq!(l.image, "img:2");
+        assert_eq!(l.volumes, [("st_data".to_string(), "/data".to_string())]);
+        assert_eq!(
+            l.labels.get("backupbot.backup").map(String::as_str),
+            Some("true")
+        );
+    }
+}

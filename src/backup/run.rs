@@ -589,3 +589,54 @@ async fn blocking<T: Send + 'static>(
             source: std::io::Error::other(e.to_string()),
         })?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_store_safe() {
+        assert_eq!(file_name("db", "postgres"), "db.postgres.tar");
+        assert_eq!(file_name("a.b", "x/y z"), "a_b.x_y_z.tar");
+    }
+
+    #[test]
+    fn helpers_carry_hearth_and_caller_labels() {
+        let opts = Options {
+            labels: BTreeMap::from([
+                ("hearth.test".to_string(), "t1".to_string()),
+                (LABEL_ROLE.to_string(), "overridden".to_string()),
+            ]),
+            ..Default::default()
+        };
+        let l = helper_labels(&opts, "st", "st_data");
+        assert_eq!(l["hearth.test"], "t1");
+        assert_eq!(l["hearth.managed-by"], "hearth");
+        assert_eq!(l[LABEL_ROLE], ROLE_HELPER, "the role is never overridden");
+        assert_eq!(l[LABEL_HELPER_STACK], "st");
+        assert_eq!(l["hearth.backup.volume"], "st_data");
+    }
+
+    #[test]
+    fn hook_errors_name_service_hook_exit_code_and_output() {
+        let e = BackupError::Hook {
+            service: "db".into(),
+            hook: LABEL_BACKUP_PRE.into(),
+            command: "/pg_backup.sh backup".into(),
+            exit_code: Some(3),
+            output: "disk full".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "db: backupbot.backup.pre-hook `/pg_backup.sh backup` failed (exit 3): disk full"
+        );
+        let e = BackupError::Hook {
+            exit_code: None,
+            output: "no exit within 1s".into(),
+            service: "db".into(),
+            hook: LABEL_RESTORE_POST.into(),
+            command: "x".into(),
+        };
+        assert!(e.to_string().contains("(no exit code): no exit within 1s"));
+    }
+}

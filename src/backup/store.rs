@@ -312,3 +312,206 @@ pub fn verify_in(dir: &Path, meta: &SnapshotMeta) -> Result<(), BackupError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn meta(id: &str, created: &str) -> SnapshotMeta {
+        SnapshotMeta {
+            id: id.into(),
+            deployment: "mm".into(),
+            stack: "st".into(),
+            version: "1.0.0".into(),
+            created: created.into(),
+            volumes: vec![],
+            bytes: 0,
+        }
+    }
+
+    /// Writes a snapshot with one volume tar holding `content` into the store's temp dir.
+    fn stage(store: &Store, id: &str, created: &str, content: &[u8]) -> (PathBuf, SnapshotMeta) {
+        let tmp = store.begin("mm", id).unwrap();
+        let file = tmp.join("db.data.tar");
+        let mut b = tar::Builder::new(std::fs::File::create(&file).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "state", content).unwrap();
+        b.finish().unwrap();
+        drop(b);
+        let (sha256, bytes) = sha256_file(&file).unwrap();
+        let mut m = meta(id, created);
+        m.volumes.push(VolumeEntry {
+            service: "db".into(),
+            volume: "data".into(),
+            docker_volume: "st_data".into(),
+            paths: vec![],
+            file: "db.data.tar".into(),
+            bytes,
+            sha256,
+        });
+        m.bytes = bytes;
+        (tmp, m)
+    }
+
+    #[test]
+    fn ids_sort_by_time_and_carry_the_creation_time() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_000_000_123);
+        let (id, created) = new_id(t);
+        assert_eq!(created, "2026-11-18T11:06:40.123Z");
+        assert!(id.starts_with("20261118T110640.123Z-"), "{id}");
+        assert_eq!(id.len(), "20261118T110640.123Z-".len() + 4);
+        let (later, _) = new_id(t + Duration::from_millis(1));
+        assert!(later > id);
+        check_name(&id).unwrap();
+        assert_eq!(
+            id_from("2026-01-02T03:04:05.006Z", &[0xab, 0x01]),
+            "20260102T030405.006Z-ab01"
+        );
+    }
+
+    #[test]
+    fn retention_keeps_the_newest() {
+        let mut metas = vec![
+            meta("b", "2026-01-02T00:00:00.000Z"),
+            meta("c", "2026-01-03T00:00:00.000Z"),
+            meta("a", "2026-01-01T00:00:00.000Z"),
+        ];
+        sort_newest_first(&mut metas);
+        let ids: Vec<&str> = metas.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["c", "b", "a"]);
+        assert_eq!(to_prune(&metas, 2), ["a"]);
+        assert_eq!(to_prune(&metas, 0), ["b", "a"], "keep is at least one");
+        assert!(to_prune(&metas, 5).is_empty());
+    }
+
+    #[test]
+    fn names_cannot_escape_the_store() {
+        for bad in ["", "..", ".tmp-x", "a/b", "a\\b", "x y"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        let store = Store::new("/tmp/none", 1);
+        assert!(store.get("../etc", "x").is_err());
+        assert!(store.snapshot_dir("mm", "../../x").is_err());
+        check_name("warm-canon_x.y+1").unwrap();
+    }
+
+    #[test]
+    fn commit_verifies_renames_lists_and_prunes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), 2);
+        assert!(store.list("mm").unwrap().is_empty());
+        let mut ids: Vec<String> = Vec::new();
+        for (i, day) in ["01", "02", "03"].iter().enumerate() {
+            let id = format!("2026-01-{day}-x");
+            let (tmp, m) = stage(&store, &id, &format!("2026-01-{day}T00:00:00.000Z"), b"v");
+            // Not listed while being written.
+            assert_eq!(store.list("mm").unwrap().len(), i.min(2));
+            let pruned = store.commit(&tmp, &m).unwrap();
+            assert!(!tmp.exists());
+            assert_eq!(store.get("mm", &id).unwrap(), m);
+            store.verify(&m).unwrap();
+            assert_eq!(
+                pruned,
+                if i == 2 {
+                    vec![ids[0].clone()]
+                } else {
+                    Vec::<String>::new()
+                }
+            );
+            ids.push(id);
+        }
+        let listed: Vec<String> = store
+            .list("mm")
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(listed, [ids[2].clone(), ids[1].clone()]);
+        assert!(matches!(
+            store.get("mm", &ids[0]),
+            Err(BackupError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn verify_catches_every_mismatch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), 3);
+        let (tmp, m) = stage(&store, "s1", "2026-01-01T00:00:00.000Z", b"hello");
+        verify_in(&tmp, &m).unwrap();
+        let bad = |f: &dyn Fn(&mut SnapshotMeta)| {
+            let mut m = m.clone();
+            f(&mut m);
+            verify_in(&tmp, &m).unwrap_err().to_string()
+        };
+        assert!(bad(&|m| m.volumes[0].sha256 = "00".into()).contains("sha256"));
+        assert!(bad(&|m| m.volumes[0].bytes += 1).contains("bytes"));
+        assert!(bad(&|m| m.bytes += 1).contains("sum"));
+        assert!(bad(&|m| m.volumes[0].file = "other.tar".into()).contains("missing"));
+        assert!(bad(&|m| m.volumes.clear()).contains("no volumes"));
+        // A tar with no entries is refused even when its checksum matches.
+        let empty = tmp.join("empty.tar");
+        tar::Builder::new(std::fs::File::create(&empty).unwrap())
+            .finish()
+            .unwrap();
+        let (sha, bytes) = sha256_file(&empty).unwrap();
+        let msg = bad(&|m| {
+            m.volumes[0].file = "empty.tar".into();
+            m.volumes[0].sha256 = sha.clone();
+            m.volumes[0].bytes = bytes;
+            m.bytes = bytes;
+        });
+        assert!(msg.contains("holds no files"), "{msg}");
+        // A changed byte in the tar.
+        let file = tmp.join("db.data.tar");
+        let mut data = std::fs::read(&file).unwrap();
+        data[512] ^= 1;
+        std::fs::write(&file, data).unwrap();
+        assert!(
+            verify_in(&tmp, &m)
+                .unwrap_err()
+                .to_string()
+                .contains("sha256")
+        );
+    }
+
+    #[test]
+    fn metadata_round_trips_and_broken_snapshots_are_skipped() {
+        let m = SnapshotMeta {
+            volumes: vec![VolumeEntry {
+                service: "db".into(),
+                volume: "postgres".into(),
+                docker_volume: "st_postgres".into(),
+                paths: vec!["backup.sql".into()],
+                file: "db.postgres.tar".into(),
+                bytes: 2048,
+                sha256: "ab".into(),
+            }],
+            bytes: 2048,
+            ..meta("s1", "2026-01-01T00:00:00.000Z")
+        };
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(text.contains("\"docker_volume\":\"st_postgres\""), "{text}");
+        assert_eq!(serde_json::from_str::<SnapshotMeta>(&text).unwrap(), m);
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), 3);
+        let d = dir.path().join("mm");
+        std::fs::create_dir_all(d.join("junk")).unwrap();
+        std::fs::create_dir_all(d.join("s1")).unwrap();
+        std::fs::write(d.join("s1").join(META_FILE), &text).unwrap();
+        std::fs::create_dir_all(d.join("s2")).unwrap();
+        std::fs::write(d.join("s2").join(META_FILE), &text).unwrap();
+        let listed: Vec<String> = store
+            .list("mm")
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(listed, ["s1"], "s2 holds s1's metadata, junk has none");
+        assert!(matches!(store.get("mm", "s2"), Err(BackupError::Verify(_))));
+    }
+}
