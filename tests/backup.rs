@@ -292,6 +292,24 @@ async fn whole_volume_restore_equals_the_snapshot_and_hooks_guard_it() {
         assert_eq!(left.len(), 2, "no temporary directory left: {left:?}");
         let app = running(&env, &service).await?;
         assert_eq!(sh(&env, &app, "cat /cache/posts").await?.trim().lines().count(), 3);
+
+        // A copy that fails (a labelled path missing from the volume) still runs the post-hook.
+        docker(&[
+            "service", "update", "--detach", "--no-resolve-image",
+            "--label-rm", "backupbot.backup.pre-hook",
+            "--label-add", "backupbot.backup.volumes.data.path=a,missing",
+            &service,
+        ]);
+        let err = backup::take(&env.client, &store, &opts, "plain", &stack, "1", &progress)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, BackupError::NotFound(m) if m.contains("path missing in volume")),
+            "{err}"
+        );
+        let app = running(&env, &service).await?;
+        assert_eq!(sh(&env, &app, "cat /cache/posts").await?.trim().lines().count(), 4);
+        assert_eq!(store.list("plain")?.len(), 2);
         assert_eq!(helpers(&env).await?, 0);
 
         // A stack with no labelled service.

@@ -274,7 +274,10 @@ async fn take_volume(
                     } else {
                         format!("{MOUNT}/{rel}")
                     };
-                    client.download_archive(&id, &src, part).await?;
+                    client
+                        .download_archive(&id, &src, part)
+                        .await
+                        .map_err(|e| missing_path(e, rel, v))?;
                 }
                 Ok(())
             }
@@ -374,6 +377,18 @@ async fn restore_volume(
         },
     )
     .await
+}
+
+/// A labelled path the volume does not hold is named as such (Docker's 404 names the helper's path).
+fn missing_path(e: crate::swarm::SwarmError, rel: &str, v: &super::VolumePlan) -> BackupError {
+    if e.is_not_found() && !rel.is_empty() {
+        BackupError::NotFound(format!(
+            "path {rel} in volume {} (label backupbot.backup.volumes.{}.path)",
+            v.docker_volume, v.volume
+        ))
+    } else {
+        e.into()
+    }
 }
 
 /// Run as `sh -c CLEAR_SCRIPT sh <mount> [<rel>...]`: removes the given paths of the volume, or
