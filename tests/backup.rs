@@ -322,3 +322,41 @@ async fn whole_volume_restore_equals_the_snapshot_and_hooks_guard_it() {
     })
     .await;
 }
+
+/// Throughput indication (not run by default): `cargo test --test backup -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn large_volume_throughput() {
+    with_swarm("backup-large", |env| async move {
+        let stack = env.unique("bkl").replace('-', "");
+        let service = create_plain_service(&env, &stack, &["backupbot.backup=true"]);
+        let app = running(&env, &service).await?;
+        let mib = 256;
+        sh(&env, &app, &format!("dd if=/dev/urandom of=/data/big bs=1M count={mib} 2>/dev/null && md5sum /data/big > /cache/sum")).await?;
+        let root = tempfile::tempdir()?;
+        let store = Store::new(root.path(), 1);
+        let opts = Options {
+            helper_image: Some(FIXTURE_IMAGE.into()),
+            ..options(&env)
+        };
+        let lines = Lines::new();
+        let progress = |l: &str| lines.push(l);
+        let t = Instant::now();
+        let meta = backup::take(&env.client, &store, &opts, "large", &stack, "1", &progress).await?;
+        let took = t.elapsed();
+        let t = Instant::now();
+        store.verify(&meta)?;
+        let verified = t.elapsed();
+        sh(&env, &app, "rm /data/big").await?;
+        let t = Instant::now();
+        backup::restore(&env.client, &store, &opts, &meta, &progress).await?;
+        let restored = t.elapsed();
+        sh(&env, &app, "md5sum -c /cache/sum").await?;
+        eprintln!("{mib} MiB: take {took:?}, verify {verified:?}, restore {restored:?}");
+        let lines = lines.take();
+        assert!(lines.iter().any(|l| l.ends_with("MiB copied")), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.ends_with("MiB restored")), "{lines:#?}");
+        Ok(())
+    })
+    .await;
+}

@@ -274,8 +274,9 @@ async fn take_volume(
                     } else {
                         format!("{MOUNT}/{rel}")
                     };
+                    let copied = every_step(progress, &plan.service, &v.volume, "copied");
                     client
-                        .download_archive(&id, &src, part)
+                        .download_archive(&id, &src, part, &copied)
                         .await
                         .map_err(|e| missing_path(e, rel, v))?;
                 }
@@ -372,11 +373,35 @@ async fn restore_volume(
                     message: format!("emptying the volume exited {code}: {log}"),
                 });
             }
-            client.upload_archive(&id, MOUNT, file).await?;
+            let copied = every_step(progress, &v.service, &v.volume, "restored");
+            client.upload_archive(&id, MOUNT, file, &copied).await?;
             Ok(())
         },
     )
     .await
+}
+
+/// Bytes between two progress lines of one copy.
+pub const PROGRESS_STEP: u64 = 64 * 1024 * 1024;
+
+/// A byte counter that reports a line each time another [`PROGRESS_STEP`] has been copied.
+fn every_step<'a>(
+    progress: Progress<'a>,
+    service: &'a str,
+    volume: &'a str,
+    verb: &'a str,
+) -> impl Fn(u64) + Sync + 'a {
+    let reported = std::sync::atomic::AtomicU64::new(0);
+    move |n: u64| {
+        let step = n / PROGRESS_STEP;
+        if step > reported.load(std::sync::atomic::Ordering::Relaxed) {
+            reported.store(step, std::sync::atomic::Ordering::Relaxed);
+            progress(&format!(
+                "{service}: volume {volume}: {} MiB {verb}",
+                n / (1024 * 1024)
+            ));
+        }
+    }
 }
 
 /// A labelled path the volume does not hold is named as such (Docker's 404 names the helper's path).
@@ -608,6 +633,29 @@ async fn blocking<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_progress_reports_once_per_step() {
+        let lines = std::sync::Mutex::new(Vec::new());
+        let progress = |l: &str| lines.lock().unwrap().push(l.to_string());
+        let copied = every_step(&progress, "db", "pg", "copied");
+        for n in [
+            1,
+            PROGRESS_STEP - 1,
+            PROGRESS_STEP,
+            PROGRESS_STEP + 5,
+            3 * PROGRESS_STEP + 1,
+        ] {
+            copied(n);
+        }
+        assert_eq!(
+            *lines.lock().unwrap(),
+            [
+                "db: volume pg: 64 MiB copied",
+                "db: volume pg: 192 MiB copied"
+            ]
+        );
+    }
 
     #[test]
     fn file_names_are_store_safe() {

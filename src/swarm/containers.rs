@@ -97,12 +97,14 @@ impl Client {
     }
 
     /// Streams the tar of `path` in container `id` (created or running; mounted volumes included)
-    /// into the file `dest`; returns the bytes written.
+    /// into the file `dest`; returns the bytes written. `copied` is told the bytes so far after
+    /// every chunk.
     pub async fn download_archive(
         &self,
         id: &str,
         path: &str,
         dest: &Path,
+        copied: &(dyn Fn(u64) + Sync),
     ) -> Result<u64, SwarmError> {
         const OP: &str = "container_archive_get";
         let start = Instant::now();
@@ -119,6 +121,7 @@ impl Client {
                 let chunk = chunk.map_err(|e| SwarmError::from_bollard(OP, e))?;
                 file.write_all(&chunk).await.map_err(|e| io_error(OP, e))?;
                 n += chunk.len() as u64;
+                copied(n);
             }
             file.flush().await.map_err(|e| io_error(OP, e))?;
             Ok(n)
@@ -129,30 +132,46 @@ impl Client {
     }
 
     /// Extracts the tar file `src` into the directory `path` of container `id` (created or
-    /// stopped; mounted volumes included), streaming it.
-    pub async fn upload_archive(&self, id: &str, path: &str, src: &Path) -> Result<(), SwarmError> {
+    /// stopped; mounted volumes included), streaming it; `copied` is told the bytes sent so far.
+    pub async fn upload_archive(
+        &self,
+        id: &str,
+        path: &str,
+        src: &Path,
+        copied: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), SwarmError> {
         const OP: &str = "container_archive_put";
         let file = tokio::fs::File::open(src)
             .await
             .map_err(|e| io_error(OP, e))?;
-        let body = futures::stream::try_unfold(file, |mut file| async move {
-            let mut buf = vec![0u8; 256 * 1024];
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                return Ok(None);
-            }
-            buf.truncate(n);
-            Ok(Some((buf.into(), file)))
-        });
+        let (tx, mut rx) = tokio::sync::watch::channel(0u64);
+        let body =
+            futures::stream::try_unfold((file, 0u64, tx), |(mut file, sent, tx)| async move {
+                let mut buf = vec![0u8; 256 * 1024];
+                let n = file.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                buf.truncate(n);
+                let sent = sent + n as u64;
+                let _ = tx.send(sent);
+                Ok(Some((buf.into(), (file, sent, tx))))
+            });
         let opts = UploadToContainerOptions {
             path: path.to_string(),
             ..Default::default()
         };
-        self.call(
+        let upload = self.call(
             OP,
             self.docker()
                 .upload_to_container(id, Some(opts), bollard::body_try_stream(body)),
-        )
-        .await
+        );
+        tokio::pin!(upload);
+        loop {
+            tokio::select! {
+                res = &mut upload => return res,
+                Ok(()) = rx.changed() => copied(*rx.borrow_and_update()),
+            }
+        }
     }
 }
