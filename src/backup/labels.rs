@@ -158,8 +158,9 @@ pub fn plan_service(stack: &str, s: &LiveService) -> Result<Option<ServicePlan>,
     }))
 }
 
-/// The plans of every labelled service of `stack`, by service name; `NothingToBackUp` when no
-/// service is labelled or the labelled ones have no volume left to take.
+/// The plans of every labelled service of `stack`, by service name; a volume several of them mount
+/// is taken with the first. `NothingToBackUp` when no service is labelled or the labelled ones
+/// have no volume left to take.
 pub fn plan_stack(stack: &str, services: &[LiveService]) -> Result<Vec<ServicePlan>, BackupError> {
     let mut plans = Vec::new();
     for s in services {
@@ -168,6 +169,11 @@ pub fn plan_stack(stack: &str, services: &[LiveService]) -> Result<Vec<ServicePl
         }
     }
     plans.sort_by(|a, b| a.service.cmp(&b.service));
+    // A volume mounted by several labelled services is taken once, with the first one.
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &mut plans {
+        p.volumes.retain(|v| seen.insert(v.docker_volume.clone()));
+    }
     if plans.iter().all(|p| p.volumes.is_empty()) {
         return Err(BackupError::NothingToBackUp {
             stack: stack.to_string(),
@@ -379,6 +385,27 @@ mod tests {
         .unwrap();
         let names: Vec<&str> = plans.iter().map(|p| p.service.as_str()).collect();
         assert_eq!(names, ["app", "db"]);
+    }
+
+    #[test]
+    fn a_shared_volume_is_taken_once() {
+        let mut a = svc(&[("backupbot.backup", "true")], &[("st_shared", "/s")]);
+        a.name = "st_a".into();
+        let b = svc(
+            &[("backupbot.backup", "true")],
+            &[("st_shared", "/x"), ("st_own", "/o")],
+        );
+        let plans = plan_stack("st", &[b, a]).unwrap();
+        let vols: Vec<(&str, Vec<&str>)> = plans
+            .iter()
+            .map(|p| {
+                (
+                    p.service.as_str(),
+                    p.volumes.iter().map(|v| v.volume.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(vols, [("a", vec!["shared"]), ("db", vec!["own"])]);
     }
 
     #[test]
