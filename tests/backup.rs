@@ -312,6 +312,20 @@ async fn whole_volume_restore_equals_the_snapshot_and_hooks_guard_it() {
         assert_eq!(store.list("plain")?.len(), 2);
         assert_eq!(helpers(&env).await?, 0);
 
+        // A nested path: taken alone, restored even after its parent directory went.
+        docker(&[
+            "service", "update", "--detach", "--no-resolve-image",
+            "--label-add", "backupbot.backup.volumes.data.path=sub/b",
+            &service,
+        ]);
+        let nested = backup::take(&env.client, &store, &opts, "plain", &stack, "1", &progress).await?;
+        let file = store.volume_file(&nested, &nested.volumes[0])?;
+        assert_eq!(archive::entry_names(&file)?, ["sub/b"]);
+        let app = running(&env, &service).await?;
+        sh(&env, &app, "rm -rf /data/sub && echo other > /data/a").await?;
+        backup::restore(&env.client, &store, &opts, &nested, &progress).await?;
+        assert_eq!(sh(&env, &app, "cat /data/sub/b /data/a").await?, "two\nother\n");
+
         // A stack with no labelled service.
         let none = env.unique("nobk").replace('-', "");
         let err = backup::take(&env.client, &store, &opts, "none", &none, "1", &progress)
