@@ -77,16 +77,21 @@ pub fn append_rebased<R: Read, W: Write>(
     Ok(n)
 }
 
-/// Writes the stored tar `dest` of one volume from the Docker archives `parts` (file, rel path);
-/// returns the number of entries.
-pub fn build_volume_tar(parts: &[(PathBuf, String)], dest: &Path) -> Result<usize, BackupError> {
+/// Writes the stored tar `dest` of one volume from the Docker archives `parts` (reader, rel path),
+/// read one after the other (each to its end); returns the number of entries.
+pub fn build_volume_tar<R: Read>(
+    parts: impl IntoIterator<Item = (R, String)>,
+    dest: &Path,
+) -> Result<usize, BackupError> {
     let file = std::fs::File::create(dest).map_err(BackupError::io(dest))?;
     let mut out = tar::Builder::new(io::BufWriter::new(file));
     out.mode(tar::HeaderMode::Complete);
     let mut n = 0;
     for (part, rel) in parts {
-        let f = std::fs::File::open(part).map_err(BackupError::io(part))?;
-        n += append_rebased(io::BufReader::new(f), rel, &mut out).map_err(BackupError::io(part))?;
+        let mut part = io::BufReader::new(part);
+        n += append_rebased(&mut part, &rel, &mut out).map_err(BackupError::io(dest))?;
+        // Past the end-of-archive marker: drain, so the writer side never blocks.
+        io::copy(&mut part, &mut io::sink()).map_err(BackupError::io(dest))?;
     }
     let w = out.into_inner().map_err(BackupError::io(dest))?;
     let f = w
@@ -187,8 +192,15 @@ mod tests {
         let part = dir.path().join("part");
         std::fs::write(&part, docker_tar("sub", &[("z", b"333")])).unwrap();
         let dest = dir.path().join("out.tar");
-        let n =
-            build_volume_tar(&[(whole, String::new()), (part, "deep/sub".into())], &dest).unwrap();
+        let open = |p: &Path| std::fs::File::open(p).unwrap();
+        let n = build_volume_tar(
+            [
+                (open(&whole), String::new()),
+                (open(&part), "deep/sub".into()),
+            ],
+            &dest,
+        )
+        .unwrap();
         let names = entry_names(&dest).unwrap();
         assert_eq!(
             names,
@@ -241,6 +253,20 @@ mod tests {
     }
 
     #[test]
+    fn trailing_bytes_are_drained_and_garbage_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.tar");
+        let mut padded = docker_tar("v", &[("f", b"x")]);
+        padded.extend(std::iter::repeat_n(0u8, 10 * 512));
+        let mut rest = &padded[..];
+        let n = build_volume_tar([(&mut rest, String::new())], &dest).unwrap();
+        assert_eq!(n, 3);
+        assert!(rest.is_empty(), "the reader was read to its end");
+        let garbage = vec![0x41u8; 2048];
+        assert!(build_volume_tar([(&garbage[..], String::new())], &dest).is_err());
+    }
+
+    #[test]
     fn long_names_survive() {
         let long = format!("{}/{}", "d".repeat(120), "f".repeat(120));
         let dir = tempfile::tempdir().unwrap();
@@ -252,7 +278,7 @@ mod tests {
             .unwrap();
         std::fs::write(&src, b.into_inner().unwrap()).unwrap();
         let dest = dir.path().join("out.tar");
-        build_volume_tar(&[(src, String::new())], &dest).unwrap();
+        build_volume_tar([(std::fs::File::open(&src).unwrap(), String::new())], &dest).unwrap();
         assert_eq!(entry_names(&dest).unwrap(), [long]);
     }
 }

@@ -253,12 +253,25 @@ async fn take_volume(
     } else {
         v.paths.clone()
     };
-    let parts: Vec<(PathBuf, String)> = rels
+    // Each archive streams from Docker through a pipe into the tar rewrite on a blocking thread,
+    // which writes the stored tar directly (no intermediate copy on disk).
+    let handle = tokio::runtime::Handle::current();
+    let (writers, readers): (Vec<_>, Vec<_>) = rels
         .iter()
-        .enumerate()
-        .map(|(i, rel)| (tmp.join(format!(".{file}.part{i}")), rel.clone()))
+        .map(|rel| {
+            let (w, r) = tokio::io::duplex(PIPE_BUFFER);
+            let r = BlockingRead {
+                inner: r,
+                handle: handle.clone(),
+            };
+            (w, (r, rel.clone()))
+        })
         .collect();
-    with_helper(
+    let worker = tokio::task::spawn_blocking({
+        let dest = dest.clone();
+        move || archive::build_volume_tar(readers, &dest)
+    });
+    let copied = with_helper(
         client,
         opts,
         stack,
@@ -266,9 +279,9 @@ async fn take_volume(
         &v.docker_volume,
         vec!["exit 0".into()],
         |id| {
-            let parts = &parts;
+            let rels = &rels;
             async move {
-                for (part, rel) in parts {
+                for (mut w, rel) in writers.into_iter().zip(rels) {
                     let src = if rel.is_empty() {
                         MOUNT.to_string()
                     } else {
@@ -276,7 +289,7 @@ async fn take_volume(
                     };
                     let copied = every_step(progress, &plan.service, &v.volume, "copied");
                     client
-                        .download_archive(&id, &src, part, &copied)
+                        .download_archive(&id, &src, &mut w, &copied)
                         .await
                         .map_err(|e| missing_path(e, rel, v))?;
                 }
@@ -284,18 +297,17 @@ async fn take_volume(
             }
         },
     )
-    .await?;
-    let entries = blocking({
-        let (parts, dest) = (parts.clone(), dest.clone());
-        move || {
-            let n = archive::build_volume_tar(&parts, &dest);
-            for (p, _) in &parts {
-                let _ = std::fs::remove_file(p);
-            }
-            n
-        }
-    })
-    .await?;
+    .await;
+    let built = worker.await.map_err(|e| BackupError::Io {
+        path: dest.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let entries = match (copied, built) {
+        (Ok(()), built) => built?,
+        // The rewrite failed first and closed the pipe: its error is the cause.
+        (Err(e), Err(b)) if is_broken_pipe(&e) => return Err(b),
+        (Err(e), _) => return Err(e),
+    };
     let (sha256, bytes) = blocking({
         let dest = dest.clone();
         move || sha256_file(&dest)
@@ -379,6 +391,27 @@ async fn restore_volume(
         },
     )
     .await
+}
+
+/// The pipe between a download and the tar rewrite.
+const PIPE_BUFFER: usize = 1024 * 1024;
+
+/// A blocking reader over an async one, for the tar rewrite on a blocking thread.
+struct BlockingRead<R> {
+    inner: R,
+    handle: tokio::runtime::Handle,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> std::io::Read for BlockingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use tokio::io::AsyncReadExt;
+        self.handle.block_on(self.inner.read(buf))
+    }
+}
+
+/// The download failed because the reading side of its pipe went away.
+fn is_broken_pipe(e: &BackupError) -> bool {
+    matches!(e, BackupError::Docker(d) if d.io_kind() == Some(std::io::ErrorKind::BrokenPipe))
 }
 
 /// Bytes between two progress lines of one copy.

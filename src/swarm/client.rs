@@ -76,6 +76,18 @@ impl SwarmError {
         }
     }
 
+    /// The kind of the local I/O error behind this error, if it is one (e.g. a broken pipe while
+    /// streaming an archive).
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            SwarmError::Other {
+                source: bollard::errors::Error::IOError { err },
+                ..
+            } => Some(err.kind()),
+            _ => None,
+        }
+    }
+
     /// Docker said the object does not exist.
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)

@@ -97,21 +97,17 @@ impl Client {
     }
 
     /// Streams the tar of `path` in container `id` (created or running; mounted volumes included)
-    /// into the file `dest`; returns the bytes written. `copied` is told the bytes so far after
-    /// every chunk.
+    /// into `out`; returns the bytes written. `copied` is told the bytes so far after every chunk.
     pub async fn download_archive(
         &self,
         id: &str,
         path: &str,
-        dest: &Path,
+        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
         copied: &(dyn Fn(u64) + Sync),
     ) -> Result<u64, SwarmError> {
         const OP: &str = "container_archive_get";
         let start = Instant::now();
         let res = async {
-            let mut file = tokio::fs::File::create(dest)
-                .await
-                .map_err(|e| io_error(OP, e))?;
             let opts = DownloadFromContainerOptions {
                 path: path.to_string(),
             };
@@ -119,11 +115,11 @@ impl Client {
             let mut n = 0u64;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| SwarmError::from_bollard(OP, e))?;
-                file.write_all(&chunk).await.map_err(|e| io_error(OP, e))?;
+                out.write_all(&chunk).await.map_err(|e| io_error(OP, e))?;
                 n += chunk.len() as u64;
                 copied(n);
             }
-            file.flush().await.map_err(|e| io_error(OP, e))?;
+            out.flush().await.map_err(|e| io_error(OP, e))?;
             Ok(n)
         }
         .await;
