@@ -1,9 +1,10 @@
 //! Snapshots of a deployment's volumes (take and restore), following Co-op Cloud's backupbot label
 //! conventions on the live Swarm services: which services and volumes, which paths, which hooks
 //! ([`labels`]); a local snapshot store with checksums and retention ([`store`]); tar rewriting
-//! between Docker's archive API and the stored per-volume tars ([`archive`]); and the executor that
-//! runs hooks in the service's container and copies volume data through short-lived helper
-//! containers ([`run`]). `docs/snapshots.md` describes the store and the labels supported.
+//! between Docker's archive API and the stored per-volume tars ([`archive`]); short-lived helper
+//! containers that mount a volume ([`helper`]); hooks run in the service's container (`hooks`);
+//! and the executor that ties them together ([`run`]). `docs/snapshots.md` describes the store and
+//! the labels supported.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ use std::time::Duration;
 use crate::swarm::SwarmError;
 
 pub mod archive;
+pub mod helper;
+mod hooks;
 pub mod labels;
 pub mod run;
 pub mod store;

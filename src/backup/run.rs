@@ -4,14 +4,14 @@
 //! created container's volumes) and run one `sh -c` to empty the volume (or the snapshot's paths)
 //! before a restore; they are removed on every path, and leftovers of a killed run are swept first.
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use bollard::models::{
-    ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions, TaskState,
+use super::helper::{
+    BlockingRead, CLEAR_SCRIPT, MOUNT, PIPE_BUFFER, is_broken_pipe, require_volume, sweep_helpers,
+    with_helper,
 };
-
+use super::hooks::run_hook;
 use super::labels::{
     LABEL_BACKUP_POST, LABEL_BACKUP_PRE, LABEL_RESTORE_POST, LABEL_RESTORE_PRE, LiveService,
     ServicePlan, parse_paths, plan_service, plan_stack,
@@ -19,14 +19,6 @@ use super::labels::{
 use super::store::{SnapshotMeta, Store, VolumeEntry, new_id, sha256_file};
 use super::{BackupError, Options, archive};
 use crate::swarm::{Client, label_filter};
-
-/// Where a helper container mounts the volume it copies.
-pub const MOUNT: &str = "/hearth-volume";
-/// The label that marks helper containers (value [`ROLE_HELPER`]).
-pub const LABEL_ROLE: &str = "hearth.role";
-pub const ROLE_HELPER: &str = "backup-helper";
-/// The stack a helper works for (leftovers are swept per stack).
-pub const LABEL_HELPER_STACK: &str = "hearth.backup.stack";
 
 type Progress<'a> = &'a (dyn Fn(&str) + Sync);
 
@@ -393,27 +385,6 @@ async fn restore_volume(
     .await
 }
 
-/// The pipe between a download and the tar rewrite.
-const PIPE_BUFFER: usize = 1024 * 1024;
-
-/// A blocking reader over an async one, for the tar rewrite on a blocking thread.
-struct BlockingRead<R> {
-    inner: R,
-    handle: tokio::runtime::Handle,
-}
-
-impl<R: tokio::io::AsyncRead + Unpin> std::io::Read for BlockingRead<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use tokio::io::AsyncReadExt;
-        self.handle.block_on(self.inner.read(buf))
-    }
-}
-
-/// The download failed because the reading side of its pipe went away.
-fn is_broken_pipe(e: &BackupError) -> bool {
-    matches!(e, BackupError::Docker(d) if d.io_kind() == Some(std::io::ErrorKind::BrokenPipe))
-}
-
 /// Bytes between two progress lines of one copy.
 pub const PROGRESS_STEP: u64 = 64 * 1024 * 1024;
 
@@ -449,15 +420,6 @@ fn missing_path(e: crate::swarm::SwarmError, rel: &str, v: &super::VolumePlan) -
     }
 }
 
-/// Run as `sh -c CLEAR_SCRIPT sh <mount> [<rel>...]`: removes the given paths of the volume, or
-/// everything in it (dot-files included) when none are given.
-const CLEAR_SCRIPT: &str = r#"set -e
-cd "$1"
-shift
-if [ "$#" -eq 0 ]; then set -- * .[!.]* ..?*; fi
-rm -rf -- "$@"
-"#;
-
 /// The stored tar's name of a volume: `<service>.<volume>.tar`, other characters as `_`.
 pub fn file_name(service: &str, volume: &str) -> String {
     let clean = |s: &str| -> String {
@@ -472,183 +434,6 @@ pub fn file_name(service: &str, volume: &str) -> String {
             .collect()
     };
     format!("{}.{}.tar", clean(service), clean(volume))
-}
-
-/// The labels of a helper container.
-pub fn helper_labels(opts: &Options, stack: &str, volume: &str) -> HashMap<String, String> {
-    let mut l: HashMap<String, String> = opts.labels.clone().into_iter().collect();
-    l.insert("hearth.managed-by".into(), "hearth".into());
-    l.insert(LABEL_ROLE.into(), ROLE_HELPER.into());
-    l.insert(LABEL_HELPER_STACK.into(), stack.into());
-    l.insert("hearth.backup.volume".into(), volume.into());
-    l
-}
-
-/// Creates a helper container mounting `volume` at [`MOUNT`] (running `sh -c cmd...` if started),
-/// runs `body` with its id, and removes it whatever happened.
-async fn with_helper<F, Fut>(
-    client: &Client,
-    opts: &Options,
-    stack: &str,
-    image: &str,
-    volume: &str,
-    cmd: Vec<String>,
-    body: F,
-) -> Result<(), BackupError>
-where
-    F: FnOnce(String) -> Fut,
-    Fut: Future<Output = Result<(), BackupError>>,
-{
-    let mut rand = [0u8; 4];
-    let _ = getrandom::fill(&mut rand);
-    let name = format!("hearth-backup-{}", hex::encode(rand));
-    let spec = ContainerCreateBody {
-        image: Some(image.to_string()),
-        entrypoint: Some(vec!["sh".into(), "-c".into()]),
-        cmd: Some(cmd),
-        user: Some("0:0".into()),
-        labels: Some(helper_labels(opts, stack, volume)),
-        network_disabled: Some(true),
-        host_config: Some(HostConfig {
-            network_mode: Some("none".into()),
-            mounts: Some(vec![Mount {
-                target: Some(MOUNT.into()),
-                source: Some(volume.into()),
-                typ: Some(MountType::VOLUME),
-                volume_options: Some(MountVolumeOptions {
-                    no_copy: Some(true),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let id = client.create_container(&name, spec).await?;
-    let res = body(id.clone()).await;
-    let removed = client.remove_container(&id).await;
-    res?;
-    removed?;
-    Ok(())
-}
-
-/// Removes helper containers of `stack` left by a run that was killed or cancelled.
-async fn sweep_helpers(client: &Client, stack: &str) {
-    let filter = label_filter(&[
-        &format!("{LABEL_ROLE}={ROLE_HELPER}"),
-        &format!("{LABEL_HELPER_STACK}={stack}"),
-    ]);
-    for c in client
-        .list_containers(Some(filter))
-        .await
-        .unwrap_or_default()
-    {
-        if let Some(id) = c.id {
-            let _ = client.remove_container(&id).await;
-        }
-    }
-}
-
-/// The volume exists on this node (a helper would otherwise create an empty, unlabelled one).
-async fn require_volume(client: &Client, name: &str) -> Result<(), BackupError> {
-    let filter = HashMap::from([("name".to_string(), vec![name.to_string()])]);
-    let found = client.list_volumes(Some(filter)).await?;
-    if found.iter().any(|v| v.name == name) {
-        Ok(())
-    } else {
-        Err(BackupError::NotFound(format!("volume {name} on this node")))
-    }
-}
-
-/// Runs a hook (`sh -c cmd`) in the service's running container on this node, bounded by
-/// `opts.hook_timeout`; anything but exit 0 is a [`BackupError::Hook`].
-async fn run_hook(
-    client: &Client,
-    opts: &Options,
-    svc: &LiveService,
-    service: &str,
-    hook: &str,
-    cmd: &str,
-    progress: Progress<'_>,
-) -> Result<(), BackupError> {
-    let container = running_container(client, opts, svc, service, hook).await?;
-    progress(&format!("{service}: {hook}: {cmd}"));
-    let argv = vec!["sh".to_string(), "-c".to_string(), cmd.to_string()];
-    let fail = |exit_code, output: String| BackupError::Hook {
-        service: service.to_string(),
-        hook: hook.to_string(),
-        command: cmd.to_string(),
-        exit_code,
-        output: output.trim().to_string(),
-    };
-    match tokio::time::timeout(opts.hook_timeout, client.exec(&container, &argv)).await {
-        Err(_) => Err(fail(
-            None,
-            format!("no exit within {:?}", opts.hook_timeout),
-        )),
-        Ok(Err(e)) => Err(fail(None, e.to_string())),
-        Ok(Ok(out)) if out.exit_code == Some(0) => Ok(()),
-        Ok(Ok(out)) => Err(fail(out.exit_code, out.output)),
-    }
-}
-
-/// The container of a running task of the service on this node, waiting up to
-/// `opts.wait_running` for one.
-async fn running_container(
-    client: &Client,
-    opts: &Options,
-    svc: &LiveService,
-    service: &str,
-    hook: &str,
-) -> Result<String, BackupError> {
-    let node = client
-        .info()
-        .await?
-        .swarm
-        .and_then(|s| s.node_id)
-        .unwrap_or_default();
-    let filter = HashMap::from([
-        ("service".to_string(), vec![svc.name.clone()]),
-        ("desired-state".to_string(), vec!["running".to_string()]),
-    ]);
-    let deadline = tokio::time::Instant::now() + opts.wait_running;
-    loop {
-        let tasks = client.list_tasks(Some(filter.clone())).await?;
-        let mut seen = BTreeMap::new();
-        for t in &tasks {
-            if !svc.id.is_empty() && t.service_id.as_deref() != Some(svc.id.as_str()) {
-                continue;
-            }
-            let state = t.status.as_ref().and_then(|s| s.state);
-            let container = crate::assess::tasks::container_id(t);
-            let local = t.node_id.as_deref() == Some(node.as_str());
-            if state == Some(TaskState::RUNNING)
-                && local
-                && let Some(c) = container
-            {
-                return Ok(c.to_string());
-            }
-            let where_ = if local { "here" } else { "on another node" };
-            *seen.entry(format!("{state:?} {where_}")).or_insert(0usize) += 1;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            let state = if seen.is_empty() {
-                "no task".to_string()
-            } else {
-                seen.iter()
-                    .map(|(k, n)| format!("{n} task(s) {k}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            return Err(BackupError::NotRunning {
-                service: service.to_string(),
-                hook: hook.to_string(),
-                message: format!("after {:?}: {state}", opts.wait_running),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// Runs blocking file work (tar, checksums) off the async threads.
@@ -694,45 +479,5 @@ mod tests {
     fn file_names_are_store_safe() {
         assert_eq!(file_name("db", "postgres"), "db.postgres.tar");
         assert_eq!(file_name("a.b", "x/y z"), "a_b.x_y_z.tar");
-    }
-
-    #[test]
-    fn helpers_carry_hearth_and_caller_labels() {
-        let opts = Options {
-            labels: BTreeMap::from([
-                ("hearth.test".to_string(), "t1".to_string()),
-                (LABEL_ROLE.to_string(), "overridden".to_string()),
-            ]),
-            ..Default::default()
-        };
-        let l = helper_labels(&opts, "st", "st_data");
-        assert_eq!(l["hearth.test"], "t1");
-        assert_eq!(l["hearth.managed-by"], "hearth");
-        assert_eq!(l[LABEL_ROLE], ROLE_HELPER, "the role is never overridden");
-        assert_eq!(l[LABEL_HELPER_STACK], "st");
-        assert_eq!(l["hearth.backup.volume"], "st_data");
-    }
-
-    #[test]
-    fn hook_errors_name_service_hook_exit_code_and_output() {
-        let e = BackupError::Hook {
-            service: "db".into(),
-            hook: LABEL_BACKUP_PRE.into(),
-            command: "/pg_backup.sh backup".into(),
-            exit_code: Some(3),
-            output: "disk full".into(),
-        };
-        assert_eq!(
-            e.to_string(),
-            "db: backupbot.backup.pre-hook `/pg_backup.sh backup` failed (exit 3): disk full"
-        );
-        let e = BackupError::Hook {
-            exit_code: None,
-            output: "no exit within 1s".into(),
-            service: "db".into(),
-            hook: LABEL_RESTORE_POST.into(),
-            command: "x".into(),
-        };
-        assert!(e.to_string().contains("(no exit code): no exit within 1s"));
     }
 }
