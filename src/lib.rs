@@ -4,6 +4,7 @@
 //! (observe, assess, plan, apply) -> report. Only [`swarm`] talks to Docker.
 
 pub mod assess;
+pub mod backup;
 pub mod cli;
 pub mod compose;
 pub mod controller;
