@@ -216,7 +216,7 @@ pub const DEFS: &[Def] = &[
         "hearth_leader",
         Kind::Gauge,
         &[],
-        "1 when this instance acts on the swarm.",
+        "1 when this instance acts on the swarm (it holds the pool's leader lease, or runs with --no-lease); 0 for a standby.",
     ),
     def(
         "hearth_build_info",
@@ -356,7 +356,7 @@ pub fn samples(shared: &Shared, def: &Def) -> Vec<Sample> {
                 .map(|e| e.len())
                 .unwrap_or_default() as f64,
         )],
-        "hearth_leader" => vec![(vec![], 1.0)],
+        "hearth_leader" => vec![(vec![], if shared.is_leader() { 1.0 } else { 0.0 })],
         "hearth_build_info" => vec![(vec![env!("CARGO_PKG_VERSION").into()], 1.0)],
         name => shared
             .statuses
@@ -708,6 +708,15 @@ mod tests {
                 .expect("q")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn leader_is_one_for_the_leader_and_zero_for_a_standby() {
+        let shared = shared_with(vec![]);
+        let metrics = Metrics::new(shared.clone());
+        assert_eq!(line_value(&metrics.render(), "hearth_leader "), Some(1.0));
+        shared.leadership.send_modify(|l| l.leading = false);
+        assert_eq!(line_value(&metrics.render(), "hearth_leader "), Some(0.0));
     }
 
     #[test]
