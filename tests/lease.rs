@@ -51,8 +51,11 @@ impl Hearth {
         })
     }
 
+    /// This process's `/metrics` (`None` when another process answers on the port).
     fn metrics(&self) -> Option<String> {
-        common::http::get(self.addr, "/metrics").ok().map(|(_, b)| b)
+        let (_, m) = common::http::get(self.addr, "/metrics").ok()?;
+        let me = format!("hearth_lease_info{{identity=\"{}\"", self.identity);
+        m.contains(&me).then_some(m)
     }
 
     /// `hearth_leader`, when the process answers.
@@ -149,7 +152,13 @@ async fn until<T>(
 /// The lease object's labels (`None` when absent).
 fn lease_labels(name: &str) -> Option<serde_json::Value> {
     let out = Command::new("docker")
-        .args(["config", "inspect", name, "--format", "{{json .Spec.Labels}}"])
+        .args([
+            "config",
+            "inspect",
+            name,
+            "--format",
+            "{{json .Spec.Labels}}",
+        ])
         .output()
         .ok()?;
     out.status
@@ -284,7 +293,7 @@ async fn one_leader_acts_and_a_standby_takes_over() {
         let (_, body) = until("c's API", Duration::from_secs(20), || {
             common::http::get(c.addr, "/api/v1/deployments/trio-0")
                 .ok()
-                .filter(|(code, b)| *code == 200 && b.contains("standby"))
+                .filter(|(code, b)| *code == 200 && b.contains("standby; leader is"))
         })
         .await?;
         assert!(
@@ -301,6 +310,9 @@ async fn one_leader_acts_and_a_standby_takes_over() {
         println!("SIGTERM hand-off: c leads {c_leads:?} after the leader's SIGTERM");
         assert!(c_leads < Duration::from_secs(5), "{c_leads:?}");
         let status = standby.wait_exit(Duration::from_secs(30))?;
+        let log = standby.log_text();
+        let tail: Vec<&str> = log.lines().rev().take(8).collect();
+        println!("the old leader's last log lines:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
         assert!(status.success(), "{}", standby.log_text());
         assert!(standby.log_text().contains("released the leader lease"));
 

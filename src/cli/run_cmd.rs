@@ -246,7 +246,10 @@ mod tests {
         let l = lease_of(&["--lease-duration", "3s", "--identity", "a"])
             .expect("parses")
             .expect("a lease");
-        assert_eq!((l.duration, l.identity.as_str()), (Duration::from_secs(3), "a"));
+        assert_eq!(
+            (l.duration, l.identity.as_str()),
+            (Duration::from_secs(3), "a")
+        );
         assert_eq!(lease_of(&["--no-lease"]), Ok(None));
         assert!(lease_of(&["--no-lease", "--identity", "a"]).is_err());
         assert!(lease_of(&["--lease-duration", "100ms"]).is_err());

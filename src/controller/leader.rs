@@ -153,7 +153,9 @@ async fn look(
                 return Err(SwarmError::Server {
                     op: "config_inspect",
                     status: 0,
-                    message: format!("{name} exists and is not a hearth lease: remove or rename it"),
+                    message: format!(
+                        "{name} exists and is not a hearth lease: remove or rename it"
+                    ),
                 });
             };
             (c.id.clone().unwrap_or_else(|| name.clone()), Some(r))
@@ -236,11 +238,8 @@ async fn run(client: Client, cfg: LeaseConfig, shared: Arc<Shared>) {
             None => timing.duration,
         };
         let leading = last_ok.is_some();
-        let outcome = tokio::time::timeout(
-            limit,
-            look(&client, &p, &cfg, leading, &mut seen, &timing),
-        )
-        .await;
+        let outcome =
+            tokio::time::timeout(limit, look(&client, &p, &cfg, leading, &mut seen, &timing)).await;
         let pause = match outcome {
             Ok(Ok(Outcome::Leading { sent })) => {
                 if !leading {
@@ -275,7 +274,9 @@ async fn run(client: Client, cfg: LeaseConfig, shared: Arc<Shared>) {
         };
         // Wake up at the fence at the latest.
         let pause = match last_ok {
-            Some(ok) => pause.min((ok + timing.fence_after).saturating_duration_since(Instant::now())),
+            Some(ok) => {
+                pause.min((ok + timing.fence_after).saturating_duration_since(Instant::now()))
+            }
             None => pause,
         };
         tokio::time::sleep(pause).await;

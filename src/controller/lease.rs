@@ -74,7 +74,12 @@ impl LeaseRecord {
         if labels.get(LABEL_KIND).map(String::as_str) != Some("lease") {
             return None;
         }
-        let num = |k: &str| labels.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let num = |k: &str| {
+            labels
+                .get(k)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         Some(LeaseRecord {
             holder: labels.get(LABEL_HOLDER).cloned().unwrap_or_default(),
             renewed_ms: num(LABEL_RENEWED),
@@ -127,7 +132,6 @@ impl Timing {
             fence_after: duration * 2 / 3,
         }
     }
-
 }
 
 /// When this instance first saw a version of the record (its own monotonic clock).
@@ -198,8 +202,7 @@ pub fn decide(
         _ => now.mono,
     };
     let until = first_seen + duration;
-    let stale_by_wall =
-        now.wall_ms > r.renewed_ms.saturating_add(2 * duration.as_millis() as u64);
+    let stale_by_wall = now.wall_ms > r.renewed_ms.saturating_add(2 * duration.as_millis() as u64);
     if now.mono >= until || stale_by_wall {
         return Decision::Acquire;
     }
@@ -299,7 +302,10 @@ mod tests {
             }
         );
         assert_eq!(decide(None, "a", true, seen, now, &t), Decision::Acquire);
-        assert_eq!(decide(None, "a", false, seen, at(base, D), &t), Decision::Acquire);
+        assert_eq!(
+            decide(None, "a", false, seen, at(base, D), &t),
+            Decision::Acquire
+        );
     }
 
     #[test]
@@ -388,7 +394,14 @@ mod tests {
             Decision::StandBy { .. }
         ));
         assert_eq!(
-            decide(Some(&r), "a", false, seen, at(base, Duration::from_secs(60)), &t),
+            decide(
+                Some(&r),
+                "a",
+                false,
+                seen,
+                at(base, Duration::from_secs(60)),
+                &t
+            ),
             Decision::Acquire
         );
     }

@@ -474,7 +474,10 @@ fn the_leader_lease_is_never_planned_away() {
     // Converged, parked, pruned: the lease stays.
     let plan = plan_deployment(&intent(Some(&spec), &secrets), &snap);
     assert!(plan.is_empty(), "{:?}", kinds(&plan));
-    assert!(!touches_lease(&plan_deployment(&intent(None, &secrets), &snap)));
+    assert!(!touches_lease(&plan_deployment(
+        &intent(None, &secrets),
+        &snap
+    )));
     let pruned = plan_prune("p", "web", &snap);
     assert!(!pruned.is_empty());
     assert!(!touches_lease(&pruned), "{:?}", kinds(&pruned));

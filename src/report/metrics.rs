@@ -219,6 +219,12 @@ pub const DEFS: &[Def] = &[
         "1 when this instance acts on the swarm (it holds the pool's leader lease, or runs with --no-lease); 0 for a standby.",
     ),
     def(
+        "hearth_lease_info",
+        Kind::Gauge,
+        &["identity", "leader"],
+        "Always 1 while hearth takes part in a leader lease (absent with --no-lease): this instance's identity and the lease holder as it last read it (empty while unknown).",
+    ),
+    def(
         "hearth_build_info",
         Kind::Gauge,
         &["version"],
@@ -357,6 +363,13 @@ pub fn samples(shared: &Shared, def: &Def) -> Vec<Sample> {
                 .unwrap_or_default() as f64,
         )],
         "hearth_leader" => vec![(vec![], if shared.is_leader() { 1.0 } else { 0.0 })],
+        "hearth_lease_info" => {
+            let l = shared.leadership();
+            match l.identity {
+                Some(id) => vec![(vec![id, l.leader.unwrap_or_default()], 1.0)],
+                None => vec![],
+            }
+        }
         "hearth_build_info" => vec![(vec![env!("CARGO_PKG_VERSION").into()], 1.0)],
         name => shared
             .statuses
@@ -715,8 +728,18 @@ mod tests {
         let shared = shared_with(vec![]);
         let metrics = Metrics::new(shared.clone());
         assert_eq!(line_value(&metrics.render(), "hearth_leader "), Some(1.0));
-        shared.leadership.send_modify(|l| l.leading = false);
-        assert_eq!(line_value(&metrics.render(), "hearth_leader "), Some(0.0));
+        assert!(!metrics.render().contains("hearth_lease_info"));
+        shared.leadership.send_modify(|l| {
+            l.leading = false;
+            l.identity = Some("b:2".into());
+            l.leader = Some("a:1".into());
+        });
+        let text = metrics.render();
+        assert_eq!(line_value(&text, "hearth_leader "), Some(0.0));
+        assert_eq!(
+            line_value(&text, "hearth_lease_info{identity=\"b:2\",leader=\"a:1\"}"),
+            Some(1.0)
+        );
     }
 
     #[test]
