@@ -54,8 +54,10 @@ impl Hearth {
     /// This process's `/metrics` (`None` when another process answers on the port).
     fn metrics(&self) -> Option<String> {
         let (_, m) = common::http::get(self.addr, "/metrics").ok()?;
-        let me = format!("hearth_lease_info{{identity=\"{}\"", self.identity);
-        m.contains(&me).then_some(m)
+        let me = format!("identity=\"{}\"", self.identity);
+        m.lines()
+            .any(|l| l.starts_with("hearth_lease_info{") && l.contains(&me))
+            .then_some(m)
     }
 
     /// `hearth_leader`, when the process answers.

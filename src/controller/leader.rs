@@ -4,7 +4,6 @@
 //! renew in time (fencing by time), and [`LeaseTask::release`] hands the lease over on a clean
 //! shutdown. Also: the status a standby reports for its deployments.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -124,7 +123,7 @@ fn read_record(cfg: &bollard::models::Config) -> Option<LeaseRecord> {
         .spec
         .as_ref()
         .and_then(|s| s.labels.clone())
-        .unwrap_or_else(HashMap::new);
+        .unwrap_or_default();
     let version = cfg.version.as_ref().and_then(|v| v.index).unwrap_or(0);
     LeaseRecord::from_labels(&labels, version)
 }

@@ -221,8 +221,8 @@ pub const DEFS: &[Def] = &[
     def(
         "hearth_lease_info",
         Kind::Gauge,
-        &["identity", "leader"],
-        "Always 1 while hearth takes part in a leader lease (absent with --no-lease): this instance's identity and the lease holder as it last read it (empty while unknown).",
+        &["pool", "identity", "leader"],
+        "Always 1 while hearth takes part in a leader lease (absent with --no-lease): the pool, this instance's identity and the lease holder as it last read it (empty while unknown).",
     ),
     def(
         "hearth_build_info",
@@ -366,7 +366,14 @@ pub fn samples(shared: &Shared, def: &Def) -> Vec<Sample> {
         "hearth_lease_info" => {
             let l = shared.leadership();
             match l.identity {
-                Some(id) => vec![(vec![id, l.leader.unwrap_or_default()], 1.0)],
+                Some(id) => {
+                    let pool = shared
+                        .lease_pool
+                        .read()
+                        .map(|p| p.as_ref().map(|p| p.name.clone()).unwrap_or_default())
+                        .unwrap_or_default();
+                    vec![(vec![pool, id, l.leader.unwrap_or_default()], 1.0)]
+                }
                 None => vec![],
             }
         }
@@ -734,10 +741,17 @@ mod tests {
             l.identity = Some("b:2".into());
             l.leader = Some("a:1".into());
         });
+        shared.set_lease_pool(Some(crate::controller::status::LeasePool {
+            name: "ci".into(),
+            labels: vec![],
+        }));
         let text = metrics.render();
         assert_eq!(line_value(&text, "hearth_leader "), Some(0.0));
         assert_eq!(
-            line_value(&text, "hearth_lease_info{identity=\"b:2\",leader=\"a:1\"}"),
+            line_value(
+                &text,
+                "hearth_lease_info{pool=\"ci\",identity=\"b:2\",leader=\"a:1\"}"
+            ),
             Some(1.0)
         );
     }
