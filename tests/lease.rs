@@ -305,10 +305,11 @@ async fn one_leader_acts_and_a_standby_takes_over() {
 
         // A third instance stands by and says so; SIGTERM of the leader hands over at once.
         let mut c = Hearth::start(pool.path(), logs.path(), "c")?;
-        until("c stands by", Duration::from_secs(20), || {
+        until("c stands by", Duration::from_secs(60), || {
             (c.leader() == Some(false)).then_some(())
         })
-        .await?;
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\nc's log:\n{}", c.log_text()))?;
         let (_, body) = until("c's API", Duration::from_secs(20), || {
             common::http::get(c.addr, "/api/v1/deployments/trio-0")
                 .ok()

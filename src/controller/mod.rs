@@ -199,9 +199,11 @@ pub async fn run(
     resync.tick().await;
     let mut poll = tokio::time::interval(c.cfg.poll);
     loop {
+        // A standby takes nothing from the queue: its backoffs must not wake it in a loop.
         let wake = c
             .queue
             .next_wakeup()
+            .filter(|_| c.shared.is_leader())
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
