@@ -96,6 +96,8 @@ pub enum Command {
         /// are unauthenticated, so give another address (e.g. 0.0.0.0:9480) only on purpose.
         #[arg(long, default_value = crate::report::DEFAULT_LISTEN, env = "HEARTH_LISTEN")]
         listen: std::net::SocketAddr,
+        #[command(flatten)]
+        lease: run_cmd::LeaseArgs,
     },
     /// Show the deployments of a running hearth (its JSON API at --url).
     Status {
@@ -156,6 +158,7 @@ pub fn run(cli: Cli) -> ExitCode {
             poll,
             grace,
             listen,
+            lease,
         } => run_cmd::run(&run_cmd::RunArgs {
             source: &source,
             git: &git,
@@ -164,6 +167,7 @@ pub fn run(cli: Cli) -> ExitCode {
             poll,
             grace,
             listen,
+            lease: &lease,
         }),
         Command::Healthcheck { listen, timeout } => healthcheck_cmd::run(listen, timeout),
         Command::Status { name, url, output } => status_cmd::run(&status_cmd::StatusArgs {

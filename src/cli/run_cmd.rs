@@ -46,6 +46,42 @@ pub struct GitArgs {
     pub refresh_token_file: Option<std::path::PathBuf>,
 }
 
+/// Leader election between hearth instances of one pool (`controller::lease`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LeaseArgs {
+    /// How long the leader lease lasts: the leader renews every third of it, a standby takes
+    /// over within about this long after the leader dies.
+    #[arg(long, default_value = "15s", value_parser = crate::manifest::parse_duration)]
+    pub lease_duration: Duration,
+    /// This instance's name in the lease (default `<hostname>:<pid>`).
+    #[arg(long, env = "HEARTH_IDENTITY")]
+    pub identity: Option<String>,
+    /// Act on the swarm without a lease: only when no other hearth runs for the same pool.
+    #[arg(long, conflicts_with_all = ["lease_duration", "identity"])]
+    pub no_lease: bool,
+}
+
+impl LeaseArgs {
+    /// The lease configuration; `None` with `--no-lease`.
+    pub fn config(&self) -> Result<Option<controller::LeaseConfig>, String> {
+        if self.no_lease {
+            return Ok(None);
+        }
+        if self.lease_duration < Duration::from_secs(1) {
+            return Err("--lease-duration must be at least 1s".into());
+        }
+        let identity = match &self.identity {
+            Some(i) if i.trim().is_empty() => return Err("--identity must not be empty".into()),
+            Some(i) => i.trim().to_string(),
+            None => controller::lease::default_identity(),
+        };
+        Ok(Some(controller::LeaseConfig {
+            duration: self.lease_duration,
+            identity,
+        }))
+    }
+}
+
 pub struct RunArgs<'a> {
     pub source: &'a Source,
     pub git: &'a GitArgs,
@@ -54,6 +90,7 @@ pub struct RunArgs<'a> {
     pub poll: Duration,
     pub grace: Duration,
     pub listen: std::net::SocketAddr,
+    pub lease: &'a LeaseArgs,
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -89,6 +126,13 @@ pub fn run(args: &RunArgs) -> ExitCode {
         },
         None => None,
     };
+    let lease = match args.lease.config() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
     let cfg = Config {
         paths: args.source.paths.clone(),
         git,
@@ -97,6 +141,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         resync: args.resync,
         poll: args.poll,
         grace: args.grace,
+        lease,
     };
     runtime().block_on(async {
         let shared = Arc::new(Shared::default());
@@ -176,6 +221,40 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct LeaseCli {
+        #[command(flatten)]
+        lease: LeaseArgs,
+    }
+
+    fn lease_of(args: &[&str]) -> Result<Option<controller::LeaseConfig>, String> {
+        use clap::Parser;
+        let mut argv = vec!["hearth"];
+        argv.extend_from_slice(args);
+        LeaseCli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .lease
+            .config()
+    }
+
+    #[test]
+    fn the_lease_is_on_by_default_and_can_be_tuned_or_turned_off() {
+        let l = lease_of(&[]).expect("parses").expect("a lease");
+        assert_eq!(l.duration, Duration::from_secs(15));
+        assert!(l.identity.ends_with(&format!(":{}", std::process::id())));
+        let l = lease_of(&["--lease-duration", "3s", "--identity", "a"])
+            .expect("parses")
+            .expect("a lease");
+        assert_eq!(
+            (l.duration, l.identity.as_str()),
+            (Duration::from_secs(3), "a")
+        );
+        assert_eq!(lease_of(&["--no-lease"]), Ok(None));
+        assert!(lease_of(&["--no-lease", "--identity", "a"]).is_err());
+        assert!(lease_of(&["--lease-duration", "100ms"]).is_err());
+        assert!(lease_of(&["--identity", " "]).is_err());
+    }
 
     #[test]
     fn bollard_request_bodies_are_never_logged() {

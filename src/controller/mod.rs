@@ -13,6 +13,8 @@
 pub mod events;
 mod gitpoll;
 mod judge;
+pub mod leader;
+pub mod lease;
 mod prober;
 pub mod queue;
 pub mod status;
@@ -36,6 +38,7 @@ use crate::swarm::{Client, Snapshot, StackView};
 
 use events::Affects;
 pub use gitpoll::GitConfig;
+pub use leader::LeaseConfig;
 use queue::Queue;
 pub use status::{DeploymentStatus, Shared};
 
@@ -55,6 +58,8 @@ pub struct Config {
     pub poll: Duration,
     /// How long in-flight applies may take to finish after SIGTERM.
     pub grace: Duration,
+    /// Take part in leader election (`None`: this instance always acts; see [`lease`]).
+    pub lease: Option<LeaseConfig>,
 }
 
 impl Default for Config {
@@ -67,6 +72,7 @@ impl Default for Config {
             resync: Duration::from_secs(30),
             poll: Duration::from_secs(2),
             grace: Duration::from_secs(30),
+            lease: None,
         }
     }
 }
@@ -131,6 +137,12 @@ pub async fn run(
     };
     shared.docker_up.store(true, Ordering::SeqCst);
     let _ = shared.client.set(client.clone());
+    // With a lease, nothing is changed until this instance holds it.
+    let lease = cfg
+        .lease
+        .clone()
+        .map(|l| leader::spawn(client.clone(), l, shared.clone()));
+    let mut leadership = shared.leadership.subscribe();
     let cfg_git = cfg.git.clone();
     let mut c = Controller {
         cfg,
@@ -187,9 +199,11 @@ pub async fn run(
     resync.tick().await;
     let mut poll = tokio::time::interval(c.cfg.poll);
     loop {
+        // A standby takes nothing from the queue: its backoffs must not wake it in a loop.
         let wake = c
             .queue
             .next_wakeup()
+            .filter(|_| c.shared.is_leader())
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
@@ -207,12 +221,23 @@ pub async fn run(
                 c.mark_all();
             }
             _ = poll.tick() => c.mark_unsettled(),
+            Ok(()) = leadership.changed() => {
+                if c.shared.is_leader() {
+                    // Taking over: look at everything afresh.
+                    c.reload();
+                    c.mark_all();
+                }
+            }
             Some(done) = c.applies.join_next() => {
                 if let Ok(done) = done {
                     c.finish_apply(done);
                 }
             }
             _ = tokio::time::sleep_until(wake) => {}
+        }
+        if !c.shared.is_leader() {
+            leader::publish_standby(&c.shared, c.loaded.deployments.iter().map(|d| d.name()));
+            continue;
         }
         c.pass().await;
     }
@@ -236,6 +261,10 @@ pub async fn run(
                 break;
             }
         }
+    }
+    if let Some(lease) = lease {
+        // Nothing is applying any more: hand over at once.
+        lease.release().await;
     }
     events.abort();
     prober.abort();
@@ -312,6 +341,11 @@ impl Controller {
         }
         store.refresh();
         self.desired = desired::build_cached(&self.loaded, &store, None, &mut self.cache);
+        self.shared
+            .set_lease_pool(self.loaded.pool.as_ref().map(|p| status::LeasePool {
+                name: p.metadata.name.clone(),
+                labels: p.spec.labels.clone().into_iter().collect(),
+            }));
         let mut errors: Vec<String> = self
             .shared
             .source
@@ -807,9 +841,15 @@ impl Controller {
                     s.action.object()
                 ),
             };
-            let result = apply_plan(&client, &plan, &mut ids, &progress)
-                .await
-                .map_err(|e| e.to_string());
+            // Losing the lease cuts the apply between two Docker calls.
+            let mut leadership = shared.leadership.subscribe();
+            let result = tokio::select! {
+                r = apply_plan(&client, &plan, &mut ids, &progress) => r.map_err(|e| e.to_string()),
+                _ = leadership.wait_for(|l| !l.leading) => {
+                    tracing::warn!(deployment = %deployment, "lost the leader lease: apply stopped");
+                    Err("lost the leader lease: apply stopped".to_string())
+                }
+            };
             Applied { deployment, result }
         });
     }

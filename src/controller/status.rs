@@ -187,6 +187,38 @@ pub struct Shared {
     pub refresh_token: RwLock<Option<String>>,
     /// The Docker client, once connected (its per-operation request counts feed the metrics).
     pub client: std::sync::OnceLock<crate::swarm::Client>,
+    /// Whether this instance acts on the swarm (the lease, `controller::leader`).
+    pub leadership: tokio::sync::watch::Sender<Leadership>,
+    /// The pool the lease is for, with its labels (set by the controller when it loads manifests).
+    pub lease_pool: RwLock<Option<LeasePool>>,
+}
+
+/// Who acts on the swarm, as this instance knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leadership {
+    /// This instance may reconcile. True without a lease (a lone instance always acts).
+    pub leading: bool,
+    /// This instance's identity in the lease (`None`: no lease in use).
+    pub identity: Option<String>,
+    /// The holder of the lease as last read (`None`: not known, or no lease in use).
+    pub leader: Option<String>,
+}
+
+impl Default for Leadership {
+    fn default() -> Self {
+        Leadership {
+            leading: true,
+            identity: None,
+            leader: None,
+        }
+    }
+}
+
+/// The pool a lease is for: its name and the labels its objects carry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LeasePool {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
 }
 
 impl Shared {
@@ -204,6 +236,23 @@ impl Shared {
 
     pub fn is_docker_up(&self) -> bool {
         self.docker_up.load(Ordering::SeqCst)
+    }
+
+    /// Whether this instance may act on the swarm now.
+    pub fn is_leader(&self) -> bool {
+        self.leadership.borrow().leading
+    }
+
+    pub fn leadership(&self) -> Leadership {
+        self.leadership.borrow().clone()
+    }
+
+    /// Records the pool the lease is for (the controller calls it on every manifest load).
+    pub fn set_lease_pool(&self, pool: Option<LeasePool>) {
+        let mut p = self.lease_pool.write().expect("lease pool");
+        if *p != pool {
+            *p = pool;
+        }
     }
 }
 

@@ -537,6 +537,10 @@ pub fn plan_prune(pool: &str, deployment: &str, snap: &Snapshot) -> Plan {
         deployment: deployment.to_string(),
         ..Default::default()
     };
+    // Objects of the pool that belong to no deployment (the leader lease) are never pruned.
+    if deployment.is_empty() {
+        return plan;
+    }
     let reason = || "deployment removed from the manifests and the pool prunes".to_string();
     let step = |action| Step {
         action,

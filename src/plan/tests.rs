@@ -448,3 +448,39 @@ fn recipe_file_secrets_are_created_from_the_file() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_leader_lease_is_never_planned_away() {
+    let spec = stack(compose(), "1.0.0");
+    let secrets = manifest_secrets();
+    let mut snap = applied(&spec);
+    let labels = crate::controller::lease::lease_labels(
+        "p",
+        &[],
+        "host:1",
+        1,
+        std::time::Duration::from_secs(15),
+    );
+    snap.configs.push(Config {
+        id: Some("lease-id".into()),
+        spec: Some(bollard::models::ConfigSpec {
+            name: Some(crate::controller::lease::lease_name("p")),
+            labels: Some(labels),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let touches_lease = |plan: &Plan| kinds(plan).iter().any(|(_, o)| o.contains("lease"));
+    // Converged, parked, pruned: the lease stays.
+    let plan = plan_deployment(&intent(Some(&spec), &secrets), &snap);
+    assert!(plan.is_empty(), "{:?}", kinds(&plan));
+    assert!(!touches_lease(&plan_deployment(
+        &intent(None, &secrets),
+        &snap
+    )));
+    let pruned = plan_prune("p", "web", &snap);
+    assert!(!pruned.is_empty());
+    assert!(!touches_lease(&pruned), "{:?}", kinds(&pruned));
+    assert!(plan_prune("p", "", &snap).is_empty());
+    assert!(orphans(&snap, "p", &["web"].into()).is_empty());
+}

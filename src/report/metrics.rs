@@ -216,7 +216,13 @@ pub const DEFS: &[Def] = &[
         "hearth_leader",
         Kind::Gauge,
         &[],
-        "1 when this instance acts on the swarm.",
+        "1 when this instance acts on the swarm (it holds the pool's leader lease, or runs with --no-lease); 0 for a standby.",
+    ),
+    def(
+        "hearth_lease_info",
+        Kind::Gauge,
+        &["pool", "identity", "leader"],
+        "Always 1 while hearth takes part in a leader lease (absent with --no-lease): the pool, this instance's identity and the lease holder as it last read it (empty while unknown).",
     ),
     def(
         "hearth_build_info",
@@ -356,7 +362,21 @@ pub fn samples(shared: &Shared, def: &Def) -> Vec<Sample> {
                 .map(|e| e.len())
                 .unwrap_or_default() as f64,
         )],
-        "hearth_leader" => vec![(vec![], 1.0)],
+        "hearth_leader" => vec![(vec![], if shared.is_leader() { 1.0 } else { 0.0 })],
+        "hearth_lease_info" => {
+            let l = shared.leadership();
+            match l.identity {
+                Some(id) => {
+                    let pool = shared
+                        .lease_pool
+                        .read()
+                        .map(|p| p.as_ref().map(|p| p.name.clone()).unwrap_or_default())
+                        .unwrap_or_default();
+                    vec![(vec![pool, id, l.leader.unwrap_or_default()], 1.0)]
+                }
+                None => vec![],
+            }
+        }
         "hearth_build_info" => vec![(vec![env!("CARGO_PKG_VERSION").into()], 1.0)],
         name => shared
             .statuses
@@ -707,6 +727,32 @@ mod tests {
                 .read()
                 .expect("q")
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn leader_is_one_for_the_leader_and_zero_for_a_standby() {
+        let shared = shared_with(vec![]);
+        let metrics = Metrics::new(shared.clone());
+        assert_eq!(line_value(&metrics.render(), "hearth_leader "), Some(1.0));
+        assert!(!metrics.render().contains("hearth_lease_info"));
+        shared.leadership.send_modify(|l| {
+            l.leading = false;
+            l.identity = Some("b:2".into());
+            l.leader = Some("a:1".into());
+        });
+        shared.set_lease_pool(Some(crate::controller::status::LeasePool {
+            name: "ci".into(),
+            labels: vec![],
+        }));
+        let text = metrics.render();
+        assert_eq!(line_value(&text, "hearth_leader "), Some(0.0));
+        assert_eq!(
+            line_value(
+                &text,
+                "hearth_lease_info{pool=\"ci\",identity=\"b:2\",leader=\"a:1\"}"
+            ),
+            Some(1.0)
         );
     }
 
