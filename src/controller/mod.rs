@@ -119,6 +119,8 @@ pub async fn run(
     let client = loop {
         match Client::connect(cfg.docker_host.as_deref()).await {
             Ok(c) => break c,
+            // A worker (or a daemon in no swarm) will not become a manager by waiting.
+            Err(e @ crate::swarm::SwarmError::NotManager { .. }) => return Err(e.into()),
             Err(e) => {
                 shared.docker_up.store(false, Ordering::SeqCst);
                 tracing::warn!("docker unreachable: {e}; retrying in 2s");
