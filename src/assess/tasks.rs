@@ -62,7 +62,9 @@ pub fn container_id(t: &Task) -> Option<&str> {
 
 /// Whether `t` runs the service's current spec. Swarm copies `Spec.TaskTemplate` into each task
 /// (without `Runtime`), so a task of an older spec version differs. Without specs to compare,
-/// every task counts as current.
+/// every task counts as current. `Placement` is not compared: like Swarm (which keeps a task
+/// whose node still meets changed constraints, measured on 20.10), a task hearth pinned to the
+/// node it already runs on stays current; one whose node no longer fits is shut down by Swarm.
 pub fn is_current(service: &Service, t: &Task) -> bool {
     let Some(want) = service.spec.as_ref().and_then(|s| s.task_template.as_ref()) else {
         return true;
@@ -74,6 +76,8 @@ pub fn is_current(service: &Service, t: &Task) -> bool {
     let mut have = have.clone();
     want.runtime = None;
     have.runtime = None;
+    want.placement = None;
+    have.placement = None;
     want == have
 }
 

@@ -139,12 +139,7 @@ pub fn run(cli: Cli) -> ExitCode {
             source,
             output,
             detailed_exitcode,
-        } => plan_cmd::run(
-            &source,
-            docker_host.as_deref(),
-            output,
-            detailed_exitcode,
-        ),
+        } => plan_cmd::run(&source, docker_host.as_deref(), output, detailed_exitcode),
         Command::Run {
             source,
             git,

@@ -45,10 +45,7 @@ pub enum SwarmError {
         message: String,
     },
     #[error("docker {op}: no answer within {after:?}")]
-    Timeout {
-        op: &'static str,
-        after: Duration,
-    },
+    Timeout { op: &'static str, after: Duration },
     /// The daemon answers but is no Swarm manager: hearth cannot use it.
     #[error("{host} is {what}: hearth needs a manager")]
     NotManager { host: String, what: String },
@@ -278,7 +275,11 @@ impl Client {
     }
 
     /// Fails over to another manager when `res` says the one in use is gone or has no quorum.
-    async fn after_error<T>(&self, generation: u64, res: Result<T, SwarmError>) -> Result<T, SwarmError> {
+    async fn after_error<T>(
+        &self,
+        generation: u64,
+        res: Result<T, SwarmError>,
+    ) -> Result<T, SwarmError> {
         if let Err(e) = &res
             && super::failover::is_endpoint_failure(e)
         {
@@ -324,7 +325,10 @@ impl Client {
             status: 0,
             message,
         };
-        let items = match self.raw_get("service_list", "/services?status=true").await? {
+        let items = match self
+            .raw_get("service_list", "/services?status=true")
+            .await?
+        {
             serde_json::Value::Array(items) => items,
             other => return Err(bad(format!("expected a list of services, got {other}"))),
         };

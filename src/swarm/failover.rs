@@ -63,7 +63,10 @@ pub fn health(info: &SystemInfo) -> Health {
     if swarm.and_then(|s| s.control_available) != Some(true) {
         return Health::NotManager("a worker");
     }
-    match swarm.and_then(|s| s.error.clone()).filter(|e| !e.is_empty()) {
+    match swarm
+        .and_then(|s| s.error.clone())
+        .filter(|e| !e.is_empty())
+    {
         Some(e) => Health::NoQuorum(e),
         None => Health::Manager,
     }
@@ -258,7 +261,10 @@ mod tests {
 
     #[test]
     fn a_manager_with_a_leader_is_healthy() {
-        assert_eq!(health(&info(LocalNodeState::ACTIVE, true, "")), Health::Manager);
+        assert_eq!(
+            health(&info(LocalNodeState::ACTIVE, true, "")),
+            Health::Manager
+        );
     }
 
     #[test]
