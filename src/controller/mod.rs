@@ -562,6 +562,11 @@ impl Controller {
             self.queue.done(name, true, Instant::now());
             return;
         };
+        let mut desired = desired;
+        if d.spec.pin_volumes {
+            // Stateful services stay on the node holding their data (plan/pin.rs).
+            desired.stack_spec = crate::plan::pin_volumes(&desired.stack_spec, snap).0;
+        }
         st.stack = desired.stack.clone();
         st.domain = desired.domain.clone();
         st.live_version = judge::live_version(&view, &desired.stack);
