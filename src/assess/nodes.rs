@@ -69,16 +69,13 @@ pub fn satisfies(n: &Node, constraint: &str) -> Option<bool> {
             .and_then(|d| d.platform.as_ref())
             .and_then(|p| p.architecture.clone()),
         _ => {
-            let labels = if let Some(l) = key.strip_prefix("node.labels.") {
-                Some((l, n.spec.as_ref().and_then(|s| s.labels.as_ref())))
-            } else if let Some(l) = key.strip_prefix("engine.labels.") {
-                Some((
-                    l,
-                    desc.and_then(|d| d.engine.as_ref())
-                        .and_then(|e| e.labels.as_ref()),
-                ))
-            } else {
-                None
+            let engine = || {
+                desc.and_then(|d| d.engine.as_ref())
+                    .and_then(|e| e.labels.as_ref())
+            };
+            let labels = match key.strip_prefix("node.labels.") {
+                Some(l) => Some((l, n.spec.as_ref().and_then(|s| s.labels.as_ref()))),
+                None => key.strip_prefix("engine.labels.").map(|l| (l, engine())),
             };
             let (label, map) = labels?;
             map.and_then(|m| m.get(label).cloned())
