@@ -79,7 +79,8 @@ services:
     deploy:
       replicas: ${REPLICAS:-2}
       endpoint_mode: dnsrr
-      restart_policy: {condition: any, delay: 1s}
+      # Swarm's default delay: replacements start 5 s after a node is Down
+      restart_policy: {condition: any, delay: 5s}
       placement:
         constraints: ["${CONSTRAINT:-node.role==worker}"]
 "#;
@@ -487,10 +488,16 @@ async fn one_manager_two_workers() {
     let t0 = Instant::now();
     let part = running_tasks("web_mn_test_app")[0].1;
     swarm_multi(&["partition", &part.to_string()]);
-    h.wait("web", "NodeDown", Duration::from_secs(60), |s| {
-        s.reason == "NodeDown"
-    })
-    .await;
+    let st = h
+        .wait("web", "NodeDown", Duration::from_secs(60), |s| {
+            s.reason == "NodeDown"
+        })
+        .await;
+    assert!(
+        st.message.contains(&format!("hearth-node{part}")),
+        "{}",
+        st.message
+    );
     eprintln!(
         "MEASURE partition: hearth NodeDown after {:.1}s",
         t0.elapsed().as_secs_f64()
