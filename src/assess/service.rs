@@ -87,6 +87,7 @@ pub fn judge(service: &Service, tasks: &[&Task], cx: &Context) -> Verdict {
         .iter()
         .copied()
         .filter(|t| tasks::is_failure(t, job) && within(cx, t))
+        .filter(|t| !tasks::replaced_before_it_ended(t, &all))
         .collect();
     let newest_failure_any = all.iter().copied().find(|t| tasks::is_failure(t, job));
     let newest_failure_current = current.iter().copied().find(|t| tasks::is_failure(t, job));

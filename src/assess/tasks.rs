@@ -91,6 +91,29 @@ pub fn is_failure(t: &Task, job: bool) -> bool {
     }
 }
 
+/// Whether Swarm had already replaced `t` (a newer task in its slot, or on its node for a global
+/// service) before `t` was reported ended: a task lost with its node (Swarm rescheduled it while
+/// the node was down) that is marked failed (`non-zero exit (255)`) only when the node comes back.
+/// Such an end is the node's doing, not a crash of the app.
+pub fn replaced_before_it_ended(t: &Task, all: &[&Task]) -> bool {
+    let (Some(ended), Some(born)) = (timestamp(t), created(t)) else {
+        return false;
+    };
+    all.iter().any(|o| {
+        let same_slot = match (t.slot, o.slot) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => t.node_id.is_some() && t.node_id == o.node_id,
+            _ => false,
+        };
+        same_slot && o.id != t.id && created(o).is_some_and(|c| c > born && c < ended)
+    })
+}
+
+/// `CreatedAt` of a task.
+fn created(t: &Task) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(t.created_at.as_deref()?).ok()
+}
+
 /// `tasks` newest first (by status timestamp; tasks without one last).
 pub fn newest_first<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> Vec<&'a Task> {
     let mut ts: Vec<&Task> = tasks.into_iter().collect();

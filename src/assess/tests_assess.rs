@@ -724,3 +724,40 @@ fn a_task_pinned_in_place_stays_current() {
     input.nodes = &nodes;
     assert_ne!(assess(&input).phase, Phase::Ready);
 }
+
+#[test]
+fn tasks_failed_after_their_node_came_back_are_no_crash_loop() {
+    // Three tasks of slot 1 lost with nodes that were killed: each was replaced while its node
+    // was down, and reported `non-zero exit (255)` only when the node returned.
+    let s = replicated("web", 1, "img:1");
+    let mut ts = Vec::new();
+    for (i, (created, replaced, ended)) in
+        [(0, 10, 20), (10, 30, 40), (30, 50, 55)].iter().enumerate()
+    {
+        let mut t = failed(&s, "img:1", *ended);
+        t.id = Some(format!("lost{i}"));
+        t.slot = Some(1);
+        t.created_at = Some(stamp(*created));
+        ts.push(t);
+    }
+    let mut now_running = running(&s, 52);
+    now_running.slot = Some(1);
+    now_running.created_at = Some(stamp(50));
+    ts.push(now_running);
+    let v = view(&[&s], &ts);
+    let input = AssessInput::new(at(56), &v);
+    assert_eq!(assess(&input).phase, Phase::Ready);
+    // the same failures while no replacement existed yet are a crash loop
+    let mut crashing = ts.clone();
+    crashing.pop();
+    for (i, t) in crashing.iter_mut().enumerate() {
+        t.created_at = Some(stamp([0, 21, 41][i]));
+    }
+    let mut waiting = task(&s, "img:1", TaskState::RUNNING, TaskState::READY, 56);
+    waiting.slot = Some(1);
+    waiting.created_at = Some(stamp(56));
+    crashing.push(waiting);
+    let v = view(&[&s], &crashing);
+    let input = AssessInput::new(at(57), &v);
+    assert_eq!(assess(&input).reason, "CrashLoop");
+}
