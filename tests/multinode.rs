@@ -21,7 +21,8 @@ use hearth::controller::{self, Config, DeploymentStatus, Shared};
 use hearth::swarm::{Client, SwarmError};
 use tokio::sync::watch;
 
-static CLUSTER: Mutex<()> = Mutex::new(());
+/// One cluster on the machine at a time (the tests share `scripts/swarm-multi`'s state).
+static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn script() -> String {
     format!("{}/scripts/swarm-multi", env!("CARGO_MANIFEST_DIR"))
@@ -287,15 +288,10 @@ async fn node_state(client: &Client, number: u32) -> Option<String> {
     })
 }
 
-/// Runs the scenario while holding the cluster lock (one cluster on the machine at a time).
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    CLUSTER.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "multi-node swarm: scripts/test --multinode"]
 async fn one_manager_two_workers() {
-    let _lock = serial();
+    let _lock = CLUSTER.lock().await;
     let _cluster = Cluster::up(1);
     let pool = Pool::new("multinode-workers");
     let hosts = vec![sock(1)];
@@ -510,7 +506,7 @@ async fn one_manager_two_workers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "multi-node swarm: scripts/test --multinode"]
 async fn three_managers_failover() {
-    let _lock = serial();
+    let _lock = CLUSTER.lock().await;
     let _cluster = Cluster::up(3);
     let pool = Pool::new("multinode-managers");
     let leader: u32 = swarm_multi(&["leader"]).trim().parse().expect("leader");

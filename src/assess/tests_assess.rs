@@ -731,7 +731,7 @@ fn tasks_failed_after_their_node_came_back_are_no_crash_loop() {
     // was down, and reported `non-zero exit (255)` only when the node returned.
     let s = replicated("web", 1, "img:1");
     let mut ts = Vec::new();
-    for (i, (created, replaced, ended)) in
+    for (i, (created, _replaced_at, ended)) in
         [(0, 10, 20), (10, 30, 40), (30, 50, 55)].iter().enumerate()
     {
         let mut t = failed(&s, "img:1", *ended);
