@@ -61,7 +61,18 @@ pub fn assess(input: &AssessInput) -> Assessment {
         .filter(|(_, phase)| *phase != Phase::Ready)
         .map(|(name, phase)| format!("{name} ({phase})"))
         .collect();
-    let service_wedge = first_wedge(&verdicts);
+    // A node that is down or drained is Swarm's to heal, not a wedge: reported as Degraded.
+    let (node_verdicts, other_verdicts): (Vec<&Verdict>, Vec<&Verdict>) =
+        verdicts.iter().partition(|v| {
+            v.wedge.as_ref().is_some_and(|w| {
+                matches!(
+                    w.reason,
+                    WedgeReason::NodeDown | WedgeReason::VolumeNodeDown
+                )
+            })
+        });
+    let service_wedge = first_wedge(&other_verdicts);
+    let node_issue = first_wedge(&node_verdicts);
 
     let decision = decide(
         input,
@@ -70,6 +81,7 @@ pub fn assess(input: &AssessInput) -> Assessment {
         &failing_probes,
         &deps_waiting,
         service_wedge.clone(),
+        node_issue,
     );
 
     let mut logs_wanted: Vec<String> = Vec::new();
@@ -131,6 +143,7 @@ fn decide(
     failing_probes: &[String],
     deps_waiting: &[String],
     service_wedge: Option<Wedge>,
+    node_issue: Option<Wedge>,
 ) -> Decision {
     let deps_note = if deps_waiting.is_empty() {
         String::new()
@@ -213,6 +226,15 @@ fn decide(
     }
     why.extend(failing_probes.iter().cloned());
     let why = format!("{}{deps_note}", why.join("; "));
+    // 6b. Short because a node is down or drained: Swarm reschedules (or, for a service pinned to
+    // its volumes, waits for the node); hearth writes nothing.
+    if let Some(w) = node_issue {
+        return decision(
+            Phase::Degraded,
+            w.reason.as_str(),
+            format!("degraded: {}", w.message),
+        );
+    }
     let only_probes = unconverged.is_empty() && missing.is_empty() && !nothing_deployed;
     let reason = if only_probes {
         "ProbeFailing"
@@ -275,7 +297,7 @@ fn round_secs(d: std::time::Duration) -> std::time::Duration {
 
 /// The wedge that explains the deployment: lowest [`WedgeReason`], then service name; the others
 /// are named at the end of its message.
-fn first_wedge(verdicts: &[Verdict]) -> Option<Wedge> {
+fn first_wedge(verdicts: &[&Verdict]) -> Option<Wedge> {
     let mut wedges: Vec<&Wedge> = verdicts.iter().filter_map(|v| v.wedge.as_ref()).collect();
     wedges.sort_by(|a, b| (a.reason, &a.service).cmp(&(b.reason, &b.service)));
     let (first, rest) = wedges.split_first()?;
@@ -363,6 +385,18 @@ fn conditions(
             ),
         )
     });
+    let drained = drained_nodes(input);
+    if !drained.is_empty() {
+        out.push(cond(
+            "NodeDrained",
+            true,
+            "NodeDrained",
+            format!(
+                "tasks on drained node(s) {}: Swarm moves them; hearth leaves the drain alone",
+                drained.join(", ")
+            ),
+        ));
+    }
     if !input.dependencies.is_empty() {
         out.push(if deps_waiting.is_empty() {
             cond("DependenciesReady", true, "AllReady", String::new())
@@ -398,4 +432,28 @@ fn clip(s: &str) -> String {
         let head: String = s.chars().take(MAX).collect();
         format!("{head}…")
     }
+}
+
+/// Hostnames of drained nodes that still hold (or are meant to hold) tasks of this deployment.
+fn drained_nodes(input: &AssessInput) -> Vec<String> {
+    use bollard::models::TaskState;
+    let mut out: Vec<String> = Vec::new();
+    for t in &input.view.tasks {
+        let live = t.desired_state == Some(TaskState::RUNNING)
+            || super::tasks::state(t) == Some(TaskState::RUNNING);
+        let Some(n) = t
+            .node_id
+            .as_deref()
+            .filter(|_| live)
+            .and_then(|id| super::nodes::by_id(input.nodes, id))
+            .filter(|n| super::nodes::is_drained(n))
+        else {
+            continue;
+        };
+        let name = super::nodes::name(n);
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
 }

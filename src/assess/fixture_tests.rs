@@ -200,7 +200,8 @@ fn impossible_constraint_is_unschedulable_with_the_constraint() {
     assert_eq!(
         w.message,
         "rec_constraint: no node can run it: no suitable node (scheduling constraints not \
-         satisfied on 1 node); it asks for constraints node.labels.nope==1"
+         satisfied on 1 node); it asks for constraints node.labels.nope==1; no ready node \
+         satisfies node.labels.nope==1"
     );
 }
 
@@ -212,7 +213,8 @@ fn impossible_reservation_is_unschedulable_with_the_reservation() {
     assert_eq!(
         w.message,
         "rec_resources: no node can run it: no suitable node (insufficient resources on 1 \
-         node); it asks for reserves 1000 GiB memory"
+         node); it asks for reserves 1000 GiB memory; no ready node has 1000 GiB memory (the \
+         largest has 24105 MiB)"
     );
 }
 
@@ -239,13 +241,16 @@ fn pinned_to_a_down_node_is_node_down() {
     // While the node is up, the pin is not the problem.
     assert_eq!(wedge(&r.assess()).reason, WedgeReason::Unschedulable);
     r.nodes[0].status.as_mut().unwrap().state = Some(NodeState::DOWN);
-    let w = wedge(&r.assess()).clone();
-    assert_eq!(w.reason, WedgeReason::NodeDown);
+    // A down node is Swarm's to heal: Degraded, not Wedged.
+    let a = r.assess();
+    assert_eq!(a.phase, crate::assess::Phase::Degraded);
+    assert_eq!(a.reason, "NodeDown");
+    assert!(a.wedge.is_none());
     assert!(
-        w.message
+        a.message
             .contains(&format!("pinned to node {host} ({pin}), which is down")),
         "{}",
-        w.message
+        a.message
     );
 }
 

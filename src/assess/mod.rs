@@ -51,6 +51,7 @@
 
 mod deployment;
 mod model;
+pub mod nodes;
 mod service;
 pub mod tasks;
 

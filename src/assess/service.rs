@@ -10,6 +10,7 @@ use bollard::models::{
 };
 
 use super::model::{Wedge, WedgeReason};
+use super::nodes;
 use super::tasks::{
     self, ERR_NO_SUCH_IMAGE, ERR_NO_SUITABLE_NODE, ERR_UNHEALTHY, describe_failure, exit_code,
 };
@@ -86,6 +87,7 @@ pub fn judge(service: &Service, tasks: &[&Task], cx: &Context) -> Verdict {
         .iter()
         .copied()
         .filter(|t| tasks::is_failure(t, job) && within(cx, t))
+        .filter(|t| !tasks::replaced_before_it_ended(t, &all))
         .collect();
     let newest_failure_any = all.iter().copied().find(|t| tasks::is_failure(t, job));
     let newest_failure_current = current.iter().copied().find(|t| tasks::is_failure(t, job));
@@ -306,16 +308,17 @@ fn task_wedge(
         } else {
             format!("; it asks for {}", asks.join("; "))
         };
+        let blame = blame(&constraints, reserve, cx.nodes);
         return Some(mk(
             WedgeReason::Unschedulable,
-            format!("{name}: no node can run it: {err}{asks}"),
+            format!("{name}: no node can run it: {err}{asks}{blame}"),
             None,
         ));
     }
 
     // Enough recent failures of this spec: a crash loop, or a healthcheck killing it.
     if cx.crash_threshold == 0 || recent.len() < cx.crash_threshold {
-        return None;
+        return lost_with_node(service, name, current, cx);
     }
     let newest = recent[0];
     let window = humantime::format_duration(cx.crash_window);
@@ -365,6 +368,131 @@ fn task_wedge(
         ),
         Some(newest),
     ))
+}
+
+/// `; no ready node satisfies X, Y; no ready node has N memory (the largest has M)`: what the
+/// live nodes cannot give (empty when the nodes are unknown or every ask is met by some node).
+fn blame(
+    constraints: &[String],
+    reserve: Option<&bollard::models::ResourceObject>,
+    nodes: &[Node],
+) -> String {
+    let mut out = Vec::new();
+    let bad = nodes::unsatisfied(constraints, nodes);
+    if !bad.is_empty() {
+        out.push(format!("no ready node satisfies {}", bad.join(", ")));
+    }
+    let (mem, cpus) = nodes::largest(nodes);
+    if let Some(m) = reserve.and_then(|r| r.memory_bytes).filter(|m| *m > mem) {
+        out.push(format!(
+            "no ready node has {} memory (the largest has {})",
+            bytes(m),
+            bytes(mem)
+        ));
+    }
+    if let Some(c) = reserve.and_then(|r| r.nano_cpus).filter(|c| *c > cpus) {
+        out.push(format!(
+            "no ready node has {} CPUs (the largest has {})",
+            c as f64 / 1e9,
+            cpus as f64 / 1e9
+        ));
+    }
+    if nodes.is_empty() || out.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", out.join("; "))
+    }
+}
+
+/// Tasks Swarm last saw running on a node that is no longer ready (down, unknown, gone): the
+/// service is short because of the node, and Swarm reschedules them (no write from hearth helps).
+/// `VolumeNodeDown` when the service mounts volumes and is pinned to that node.
+fn lost_with_node(service: &Service, name: &str, current: &[&Task], cx: &Context) -> Option<Wedge> {
+    if cx.nodes.is_empty() {
+        return None;
+    }
+    let mut lost: Vec<(&str, String, String)> = Vec::new(); // (node id, hostname, state)
+    for t in current {
+        let on_its_way = matches!(
+            tasks::state(t),
+            Some(
+                TaskState::ASSIGNED
+                    | TaskState::ACCEPTED
+                    | TaskState::PREPARING
+                    | TaskState::READY
+                    | TaskState::STARTING
+                    | TaskState::RUNNING
+            )
+        );
+        let wanted = matches!(
+            t.desired_state,
+            Some(TaskState::RUNNING | TaskState::SHUTDOWN)
+        );
+        let Some(id) = t.node_id.as_deref().filter(|_| on_its_way && wanted) else {
+            continue;
+        };
+        let (host, state) = match nodes::by_id(cx.nodes, id) {
+            Some(n) if nodes::is_ready(n) => continue,
+            Some(n) => (nodes::name(n), nodes::state(n)),
+            None => (id.to_string(), "gone".to_string()),
+        };
+        if !lost.iter().any(|(i, _, _)| *i == id) {
+            lost.push((id, host, state));
+        }
+    }
+    let (id, host, state) = lost.first()?.clone();
+    let count = current
+        .iter()
+        .filter(|t| t.node_id.as_deref() == Some(id))
+        .filter(|t| {
+            matches!(
+                tasks::state(t),
+                Some(TaskState::STARTING | TaskState::RUNNING)
+            )
+        })
+        .count()
+        .max(1);
+    let template = service.spec.as_ref().and_then(|s| s.task_template.as_ref());
+    let volumes = template
+        .and_then(|t| t.container_spec.as_ref())
+        .and_then(|c| c.mounts.as_ref())
+        .is_some_and(|m| m.iter().any(|m| m.typ == Some(MountType::VOLUME)));
+    let pinned_here = template
+        .and_then(|t| t.placement.as_ref())
+        .and_then(|p| p.constraints.as_ref())
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                let c: String = c.chars().filter(|c| !c.is_whitespace()).collect();
+                c == format!("node.id=={id}") || c == format!("node.hostname=={host}")
+            })
+        });
+    let others: Vec<&str> = lost.iter().skip(1).map(|(_, h, _)| h.as_str()).collect();
+    let others = if others.is_empty() {
+        String::new()
+    } else {
+        format!(" (also on {})", others.join(", "))
+    };
+    Some(if volumes && pinned_here {
+        Wedge {
+            reason: WedgeReason::VolumeNodeDown,
+            service: name.to_string(),
+            message: format!(
+                "{name}: its volumes live on node {host}, which is {state}: it waits there rather \
+                 than start elsewhere on empty volumes"
+            ),
+            exit_code: None,
+        }
+    } else {
+        Wedge {
+            reason: WedgeReason::NodeDown,
+            service: name.to_string(),
+            message: format!(
+                "{name}: {count} task(s) lost with node {host}, which is {state}{others}; Swarm \
+                 reschedules them"
+            ),
+            exit_code: None,
+        }
+    })
 }
 
 /// A constraint pinning to one node (`node.hostname==H`, `node.id==I`) whose node is down, not

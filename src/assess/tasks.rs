@@ -62,7 +62,9 @@ pub fn container_id(t: &Task) -> Option<&str> {
 
 /// Whether `t` runs the service's current spec. Swarm copies `Spec.TaskTemplate` into each task
 /// (without `Runtime`), so a task of an older spec version differs. Without specs to compare,
-/// every task counts as current.
+/// every task counts as current. `Placement` is not compared: like Swarm (which keeps a task
+/// whose node still meets changed constraints, measured on 20.10), a task hearth pinned to the
+/// node it already runs on stays current; one whose node no longer fits is shut down by Swarm.
 pub fn is_current(service: &Service, t: &Task) -> bool {
     let Some(want) = service.spec.as_ref().and_then(|s| s.task_template.as_ref()) else {
         return true;
@@ -74,6 +76,8 @@ pub fn is_current(service: &Service, t: &Task) -> bool {
     let mut have = have.clone();
     want.runtime = None;
     have.runtime = None;
+    want.placement = None;
+    have.placement = None;
     want == have
 }
 
@@ -85,6 +89,29 @@ pub fn is_failure(t: &Task, job: bool) -> bool {
         Some(TaskState::COMPLETE) => !job,
         _ => false,
     }
+}
+
+/// Whether Swarm had already replaced `t` (a newer task in its slot, or on its node for a global
+/// service) before `t` was reported ended: a task lost with its node (Swarm rescheduled it while
+/// the node was down) that is marked failed (`non-zero exit (255)`) only when the node comes back.
+/// Such an end is the node's doing, not a crash of the app.
+pub fn replaced_before_it_ended(t: &Task, all: &[&Task]) -> bool {
+    let (Some(ended), Some(born)) = (timestamp(t), created(t)) else {
+        return false;
+    };
+    all.iter().any(|o| {
+        let same_slot = match (t.slot, o.slot) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => t.node_id.is_some() && t.node_id == o.node_id,
+            _ => false,
+        };
+        same_slot && o.id != t.id && created(o).is_some_and(|c| c > born && c < ended)
+    })
+}
+
+/// `CreatedAt` of a task.
+fn created(t: &Task) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(t.created_at.as_deref()?).ok()
 }
 
 /// `tasks` newest first (by status timestamp; tasks without one last).

@@ -540,14 +540,18 @@ fn down_node_with_volumes_is_volume_node_down() {
     let nodes = [node(NodeState::DOWN)];
     let mut input = AssessInput::new(at(100), &v);
     input.nodes = &nodes;
-    let w = assess(&input).wedge.expect("wedged");
-    assert_eq!(w.reason, WedgeReason::VolumeNodeDown);
+    let a = assess(&input);
+    assert_eq!(
+        (a.phase, a.reason.as_str()),
+        (Phase::Degraded, "VolumeNodeDown")
+    );
+    assert!(a.wedge.is_none(), "a down node is not a wedge");
     assert!(
-        w.message.starts_with(
-            "db: pinned to node n1 where its volumes live (node.id==n1), which is down"
+        a.message.starts_with(
+            "degraded: db: pinned to node n1 where its volumes live (node.id==n1), which is down"
         ),
         "{}",
-        w.message
+        a.message
     );
 }
 
@@ -561,4 +565,199 @@ fn phase_and_reason_names() {
         WedgeReason::HealthcheckFailing.to_string(),
         "HealthcheckFailing"
     );
+}
+
+// --- nodes: lost tasks, drained nodes, hearth's pin -----------------------------------------
+
+fn on(mut t: Task, node: &str) -> Task {
+    t.node_id = Some(node.into());
+    t
+}
+
+fn cluster(down: &str, drained: &str) -> Vec<Node> {
+    use super::nodes::tests::node;
+    ["n1", "n2", "n3"]
+        .iter()
+        .map(|id| {
+            let state = if *id == down {
+                NodeState::DOWN
+            } else {
+                NodeState::READY
+            };
+            let avail = if *id == drained {
+                NodeSpecAvailabilityEnum::DRAIN
+            } else {
+                NodeSpecAvailabilityEnum::ACTIVE
+            };
+            node(id, &format!("host-{id}"), *id == "n1", state, avail)
+        })
+        .collect()
+}
+
+#[test]
+fn tasks_lost_with_a_down_node_are_node_down_then_ready_once_rescheduled() {
+    let s = replicated("web", 2, "img:1");
+    // node n3 went down: Swarm shut its task down (it still reads running) and made a new one
+    let lost = on(
+        task(&s, "img:1", TaskState::SHUTDOWN, TaskState::RUNNING, 10),
+        "n3",
+    );
+    let kept = on(running(&s, 11), "n2");
+    let fresh = on(
+        task(&s, "img:1", TaskState::RUNNING, TaskState::PREPARING, 20),
+        "n1",
+    );
+    let ts = vec![lost.clone(), kept.clone(), fresh];
+    let v = view(&[&s], &ts);
+    let nodes = cluster("n3", "");
+    let mut input = AssessInput::new(at(21), &v);
+    input.nodes = &nodes;
+    input.was_ready = true;
+    let a = assess(&input);
+    assert_eq!((a.phase, a.reason.as_str()), (Phase::Degraded, "NodeDown"));
+    assert!(a.wedge.is_none());
+    assert!(
+        a.message
+            .contains("web: 1 task(s) lost with node host-n3, which is down; Swarm reschedules"),
+        "{}",
+        a.message
+    );
+    // the same while the node is still up is plain progress, not NodeDown
+    let up = cluster("", "");
+    input.nodes = &up;
+    assert_eq!(assess(&input).reason, "ReplicasLost");
+
+    // Swarm healed it: the replacement runs; the lost task lingers in the list
+    let ts = vec![lost, kept, on(running(&s, 25), "n1")];
+    let v = view(&[&s], &ts);
+    let mut input = AssessInput::new(at(26), &v);
+    input.nodes = &nodes;
+    input.was_ready = true;
+    assert_eq!(assess(&input).phase, Phase::Ready);
+}
+
+#[test]
+fn a_pinned_volume_service_whose_node_died_is_volume_node_down_before_swarm_retries() {
+    let mut s = replicated("db", 1, "img:1");
+    {
+        let tt = s.spec.as_mut().unwrap().task_template.as_mut().unwrap();
+        tt.placement = Some(bollard::models::TaskSpecPlacement {
+            constraints: Some(vec!["node.id == n2".into()]),
+            ..Default::default()
+        });
+        tt.container_spec.as_mut().unwrap().mounts = Some(vec![bollard::models::Mount {
+            typ: Some(bollard::models::MountType::VOLUME),
+            target: Some("/data".into()),
+            ..Default::default()
+        }]);
+    }
+    let mut t = on(
+        task(&s, "img:1", TaskState::SHUTDOWN, TaskState::RUNNING, 10),
+        "n2",
+    );
+    t.spec = s.spec.as_ref().unwrap().task_template.clone();
+    let ts = vec![t];
+    let v = view(&[&s], &ts);
+    let nodes = cluster("n2", "");
+    let mut input = AssessInput::new(at(12), &v);
+    input.nodes = &nodes;
+    input.was_ready = true;
+    let a = assess(&input);
+    assert_eq!(
+        (a.phase, a.reason.as_str()),
+        (Phase::Degraded, "VolumeNodeDown")
+    );
+    assert!(
+        a.message
+            .contains("its volumes live on node host-n2, which is down"),
+        "{}",
+        a.message
+    );
+}
+
+#[test]
+fn a_drained_node_is_a_condition_not_a_fight() {
+    let s = replicated("web", 1, "img:1");
+    let ts = vec![on(running(&s, 10), "n2")];
+    let v = view(&[&s], &ts);
+    let nodes = cluster("", "n2");
+    let mut input = AssessInput::new(at(12), &v);
+    input.nodes = &nodes;
+    let a = assess(&input);
+    assert_eq!(a.phase, Phase::Ready);
+    let c = a.condition("NodeDrained").expect("drained condition");
+    assert!(c.status && c.message.contains("host-n2"), "{}", c.message);
+    // no drained node: no condition
+    let nodes = cluster("", "");
+    input.nodes = &nodes;
+    assert!(assess(&input).condition("NodeDrained").is_none());
+}
+
+#[test]
+fn a_task_pinned_in_place_stays_current() {
+    // hearth added `node.id==n1` to the service; Swarm kept the running task (its spec copy has
+    // no constraint): it is still the current spec's task
+    let mut s = replicated("db", 1, "img:1");
+    s.spec
+        .as_mut()
+        .unwrap()
+        .task_template
+        .as_mut()
+        .unwrap()
+        .placement = Some(bollard::models::TaskSpecPlacement {
+        constraints: Some(vec!["node.id==n1".into()]),
+        ..Default::default()
+    });
+    let ts = vec![on(running(&s, 10), "n1")];
+    let v = view(&[&s], &ts);
+    let nodes = cluster("", "");
+    let mut input = AssessInput::new(at(12), &v);
+    input.nodes = &nodes;
+    assert_eq!(assess(&input).phase, Phase::Ready);
+    // but another image is another spec
+    let ts = vec![on(
+        task(&s, "img:2", TaskState::RUNNING, TaskState::RUNNING, 10),
+        "n1",
+    )];
+    let v = view(&[&s], &ts);
+    let mut input = AssessInput::new(at(12), &v);
+    input.nodes = &nodes;
+    assert_ne!(assess(&input).phase, Phase::Ready);
+}
+
+#[test]
+fn tasks_failed_after_their_node_came_back_are_no_crash_loop() {
+    // Three tasks of slot 1 lost with nodes that were killed: each was replaced while its node
+    // was down, and reported `non-zero exit (255)` only when the node returned.
+    let s = replicated("web", 1, "img:1");
+    let mut ts = Vec::new();
+    for (i, (created, _replaced_at, ended)) in
+        [(0, 10, 20), (10, 30, 40), (30, 50, 55)].iter().enumerate()
+    {
+        let mut t = failed(&s, "img:1", *ended);
+        t.id = Some(format!("lost{i}"));
+        t.slot = Some(1);
+        t.created_at = Some(stamp(*created));
+        ts.push(t);
+    }
+    let mut now_running = running(&s, 52);
+    now_running.slot = Some(1);
+    now_running.created_at = Some(stamp(50));
+    ts.push(now_running);
+    let v = view(&[&s], &ts);
+    let input = AssessInput::new(at(56), &v);
+    assert_eq!(assess(&input).phase, Phase::Ready);
+    // the same failures while no replacement existed yet are a crash loop
+    let mut crashing = ts.clone();
+    crashing.pop();
+    for (i, t) in crashing.iter_mut().enumerate() {
+        t.created_at = Some(stamp([0, 21, 41][i]));
+    }
+    let mut waiting = task(&s, "img:1", TaskState::RUNNING, TaskState::READY, 56);
+    waiting.slot = Some(1);
+    waiting.created_at = Some(stamp(56));
+    crashing.push(waiting);
+    let v = view(&[&s], &crashing);
+    let input = AssessInput::new(at(57), &v);
+    assert_eq!(assess(&input).reason, "CrashLoop");
 }

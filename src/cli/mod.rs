@@ -25,9 +25,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// Docker daemon to talk to (`unix:///var/run/docker.sock`, `tcp://host:2376`); default
-    /// `DOCKER_HOST` or the local socket.
-    #[arg(long, global = true, env = "HEARTH_DOCKER_HOST")]
-    pub docker_host: Option<String>,
+    /// `DOCKER_HOST` or the local socket. Give it several times (or comma-separated) for several
+    /// Swarm managers: hearth uses the first that answers with a leader and fails over to the next
+    /// when it stops answering or loses quorum. A worker is refused.
+    #[arg(long, global = true, env = "HEARTH_DOCKER_HOST", value_delimiter = ',')]
+    pub docker_host: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -134,6 +136,8 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
+    // Several managers travel as one comma-separated string (`Client::connect` splits it).
+    let docker_host = (!cli.docker_host.is_empty()).then(|| cli.docker_host.join(","));
     match cli.command {
         Command::Validate { source } => validate::run(&source),
         Command::Render {
@@ -145,12 +149,7 @@ pub fn run(cli: Cli) -> ExitCode {
             source,
             output,
             detailed_exitcode,
-        } => plan_cmd::run(
-            &source,
-            cli.docker_host.as_deref(),
-            output,
-            detailed_exitcode,
-        ),
+        } => plan_cmd::run(&source, docker_host.as_deref(), output, detailed_exitcode),
         Command::Run {
             source,
             git,
@@ -162,7 +161,7 @@ pub fn run(cli: Cli) -> ExitCode {
         } => run_cmd::run(&run_cmd::RunArgs {
             source: &source,
             git: &git,
-            host: cli.docker_host.as_deref(),
+            host: docker_host.as_deref(),
             resync,
             poll,
             grace,
@@ -182,7 +181,7 @@ pub fn run(cli: Cli) -> ExitCode {
             timeout,
         } => apply_cmd::run(&apply_cmd::ApplyArgs {
             source: &source,
-            host: cli.docker_host.as_deref(),
+            host: docker_host.as_deref(),
             deployment: deployment.as_deref(),
             wait,
             timeout,
@@ -200,6 +199,29 @@ mod tests {
             Command::Run { listen, .. } => listen,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn docker_host_may_be_given_several_times() {
+        let cli = Cli::try_parse_from([
+            "hearth",
+            "--docker-host",
+            "unix:///run/a.sock",
+            "--docker-host",
+            "tcp://10.0.0.2:2375,tcp://10.0.0.3:2375",
+            "plan",
+            "-f",
+            "p",
+        ])
+        .expect("parses");
+        assert_eq!(
+            cli.docker_host,
+            [
+                "unix:///run/a.sock",
+                "tcp://10.0.0.2:2375",
+                "tcp://10.0.0.3:2375"
+            ]
+        );
     }
 
     #[test]

@@ -125,6 +125,8 @@ pub async fn run(
     let client = loop {
         match Client::connect(cfg.docker_host.as_deref()).await {
             Ok(c) => break c,
+            // A worker (or a daemon in no swarm) will not become a manager by waiting.
+            Err(e @ crate::swarm::SwarmError::NotManager { .. }) => return Err(e.into()),
             Err(e) => {
                 shared.docker_up.store(false, Ordering::SeqCst);
                 tracing::warn!("docker unreachable: {e}; retrying in 2s");
@@ -594,6 +596,11 @@ impl Controller {
             self.queue.done(name, true, Instant::now());
             return;
         };
+        let mut desired = desired;
+        if d.spec.pin_volumes {
+            // Stateful services stay on the node holding their data (plan/pin.rs).
+            desired.stack_spec = crate::plan::pin_volumes(&desired.stack_spec, snap).0;
+        }
         st.stack = desired.stack.clone();
         st.domain = desired.domain.clone();
         st.live_version = judge::live_version(&view, &desired.stack);

@@ -3,12 +3,14 @@
 
 pub mod actions;
 pub mod diff;
+pub mod pin;
 pub mod pool;
 
 pub use actions::{
     Action, DriftItem, Intent, Plan, SecretValue, Step, orphans, plan_deployment, plan_prune,
 };
 pub use diff::{FieldDiff, diff};
+pub use pin::{LABEL_PIN_NODE, pin_volumes};
 pub use pool::{foreign_stacks, plan_pool};
 
 #[cfg(test)]

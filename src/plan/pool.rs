@@ -31,12 +31,17 @@ pub fn plan_pool(
             continue;
         };
         let parked = d.spec.state == DesiredState::Parked;
+        // Stateful services stay on the node holding their data (see `pin.rs`).
+        let pinned = d
+            .spec
+            .pin_volumes
+            .then(|| super::pin_volumes(&rendered.stack_spec, snap).0);
         let mut plan = plan_deployment(
             &Intent {
                 pool: pool_name,
                 deployment: d.name(),
                 stack: &rendered.stack,
-                desired: (!parked).then_some(&rendered.stack_spec),
+                desired: (!parked).then_some(pinned.as_ref().unwrap_or(&rendered.stack_spec)),
                 secrets: &d.spec.secrets,
                 secret_files: &rendered.secret_files,
             },

@@ -44,6 +44,11 @@ pub enum SwarmError {
         status: u16,
         message: String,
     },
+    #[error("docker {op}: no answer within {after:?}")]
+    Timeout { op: &'static str, after: Duration },
+    /// The daemon answers but is no Swarm manager: hearth cannot use it.
+    #[error("{host} is {what}: hearth needs a manager")]
+    NotManager { host: String, what: String },
     #[error("docker {op}: {source}")]
     Other {
         op: &'static str,
@@ -104,6 +109,10 @@ impl SwarmError {
     }
 }
 
+/// How long one request may take before it counts as unanswered (and, with several managers,
+/// triggers a failover). A manager that lost quorum can leave a list call hanging.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// What a command run with [`Client::exec`] left behind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecOutput {
@@ -157,19 +166,21 @@ impl Counts {
     }
 }
 
-/// A Docker client whose every call is counted. Cheap to clone; clones share the counts.
+/// A Docker client whose every call is counted. Cheap to clone; clones share the counts and the
+/// endpoint in use. Given several managers it talks to one and fails over to another when that
+/// one stops answering or loses quorum (see `failover.rs`).
 #[derive(Clone)]
 pub struct Client {
-    docker: Docker,
-    host: String,
-    /// How raw requests (`raw.rs`) reach the same daemon.
-    transport: Transport,
+    endpoints: Arc<super::failover::Endpoints>,
     counts: Arc<Mutex<Counts>>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("host", &self.host).finish()
+        f.debug_struct("Client")
+            .field("host", &self.host())
+            .field("hosts", &self.endpoints.hosts)
+            .finish()
     }
 }
 
@@ -243,25 +254,48 @@ pub fn transport(host: &str, env: &TlsEnv) -> Transport {
 }
 
 impl Client {
-    /// Connects to `host` (`unix:///path`, `tcp://host:port`), or to `DOCKER_HOST` / the local socket
-    /// when `None`, and negotiates the API version with the daemon. `DOCKER_TLS_VERIFY` and
+    /// Connects to `host` (`unix:///path`, `tcp://host:port`; several separated by commas: Swarm
+    /// managers tried in order, see [`Client::connect_many`]), or to `DOCKER_HOST` / the local
+    /// socket when `None`, and negotiates the API version with the daemon. `DOCKER_TLS_VERIFY` and
     /// `DOCKER_CERT_PATH` select TLS as for the docker CLI (see [`transport`]).
     pub async fn connect(host: Option<&str>) -> Result<Client, SwarmError> {
-        let host = host
+        let hosts: Vec<String> = host
             .map(str::to_string)
             .or_else(|| std::env::var("DOCKER_HOST").ok())
-            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string())
+            .split(',')
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .collect();
+        Client::connect_many(&hosts).await
+    }
+
+    /// Connects to the first of `hosts` that is a Swarm manager with a leader (else the first
+    /// manager that answers), checking every host that answers: a worker, or a daemon outside any
+    /// swarm, is refused ([`SwarmError::NotManager`], not worth retrying). Later calls fail over
+    /// to another of `hosts` when the one in use stops answering or loses quorum.
+    pub async fn connect_many(hosts: &[String]) -> Result<Client, SwarmError> {
+        let endpoints = super::failover::Endpoints::open(hosts).await?;
+        let client = Client {
+            endpoints: Arc::new(endpoints),
+            counts: Arc::default(),
+        };
+        client.count("negotiate", Duration::ZERO);
+        Ok(client)
+    }
+
+    /// Connects to one daemon without any Swarm check (used by the failover's probes).
+    pub(super) async fn open_docker(host: &str) -> Result<Docker, SwarmError> {
         let err = |source| SwarmError::Connect {
-            host: host.clone(),
+            host: host.to_string(),
             source,
         };
         let version = bollard::API_DEFAULT_VERSION;
-        let transport = transport(&host, &TlsEnv::from_process());
-        let docker = match &transport {
-            Transport::Unix(path) => Docker::connect_with_unix(path, 120, version),
-            Transport::Http(addr) => Docker::connect_with_http(addr, 120, version),
+        let docker = match transport(host, &TlsEnv::from_process()) {
+            Transport::Unix(path) => Docker::connect_with_unix(&path, 120, version),
+            Transport::Http(addr) => Docker::connect_with_http(&addr, 120, version),
             Transport::Tls { addr, cert_dir } => Docker::connect_with_ssl(
-                addr,
+                &addr,
                 &cert_dir.join("key.pem"),
                 &cert_dir.join("cert.pem"),
                 &cert_dir.join("ca.pem"),
@@ -270,30 +304,33 @@ impl Client {
             ),
         }
         .map_err(err)?;
-        let docker = docker.negotiate_version().await.map_err(err)?;
-        let client = Client {
-            docker,
-            host,
-            transport,
-            counts: Arc::default(),
-        };
-        client.count("negotiate", Duration::ZERO);
-        Ok(client)
+        docker.negotiate_version().await.map_err(err)
     }
 
-    /// The address this client talks to.
-    pub fn host(&self) -> &str {
-        &self.host
+    /// The address this client talks to now (it changes on a failover).
+    pub fn host(&self) -> String {
+        self.endpoints.active().host
+    }
+
+    /// Every address this client may talk to, in order of preference.
+    pub fn hosts(&self) -> &[String] {
+        &self.endpoints.hosts
+    }
+
+    /// How many times this client switched to another manager.
+    pub fn failovers(&self) -> u64 {
+        self.endpoints.failovers()
+    }
+
+    /// The bollard handle of the manager in use, for this file and the sibling files that add
+    /// methods to [`Client`].
+    pub(super) fn docker(&self) -> Docker {
+        self.endpoints.active().docker
     }
 
     /// A copy of the counts so far.
     pub fn counts(&self) -> Counts {
         self.counts.lock().expect("counts lock").clone()
-    }
-
-    /// The bollard handle, for the sibling files that add methods to [`Client`].
-    pub(super) fn docker(&self) -> &Docker {
-        &self.docker
     }
 
     /// Counts one request of `op` that took `took` (for calls not made through `call`).
@@ -312,28 +349,89 @@ impl Client {
         op: &'static str,
         fut: impl Future<Output = Result<T, bollard::errors::Error>>,
     ) -> Result<T, SwarmError> {
+        let generation = self.endpoints.generation();
         let start = Instant::now();
-        let res = fut.await;
+        let res = tokio::time::timeout(REQUEST_TIMEOUT, fut).await;
         self.count(op, start.elapsed());
-        res.map_err(|source| SwarmError::from_bollard(op, source))
+        let res = match res {
+            Ok(r) => r.map_err(|source| match source {
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code,
+                    message,
+                } => SwarmError::Server {
+                    op,
+                    status: status_code,
+                    message,
+                },
+                source => SwarmError::Other { op, source },
+            }),
+            Err(_) => Err(SwarmError::Timeout {
+                op,
+                after: REQUEST_TIMEOUT,
+            }),
+        };
+        self.after_error(generation, res).await
+    }
+
+    /// Fails over to another manager when `res` says the one in use is gone or has no quorum.
+    async fn after_error<T>(
+        &self,
+        generation: u64,
+        res: Result<T, SwarmError>,
+    ) -> Result<T, SwarmError> {
+        if let Err(e) = &res
+            && super::failover::is_endpoint_failure(e)
+        {
+            self.endpoints.fail_over(generation, e).await;
+        }
+        res
+    }
+
+    /// A raw GET (see `raw.rs`), timed out and counted like the others.
+    async fn raw_get(&self, op: &'static str, path: &str) -> Result<serde_json::Value, SwarmError> {
+        let generation = self.endpoints.generation();
+        let active = self.endpoints.active();
+        let version = active.docker.client_version().to_string();
+        let start = Instant::now();
+        let res = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            super::raw::get_json(
+                &transport(&active.host, &TlsEnv::from_process()),
+                &version,
+                path,
+            ),
+        )
+        .await;
+        self.count(op, start.elapsed());
+        let res = match res {
+            Ok(r) => r.map_err(|message| SwarmError::Server {
+                op,
+                status: 0,
+                message,
+            }),
+            Err(_) => Err(SwarmError::Timeout {
+                op,
+                after: REQUEST_TIMEOUT,
+            }),
+        };
+        self.after_error(generation, res).await
     }
 
     pub async fn version(&self) -> Result<SystemVersion, SwarmError> {
-        self.call("version", self.docker.version()).await
+        self.call("version", self.docker().version()).await
     }
 
     /// Every service as Docker sends it (raw JSON, see `raw.rs`) and typed, from one request.
     pub async fn list_services_raw(&self) -> Result<Vec<(Service, serde_json::Value)>, SwarmError> {
-        let version = self.docker.client_version().to_string();
-        let start = Instant::now();
-        let res = super::raw::get_json(&self.transport, &version, "/services?status=true").await;
-        self.count("service_list", start.elapsed());
         let bad = |message: String| SwarmError::Server {
             op: "service_list",
             status: 0,
             message,
         };
-        let items = match res.map_err(bad)? {
+        let items = match self
+            .raw_get("service_list", "/services?status=true")
+            .await?
+        {
             serde_json::Value::Array(items) => items,
             other => return Err(bad(format!("expected a list of services, got {other}"))),
         };
@@ -355,14 +453,14 @@ impl Client {
             filters,
             status: Some(true),
         };
-        self.call("service_list", self.docker.list_services(Some(opts)))
+        self.call("service_list", self.docker().list_services(Some(opts)))
             .await
     }
 
     pub async fn inspect_service(&self, name: &str) -> Result<Service, SwarmError> {
         self.call(
             "service_inspect",
-            self.docker
+            self.docker()
                 .inspect_service(name, None::<InspectServiceOptions>),
         )
         .await
@@ -370,7 +468,7 @@ impl Client {
 
     pub async fn create_service(&self, spec: ServiceSpec) -> Result<String, SwarmError> {
         let r = self
-            .call("service_create", self.docker.create_service(spec, None))
+            .call("service_create", self.docker().create_service(spec, None))
             .await?;
         Ok(r.id.unwrap_or_default())
     }
@@ -389,21 +487,21 @@ impl Client {
         let r = self
             .call(
                 "service_update",
-                self.docker.update_service(id, spec, opts, None),
+                self.docker().update_service(id, spec, opts, None),
             )
             .await?;
         Ok(r.warnings.unwrap_or_default())
     }
 
     pub async fn remove_service(&self, id: &str) -> Result<(), SwarmError> {
-        self.call("service_remove", self.docker.delete_service(id))
+        self.call("service_remove", self.docker().delete_service(id))
             .await
     }
 
     pub async fn list_tasks(&self, filters: Option<Filters>) -> Result<Vec<Task>, SwarmError> {
         self.call(
             "task_list",
-            self.docker.list_tasks(Some(ListTasksOptions { filters })),
+            self.docker().list_tasks(Some(ListTasksOptions { filters })),
         )
         .await
     }
@@ -414,7 +512,7 @@ impl Client {
     ) -> Result<Vec<Network>, SwarmError> {
         self.call(
             "network_list",
-            self.docker
+            self.docker()
                 .list_networks(Some(ListNetworksOptions { filters })),
         )
         .await
@@ -423,7 +521,7 @@ impl Client {
     pub async fn inspect_network(&self, name: &str) -> Result<NetworkInspect, SwarmError> {
         self.call(
             "network_inspect",
-            self.docker.inspect_network(
+            self.docker().inspect_network(
                 name,
                 None::<bollard::query_parameters::InspectNetworkOptions>,
             ),
@@ -433,20 +531,20 @@ impl Client {
 
     pub async fn create_network(&self, spec: NetworkCreateRequest) -> Result<String, SwarmError> {
         let r = self
-            .call("network_create", self.docker.create_network(spec))
+            .call("network_create", self.docker().create_network(spec))
             .await?;
         Ok(r.id)
     }
 
     pub async fn remove_network(&self, id: &str) -> Result<(), SwarmError> {
-        self.call("network_remove", self.docker.remove_network(id))
+        self.call("network_remove", self.docker().remove_network(id))
             .await
     }
 
     pub async fn list_secrets(&self, filters: Option<Filters>) -> Result<Vec<Secret>, SwarmError> {
         self.call(
             "secret_list",
-            self.docker
+            self.docker()
                 .list_secrets(Some(ListSecretsOptions { filters })),
         )
         .await
@@ -454,20 +552,20 @@ impl Client {
 
     pub async fn create_secret(&self, spec: SecretSpec) -> Result<String, SwarmError> {
         let r = self
-            .call("secret_create", self.docker.create_secret(spec))
+            .call("secret_create", self.docker().create_secret(spec))
             .await?;
         Ok(r.id)
     }
 
     pub async fn remove_secret(&self, id: &str) -> Result<(), SwarmError> {
-        self.call("secret_remove", self.docker.delete_secret(id))
+        self.call("secret_remove", self.docker().delete_secret(id))
             .await
     }
 
     pub async fn list_configs(&self, filters: Option<Filters>) -> Result<Vec<Config>, SwarmError> {
         self.call(
             "config_list",
-            self.docker
+            self.docker()
                 .list_configs(Some(ListConfigsOptions { filters })),
         )
         .await
@@ -475,13 +573,13 @@ impl Client {
 
     pub async fn create_config(&self, spec: ConfigSpec) -> Result<String, SwarmError> {
         let r = self
-            .call("config_create", self.docker.create_config(spec))
+            .call("config_create", self.docker().create_config(spec))
             .await?;
         Ok(r.id)
     }
 
     pub async fn inspect_config(&self, id: &str) -> Result<Config, SwarmError> {
-        self.call("config_inspect", self.docker.inspect_config(id))
+        self.call("config_inspect", self.docker().inspect_config(id))
             .await
     }
 
@@ -498,12 +596,12 @@ impl Client {
         let opts = bollard::query_parameters::UpdateConfigOptionsBuilder::default()
             .version(version as i64)
             .build();
-        self.call("config_update", self.docker.update_config(id, spec, opts))
+        self.call("config_update", self.docker().update_config(id, spec, opts))
             .await
     }
 
     pub async fn remove_config(&self, id: &str) -> Result<(), SwarmError> {
-        self.call("config_remove", self.docker.delete_config(id))
+        self.call("config_remove", self.docker().delete_config(id))
             .await
     }
 
@@ -513,7 +611,7 @@ impl Client {
     ) -> Result<Vec<bollard::models::Volume>, SwarmError> {
         let opts = bollard::query_parameters::ListVolumesOptions { filters };
         let r = self
-            .call("volume_list", self.docker.list_volumes(Some(opts)))
+            .call("volume_list", self.docker().list_volumes(Some(opts)))
             .await?;
         Ok(r.volumes.unwrap_or_default())
     }
@@ -523,7 +621,7 @@ impl Client {
     pub async fn remove_volume(&self, name: &str) -> Result<(), SwarmError> {
         self.call(
             "volume_remove",
-            self.docker
+            self.docker()
                 .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>),
         )
         .await
@@ -539,7 +637,7 @@ impl Client {
             filters,
             ..Default::default()
         };
-        self.call("container_list", self.docker.list_containers(Some(opts)))
+        self.call("container_list", self.docker().list_containers(Some(opts)))
             .await
     }
 
@@ -555,7 +653,7 @@ impl Client {
             filters: Some(filters),
             ..Default::default()
         };
-        self.docker.events(Some(opts)).map(|r| {
+        self.docker().events(Some(opts)).map(|r| {
             r.map_err(|source| SwarmError::Other {
                 op: "events",
                 source,
@@ -577,7 +675,7 @@ impl Client {
             ..Default::default()
         };
         let start = Instant::now();
-        let chunks: Result<Vec<_>, _> = self.docker.logs(id, Some(opts)).try_collect().await;
+        let chunks: Result<Vec<_>, _> = self.docker().logs(id, Some(opts)).try_collect().await;
         self.count("container_logs", start.elapsed());
         let chunks = chunks.map_err(|source| SwarmError::Other {
             op: "container_logs",
@@ -590,7 +688,7 @@ impl Client {
     pub async fn list_nodes(&self) -> Result<Vec<Node>, SwarmError> {
         self.call(
             "node_list",
-            self.docker.list_nodes(None::<ListNodesOptions>),
+            self.docker().list_nodes(None::<ListNodesOptions>),
         )
         .await
     }
@@ -601,7 +699,7 @@ impl Client {
     ) -> Result<ContainerInspectResponse, SwarmError> {
         self.call(
             "container_inspect",
-            self.docker.inspect_container(
+            self.docker().inspect_container(
                 id,
                 None::<bollard::query_parameters::InspectContainerOptions>,
             ),
@@ -611,7 +709,7 @@ impl Client {
 
     /// The daemon's system info (`docker info`): its swarm node ID among others.
     pub async fn info(&self) -> Result<SystemInfo, SwarmError> {
-        self.call("info", self.docker.info()).await
+        self.call("info", self.docker().info()).await
     }
 
     /// Tasks as Docker sends them (raw JSON), for the fields bollard's `Task` model lacks
@@ -620,7 +718,6 @@ impl Client {
         &self,
         desired_state: Option<&str>,
     ) -> Result<Vec<serde_json::Value>, SwarmError> {
-        let version = self.docker.client_version().to_string();
         let path = match desired_state {
             // `{"desired-state":["<state>"]}`, percent-encoded.
             Some(state) => format!(
@@ -632,15 +729,12 @@ impl Client {
             ),
             None => "/tasks".to_string(),
         };
-        let start = Instant::now();
-        let res = super::raw::get_json(&self.transport, &version, &path).await;
-        self.count("task_list", start.elapsed());
         let bad = |message: String| SwarmError::Server {
             op: "task_list",
             status: 0,
             message,
         };
-        match res.map_err(bad)? {
+        match self.raw_get("task_list", &path).await? {
             serde_json::Value::Array(items) => Ok(items),
             other => Err(bad(format!("expected a list of tasks, got {other}"))),
         }
@@ -661,12 +755,12 @@ impl Client {
             ..Default::default()
         };
         let id = self
-            .call("exec_create", self.docker.create_exec(container, create))
+            .call("exec_create", self.docker().create_exec(container, create))
             .await?
             .id;
         let start = Instant::now();
         let started = self
-            .docker
+            .docker()
             .start_exec(
                 &id,
                 Some(StartExecOptions {
@@ -716,7 +810,7 @@ impl Client {
             });
         }
         let inspect = self
-            .call("exec_inspect", self.docker.inspect_exec(&id))
+            .call("exec_inspect", self.docker().inspect_exec(&id))
             .await?;
         if buf.len() > EXEC_OUTPUT_MAX {
             buf.drain(..buf.len() - EXEC_OUTPUT_MAX);

@@ -111,7 +111,8 @@ impl Client {
             let opts = DownloadFromContainerOptions {
                 path: path.to_string(),
             };
-            let mut stream = self.docker().download_from_container(id, Some(opts));
+            let docker = self.docker();
+            let mut stream = docker.download_from_container(id, Some(opts));
             let mut n = 0u64;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| SwarmError::from_bollard(OP, e))?;
@@ -157,10 +158,10 @@ impl Client {
             path: path.to_string(),
             ..Default::default()
         };
+        let docker = self.docker();
         let upload = self.call(
             OP,
-            self.docker()
-                .upload_to_container(id, Some(opts), bollard::body_try_stream(body)),
+            docker.upload_to_container(id, Some(opts), bollard::body_try_stream(body)),
         );
         tokio::pin!(upload);
         loop {

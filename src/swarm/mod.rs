@@ -4,10 +4,12 @@
 pub mod apply;
 mod client;
 mod containers;
+pub mod failover;
 mod raw;
 pub mod snapshot;
 
 pub use client::{
-    Client, Counts, EXEC_OUTPUT_MAX, ExecOutput, SwarmError, WRITE_OPS, label_filter,
+    Client, Counts, EXEC_OUTPUT_MAX, ExecOutput, REQUEST_TIMEOUT, SwarmError, WRITE_OPS,
+    label_filter,
 };
 pub use snapshot::{Snapshot, StackView};
