@@ -5,6 +5,7 @@
 
 pub mod advance;
 pub mod assess;
+pub mod backup;
 pub mod cli;
 pub mod compose;
 pub mod controller;
