@@ -54,6 +54,7 @@ pub struct RunArgs<'a> {
     pub poll: Duration,
     pub grace: Duration,
     pub listen: std::net::SocketAddr,
+    pub advance: controller::AdvanceConfig,
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -97,6 +98,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         resync: args.resync,
         poll: args.poll,
         grace: args.grace,
+        advance: args.advance.clone(),
     };
     runtime().block_on(async {
         let shared = Arc::new(Shared::default());
