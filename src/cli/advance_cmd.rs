@@ -258,10 +258,10 @@ mod tests {
         let cli = crate::cli::Cli::try_parse_from([
             "hearth",
             "restore",
-            "-f",
-            "m",
             "gitea",
             "snap1",
+            "-f",
+            "m",
             "--snapshot-keep",
             "0",
         ])
