@@ -22,6 +22,8 @@ const VOLUMES_PREFIX: &str = "backupbot.backup.volumes.";
 /// The parts of a live Swarm service a snapshot plan needs.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LiveService {
+    /// The Swarm service id.
+    pub id: String,
     /// The Swarm service name, `<stack>_<service>`.
     pub name: String,
     pub image: String,
@@ -46,6 +48,7 @@ impl LiveService {
             .filter(|(s, _)| !s.is_empty())
             .collect();
         LiveService {
+            id: s.id.clone().unwrap_or_default(),
             name: spec.and_then(|s| s.name.clone()).unwrap_or_default(),
             image: cs.and_then(|c| c.image.clone()).unwrap_or_default(),
             labels: spec
@@ -85,7 +88,8 @@ pub struct VolumePlan {
 pub struct ServicePlan {
     /// The compose name (without `<stack>_`).
     pub service: String,
-    /// The Swarm service name.
+    /// The Swarm service id and name.
+    pub swarm_id: String,
     pub swarm_name: String,
     pub image: String,
     pub hooks: Hooks,
@@ -146,6 +150,7 @@ pub fn plan_service(stack: &str, s: &LiveService) -> Result<Option<ServicePlan>,
     volumes.sort_by(|a, b| a.volume.cmp(&b.volume));
     Ok(Some(ServicePlan {
         service,
+        swarm_id: s.id.clone(),
         swarm_name: s.name.clone(),
         image: s.image.clone(),
         hooks,

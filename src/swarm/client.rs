@@ -53,6 +53,21 @@ pub enum SwarmError {
 }
 
 impl SwarmError {
+    /// A bollard error of `op`: the daemon's answer when it answered.
+    pub(super) fn from_bollard(op: &'static str, source: bollard::errors::Error) -> SwarmError {
+        match source {
+            bollard::errors::Error::DockerResponseServerError {
+                status_code,
+                message,
+            } => SwarmError::Server {
+                op,
+                status: status_code,
+                message,
+            },
+            source => SwarmError::Other { op, source },
+        }
+    }
+
     /// The HTTP status Docker answered with, when it answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -195,13 +210,23 @@ impl Client {
         self.counts.lock().expect("counts lock").clone()
     }
 
+    /// The bollard handle, for the sibling files that add methods to [`Client`].
+    pub(super) fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Counts one request of `op` that took `took` (for calls not made through `call`).
+    pub(super) fn count_op(&self, op: &'static str, took: Duration) {
+        self.count(op, took)
+    }
+
     fn count(&self, op: &'static str, took: Duration) {
         let mut c = self.counts.lock().expect("counts lock");
         *c.requests.entry(op).or_default() += 1;
         *c.seconds.entry(op).or_default() += took.as_secs_f64();
     }
 
-    async fn call<T>(
+    pub(super) async fn call<T>(
         &self,
         op: &'static str,
         fut: impl Future<Output = Result<T, bollard::errors::Error>>,
@@ -209,17 +234,7 @@ impl Client {
         let start = Instant::now();
         let res = fut.await;
         self.count(op, start.elapsed());
-        res.map_err(|source| match source {
-            bollard::errors::Error::DockerResponseServerError {
-                status_code,
-                message,
-            } => SwarmError::Server {
-                op,
-                status: status_code,
-                message,
-            },
-            source => SwarmError::Other { op, source },
-        })
+        res.map_err(|source| SwarmError::from_bollard(op, source))
     }
 
     pub async fn version(&self) -> Result<SystemVersion, SwarmError> {

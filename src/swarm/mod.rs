@@ -3,6 +3,7 @@
 
 pub mod apply;
 mod client;
+mod containers;
 mod raw;
 pub mod snapshot;
 
