@@ -649,6 +649,23 @@ async fn sigkill_during_verifying_and_during_restoring_loses_nothing() {
             1
         );
         h.kill();
+        // A helper container of the restore the kill interrupted may be left behind.
+        let left = docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=hearth.test={}", env.test),
+            "--filter",
+            "label=hearth.role=backup-helper",
+        ]);
+        let left: Vec<&str> = left.split_whitespace().collect();
+        println!(
+            "backup helper containers left by the killed hearth: {}",
+            left.len()
+        );
+        for id in left {
+            docker(&["rm", "-f", id]);
+        }
         Ok(())
     })
     .await;

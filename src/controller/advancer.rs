@@ -385,3 +385,31 @@ impl Advancer {
         self.running.insert(name, (h, died));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_reads_advance_and_the_approval_annotation() {
+        let text = "apiVersion: hearth/v1\nkind: Pool\nmetadata: {name: p}\nspec: {domain: x.test}\n\
+                    ---\napiVersion: hearth/v1\nkind: Deployment\nmetadata:\n  name: mm\n  \
+                    annotations: {hearth.approve-version: \"9.0.0+10.0.0\"}\nspec:\n  \
+                    recipe: mattermost\n  version: 9.0.0+10.0.0\n  \
+                    advance: {backup: false, rollback: true}\n";
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("m.yml"), text).expect("write");
+        let loaded = crate::manifest::load_paths(&[dir.path().to_path_buf()]);
+        let d = loaded.deployment("mm").expect("loaded");
+        let p = policy(d);
+        assert_eq!(
+            p,
+            Policy {
+                backup: false,
+                rollback: true,
+                allow_major: false,
+                approved: Some("9.0.0+10.0.0".into()),
+            }
+        );
+    }
+}
