@@ -374,9 +374,13 @@ async fn mattermost_major_bump_is_held_then_fails_and_its_data_is_restored() {
                 "mm",
                 "Held",
                 Some("MajorVersionBump"),
-                Duration::from_secs(30),
+                Duration::from_secs(90),
             )
-            .await?;
+            .await;
+        let st = match st {
+            Ok(st) => st,
+            Err(e) => anyhow::bail!("{e}; record {:?}", record(&env, &pool, "mm").await),
+        };
         assert!(
             st.message.contains(advance::APPROVE_ANNOTATION),
             "{}",
