@@ -3,6 +3,7 @@
 //! The pipeline (see `../shared/DESIGN.md`): manifests -> recipes -> compose -> render ->
 //! (observe, assess, plan, apply) -> report. Only [`swarm`] talks to Docker.
 
+pub mod advance;
 pub mod assess;
 pub mod backup;
 pub mod cli;

@@ -1,6 +1,7 @@
 //! The `hearth` command line: parsing (clap) and one function per subcommand. Subcommands print
 //! problems as `file:line:col: field: message` and return the process exit code.
 
+mod advance_cmd;
 mod apply_cmd;
 mod common;
 mod healthcheck_cmd;
@@ -100,6 +101,35 @@ pub enum Command {
         listen: std::net::SocketAddr,
         #[command(flatten)]
         lease: run_cmd::LeaseArgs,
+        #[command(flatten)]
+        snapshots: advance_cmd::SnapshotArgs,
+    },
+    /// List a deployment's snapshots (newest first).
+    Snapshots {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        snapshots: advance_cmd::SnapshotArgs,
+        /// The deployment.
+        name: String,
+    },
+    /// Restore a deployment's snapshot into its live volumes (the latest by default).
+    Restore {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        snapshots: advance_cmd::SnapshotArgs,
+        /// The deployment.
+        name: String,
+        /// The snapshot id (see `hearth snapshots NAME`).
+        snapshot: Option<String>,
+    },
+    /// Clear a deployment's AdvanceFailed so the running controller tries the version again.
+    Retry {
+        #[command(flatten)]
+        source: Source,
+        /// The deployment.
+        name: String,
     },
     /// Show the deployments of a running hearth (its JSON API at --url).
     Status {
@@ -158,6 +188,7 @@ pub fn run(cli: Cli) -> ExitCode {
             grace,
             listen,
             lease,
+            snapshots,
         } => run_cmd::run(&run_cmd::RunArgs {
             source: &source,
             git: &git,
@@ -167,8 +198,29 @@ pub fn run(cli: Cli) -> ExitCode {
             grace,
             listen,
             lease: &lease,
+            advance: snapshots.config(),
         }),
         Command::Healthcheck { listen, timeout } => healthcheck_cmd::run(listen, timeout),
+        Command::Snapshots {
+            source,
+            snapshots,
+            name,
+        } => advance_cmd::snapshots(&source, &snapshots, &name),
+        Command::Restore {
+            source,
+            snapshots,
+            name,
+            snapshot,
+        } => advance_cmd::restore(
+            &source,
+            docker_host.as_deref(),
+            &snapshots,
+            &name,
+            snapshot.as_deref(),
+        ),
+        Command::Retry { source, name } => {
+            advance_cmd::retry(&source, docker_host.as_deref(), &name)
+        }
         Command::Status { name, url, output } => status_cmd::run(&status_cmd::StatusArgs {
             url: &url,
             output,

@@ -91,6 +91,7 @@ pub struct RunArgs<'a> {
     pub grace: Duration,
     pub listen: std::net::SocketAddr,
     pub lease: &'a LeaseArgs,
+    pub advance: controller::AdvanceConfig,
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -142,6 +143,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         poll: args.poll,
         grace: args.grace,
         lease,
+        advance: args.advance.clone(),
     };
     runtime().block_on(async {
         let shared = Arc::new(Shared::default());

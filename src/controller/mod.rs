@@ -10,6 +10,7 @@
 //! SIGTERM (the `shutdown` channel) lets in-flight applies finish within a grace period, then the
 //! loop returns.
 
+mod advancer;
 pub mod events;
 mod gitpoll;
 mod judge;
@@ -36,6 +37,7 @@ use crate::recipe::RecipeStore;
 use crate::swarm::apply::{Ids, StepEvent, apply_plan};
 use crate::swarm::{Client, Snapshot, StackView};
 
+pub use advancer::AdvanceConfig;
 use events::Affects;
 pub use gitpoll::GitConfig;
 pub use leader::LeaseConfig;
@@ -60,6 +62,8 @@ pub struct Config {
     pub grace: Duration,
     /// Take part in leader election (`None`: this instance always acts; see [`lease`]).
     pub lease: Option<LeaseConfig>,
+    /// Snapshots for version advances.
+    pub advance: AdvanceConfig,
 }
 
 impl Default for Config {
@@ -73,6 +77,7 @@ impl Default for Config {
             poll: Duration::from_secs(2),
             grace: Duration::from_secs(30),
             lease: None,
+            advance: AdvanceConfig::default(),
         }
     }
 }
@@ -113,6 +118,8 @@ struct Controller {
     recipe_remote: crate::source::RecipeRemote,
     /// Failed task IDs already counted.
     seen_failed: std::collections::HashSet<String>,
+    /// Drives version advances (snapshot, update, verify, roll back, restore).
+    advancer: advancer::Advancer,
 }
 
 /// Runs the controller until `shutdown` turns true. Returns after in-flight work finished or the
@@ -146,6 +153,7 @@ pub async fn run(
         .map(|l| leader::spawn(client.clone(), l, shared.clone()));
     let mut leadership = shared.leadership.subscribe();
     let cfg_git = cfg.git.clone();
+    let advancer = advancer::Advancer::new(cfg.advance.clone());
     let mut c = Controller {
         cfg,
         shared,
@@ -165,6 +173,7 @@ pub async fn run(
         git_loaded: None,
         recipe_remote: crate::source::RecipeRemote::new(c_git_options(&cfg_git)),
         seen_failed: Default::default(),
+        advancer,
     };
     let (ev_tx, mut ev_rx) = mpsc::channel(1024);
     let mut git_task = None;
@@ -611,6 +620,20 @@ impl Controller {
             .as_ref()
             .map(|p| p.metadata.name.clone())
             .unwrap_or_default();
+        // A version advance in progress (or held, or failed) may converge another version.
+        let prepared = self.advancer.prepare(
+            &self.loaded,
+            self.store(),
+            &d,
+            &desired,
+            &pool_name,
+            snap,
+            st.live_version.as_deref(),
+        );
+        let desired = match prepared.as_ref().and_then(|p| p.desired.clone()) {
+            Some(other) => other,
+            None => desired,
+        };
         let parked = d.spec.state == DesiredState::Parked;
         let mut plan = plan_deployment(
             &Intent {
@@ -752,6 +775,54 @@ impl Controller {
         // converged (a provider's hiccup does not freeze its dependents' updates).
         let deployed = !view.services.is_empty();
         let may_apply = !d.spec.suspend && (!deps_waiting || deployed) && plan.problems.is_empty();
+        if let Some(prepared) = prepared {
+            let normal_apply = prepared.target.normal_apply;
+            let pool_labels = self
+                .loaded
+                .pool
+                .as_ref()
+                .map(desired::pool_labels)
+                .unwrap_or_default();
+            let driven = self
+                .advancer
+                .drive(
+                    prepared,
+                    advancer::Pass {
+                        client: &self.client,
+                        shared: &self.shared,
+                        deployment: &d,
+                        pool: &pool_name,
+                        pool_labels: &pool_labels,
+                        stack: &desired.stack,
+                        live: st.live_version.clone(),
+                        verdict: (&verdict.phase, &verdict.reason, &verdict.message),
+                        plan: &plan,
+                        ids,
+                        now,
+                        deadline,
+                    },
+                )
+                .await;
+            if driven.applied {
+                self.progressing_since.insert(name.to_string(), now);
+            }
+            if let Some(s) = driven.status {
+                st.set_phase(&s.phase, &s.reason, &s.message, now);
+                self.publish(st);
+                if normal_apply && may_apply && !plan.is_empty() {
+                    self.spawn_apply(plan, ids.clone());
+                } else {
+                    self.queue.done(name, true, Instant::now());
+                    if driven.again {
+                        self.queue.mark(name);
+                    }
+                }
+                return;
+            }
+            if !normal_apply {
+                plan.steps.clear();
+            }
+        }
         if may_apply && !plan.is_empty() && self.applies.len() >= self.concurrency() {
             // Every apply slot is busy: look again when one frees up.
             st.set_phase(

@@ -110,6 +110,8 @@ pub struct Counters {
     pub reconcile_seconds: RwLock<Vec<f64>>,
     /// Failed tasks seen, by (deployment, service): each failed task counted once.
     pub task_failures: RwLock<BTreeMap<(String, String), u64>>,
+    /// Version advances that ended, by (deployment, result: `succeeded` | `failed`).
+    pub advances: RwLock<BTreeMap<(String, String), u64>>,
 }
 
 impl Counters {
@@ -138,6 +140,15 @@ impl Counters {
             .write()
             .expect("counters")
             .entry((deployment.to_string(), service.to_string()))
+            .or_default() += 1;
+    }
+
+    pub fn advanced(&self, deployment: &str, result: &str) {
+        *self
+            .advances
+            .write()
+            .expect("counters")
+            .entry((deployment.to_string(), result.to_string()))
             .or_default() += 1;
     }
 

@@ -501,7 +501,7 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
         }
     }
     // Old config versions: hearth's configs of this deployment that no desired service and no
-    // live service spec references any more.
+    // live service spec references any more (never the advance-state config, `hearth.kind`).
     let desired_configs: BTreeSet<&str> = desired.configs.iter().map(|c| c.name.as_str()).collect();
     let referenced: BTreeSet<String> = snap
         .services
@@ -512,6 +512,7 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
         let Some(spec) = &c.spec else { continue };
         let name = spec.name.clone().unwrap_or_default();
         if labels_of(spec.labels.as_ref()) == mine
+            && !crate::advance::labels::is_advance_state(spec.labels.as_ref())
             && !desired_configs.contains(name.as_str())
             && !referenced.contains(&name)
         {

@@ -484,3 +484,56 @@ fn the_leader_lease_is_never_planned_away() {
     assert!(plan_prune("p", "", &snap).is_empty());
     assert!(orphans(&snap, "p", &["web"].into()).is_empty());
 }
+
+/// The deployment's advance-state config (`hearth.kind=advance-state`), as the executor makes it.
+fn advance_state_config() -> Config {
+    let extra = std::collections::BTreeMap::new();
+    let owner = crate::advance::labels::Owner {
+        pool: "p",
+        deployment: "web",
+        stack: "web_example_org",
+        extra: &extra,
+    };
+    Config {
+        id: Some("advance-id".into()),
+        version: Some(ObjectVersion { index: Some(7) }),
+        spec: Some(crate::advance::labels::new_spec(
+            &owner,
+            &crate::advance::Record::default(),
+        )),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_advance_state_config_is_never_an_old_config_but_goes_with_a_prune() {
+    let spec = stack(compose(), "1.0.0");
+    let secrets = manifest_secrets();
+    let mut snap = applied(&spec);
+    snap.configs.push(advance_state_config());
+    // Owned by the deployment, used by no service, not desired: still kept.
+    let plan = plan_deployment(&intent(Some(&spec), &secrets), &snap);
+    assert!(plan.is_empty(), "{:?}", kinds(&plan));
+    // Without its kind label it would be removed (the test can fail).
+    let mut unlabelled = snap.clone();
+    let last = unlabelled.configs.last_mut().unwrap();
+    last.spec
+        .as_mut()
+        .unwrap()
+        .labels
+        .as_mut()
+        .unwrap()
+        .remove("hearth.kind");
+    let plan = plan_deployment(&intent(Some(&spec), &secrets), &unlabelled);
+    assert_eq!(
+        kinds(&plan),
+        [("remove_config", "web_example_org_hearth-advance")]
+    );
+    // Pruning the deployment removes it with the rest.
+    let plan = plan_prune("p", "web", &snap);
+    assert!(
+        kinds(&plan).contains(&("remove_config", "web_example_org_hearth-advance")),
+        "{:?}",
+        kinds(&plan)
+    );
+}

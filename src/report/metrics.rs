@@ -288,10 +288,6 @@ fn deployment_samples(name: &str, s: &DeploymentStatus) -> Vec<Sample> {
             .last_ready
             .map(|t| vec![(vec![d()], unix(t))])
             .unwrap_or_default(),
-        "hearth_advance_total" => ["succeeded", "failed"]
-            .iter()
-            .map(|r| (vec![d(), r.to_string()], 0.0))
-            .collect(),
         "hearth_probe_success" => s
             .probes
             .iter()
@@ -327,6 +323,26 @@ pub fn samples(shared: &Shared, def: &Def) -> Vec<Sample> {
             .into_iter()
             .map(|(k, n)| (vec![k], n as f64))
             .collect(),
+        "hearth_advance_total" => {
+            // Both results of every known deployment (0 until one happens), plus any counted.
+            let counted: std::collections::BTreeMap<(String, String), u64> =
+                counter_map(&c.advances).into_iter().collect();
+            let mut keys: std::collections::BTreeSet<(String, String)> =
+                counted.keys().cloned().collect();
+            if let Ok(st) = shared.statuses.read() {
+                for d in st.keys() {
+                    for r in ["succeeded", "failed"] {
+                        keys.insert((d.clone(), r.to_string()));
+                    }
+                }
+            }
+            keys.into_iter()
+                .map(|k| {
+                    let n = counted.get(&k).copied().unwrap_or(0);
+                    (vec![k.0, k.1], n as f64)
+                })
+                .collect()
+        }
         "hearth_task_failures_total" => counter_map(&c.task_failures)
             .into_iter()
             .map(|((d, s), n)| (vec![d, s], n as f64))
@@ -663,6 +679,7 @@ mod tests {
         shared.counters.reconciled("kc", false);
         shared.counters.action("create_service");
         shared.counters.task_failed("kc", "app");
+        shared.counters.advanced("kc", "succeeded");
         shared.counters.reconcile_took(0.02);
         shared.counters.reconcile_took(3.0);
         shared.manifest_errors.write().expect("e").push("x".into());
@@ -705,6 +722,10 @@ mod tests {
             (
                 "hearth_advance_total{deployment=\"kc\",result=\"failed\"}",
                 0.0,
+            ),
+            (
+                "hearth_advance_total{deployment=\"kc\",result=\"succeeded\"}",
+                1.0,
             ),
         ] {
             assert_eq!(line_value(&text, prefix), Some(want), "{prefix}\n{text}");

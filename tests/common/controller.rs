@@ -17,13 +17,19 @@ pub struct Running {
 
 /// Starts `hearth run` on the pool's manifests, with short intervals for tests.
 pub fn start(pool: &TestPool) -> Running {
-    let cfg = Config {
+    start_with(pool, |_| {})
+}
+
+/// [`start`], with the config adjusted by `tune` (e.g. a snapshot directory).
+pub fn start_with(pool: &TestPool, tune: impl FnOnce(&mut Config)) -> Running {
+    let mut cfg = Config {
         paths: vec![pool.path().to_path_buf()],
         resync: Duration::from_secs(3),
         poll: Duration::from_millis(500),
         grace: Duration::from_secs(10),
         ..Default::default()
     };
+    tune(&mut cfg);
     let shared = Arc::new(Shared::default());
     let (stop, rx) = watch::channel(false);
     let handle = tokio::spawn(controller::run(cfg, shared.clone(), rx));
