@@ -245,6 +245,11 @@ async fn run(client: Client, cfg: LeaseConfig, shared: Arc<Shared>) {
                     tracing::info!(identity = %cfg.identity, "acquired the leader lease of pool {}", p.name);
                 }
                 last_ok = Some(sent);
+                // The fence first: a write checked after this sees the new deadline.
+                shared.leadership.send_if_modified(|l| {
+                    l.fence_at = Some(sent + timing.fence_after);
+                    false
+                });
                 set_leading(&shared, true, Some(cfg.identity.clone()));
                 timing
                     .renew_every

@@ -152,6 +152,10 @@ pub async fn run(
         .clone()
         .map(|l| leader::spawn(client.clone(), l, shared.clone()));
     let mut leadership = shared.leadership.subscribe();
+    // Every write of this controller (applies, advances, snapshots) is checked against the lease
+    // just before it is sent; the lease task above keeps its own unfenced client.
+    let fence = shared.clone();
+    let client = client.with_write_fence(Arc::new(move || fence.may_write()));
     let cfg_git = cfg.git.clone();
     let advancer = advancer::Advancer::new(cfg.advance.clone());
     let mut c = Controller {

@@ -213,6 +213,9 @@ pub struct Leadership {
     pub identity: Option<String>,
     /// The holder of the lease as last read (`None`: not known, or no lease in use).
     pub leader: Option<String>,
+    /// When leading under a lease: the instant after which this instance must send no more writes
+    /// unless it renewed (its fence; see `lease::fenced`).
+    pub fence_at: Option<std::time::Instant>,
 }
 
 impl Default for Leadership {
@@ -221,6 +224,7 @@ impl Default for Leadership {
             leading: true,
             identity: None,
             leader: None,
+            fence_at: None,
         }
     }
 }
@@ -252,6 +256,24 @@ impl Shared {
     /// Whether this instance may act on the swarm now.
     pub fn is_leader(&self) -> bool {
         self.leadership.borrow().leading
+    }
+
+    /// Whether a write may be sent now: only by the leader, and not past its fence (checked at the
+    /// moment of the write, so a leader that stalled cannot send one more after its lease ran out).
+    pub fn may_write(&self) -> Result<(), String> {
+        let l = self.leadership.borrow();
+        if !l.leading {
+            return Err(format!(
+                "this instance is a standby (leader: {})",
+                l.leader.as_deref().unwrap_or("unknown")
+            ));
+        }
+        match l.fence_at {
+            Some(t) if std::time::Instant::now() >= t => {
+                Err("the leader lease was not renewed in time".to_string())
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn leadership(&self) -> Leadership {
@@ -295,5 +317,30 @@ mod tests {
         assert_eq!(s.conditions[0].since, Some(t0));
         s.set_conditions(vec![c(true)], t1);
         assert_eq!(s.conditions[0].since, Some(t1));
+    }
+
+    #[test]
+    fn writes_are_fenced_by_leadership_and_the_lease_deadline() {
+        let shared = Shared::default();
+        // No lease: a lone instance always writes.
+        assert!(shared.may_write().is_ok());
+        let now = std::time::Instant::now();
+        shared.leadership.send_modify(|l| {
+            l.leading = true;
+            l.fence_at = Some(now + Duration::from_secs(60));
+        });
+        assert!(shared.may_write().is_ok());
+        // Past the fence, still "leading" as far as the lease task knows: refused.
+        shared
+            .leadership
+            .send_modify(|l| l.fence_at = Some(now - Duration::from_millis(1)));
+        let e = shared.may_write().unwrap_err();
+        assert!(e.contains("not renewed in time"), "{e}");
+        shared.leadership.send_modify(|l| {
+            l.leading = false;
+            l.leader = Some("host-b:7".into());
+        });
+        let e = shared.may_write().unwrap_err();
+        assert!(e.contains("standby (leader: host-b:7)"), "{e}");
     }
 }

@@ -49,6 +49,9 @@ pub enum SwarmError {
     /// The daemon answers but is no Swarm manager: hearth cannot use it.
     #[error("{host} is {what}: hearth needs a manager")]
     NotManager { host: String, what: String },
+    /// Not sent: the write fence said no (see [`WriteFence`]).
+    #[error("docker {op} not sent: {message}")]
+    Fenced { op: &'static str, message: String },
     #[error("docker {op}: {source}")]
     Other {
         op: &'static str,
@@ -113,6 +116,35 @@ impl SwarmError {
 /// triggers a failover). A manager that lost quorum can leave a list call hanging.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Requests that stream data and may rightly take longer than [`REQUEST_TIMEOUT`] (a restore of a
+/// large volume): not timed out.
+const STREAMING_OPS: &[&str] = &["container_archive_put"];
+
+/// Requests that change the swarm or the data in its volumes: refused by a [`WriteFence`] that
+/// says no (a standby, or a leader whose lease may have expired).
+pub const FENCED_OPS: &[&str] = &[
+    "service_create",
+    "service_update",
+    "service_remove",
+    "network_create",
+    "network_remove",
+    "secret_create",
+    "secret_remove",
+    "config_create",
+    "config_update",
+    "config_remove",
+    "volume_remove",
+    "container_create",
+    "container_start",
+    "container_archive_put",
+    "exec_create",
+];
+
+/// Decides, just before each request in [`FENCED_OPS`], whether it may go out; `Err` says why not.
+/// The controller installs one from the leader lease ([`Client::with_write_fence`]), so a leader
+/// that stalled past its lease sends nothing more, whatever it was in the middle of.
+pub type WriteFence = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 /// What a command run with [`Client::exec`] left behind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecOutput {
@@ -173,6 +205,7 @@ impl Counts {
 pub struct Client {
     endpoints: Arc<super::failover::Endpoints>,
     counts: Arc<Mutex<Counts>>,
+    fence: Option<WriteFence>,
 }
 
 impl std::fmt::Debug for Client {
@@ -279,6 +312,7 @@ impl Client {
         let client = Client {
             endpoints: Arc::new(endpoints),
             counts: Arc::default(),
+            fence: None,
         };
         client.count("negotiate", Duration::ZERO);
         Ok(client)
@@ -317,6 +351,15 @@ impl Client {
         &self.endpoints.hosts
     }
 
+    /// This client with `fence` consulted before every request in [`FENCED_OPS`] (clones made
+    /// from the result share it; `self` and its other clones stay unfenced).
+    pub fn with_write_fence(&self, fence: WriteFence) -> Client {
+        Client {
+            fence: Some(fence),
+            ..self.clone()
+        }
+    }
+
     /// How many times this client switched to another manager.
     pub fn failovers(&self) -> u64 {
         self.endpoints.failovers()
@@ -349,9 +392,19 @@ impl Client {
         op: &'static str,
         fut: impl Future<Output = Result<T, bollard::errors::Error>>,
     ) -> Result<T, SwarmError> {
+        if let Some(fence) = &self.fence
+            && FENCED_OPS.contains(&op)
+            && let Err(message) = fence()
+        {
+            return Err(SwarmError::Fenced { op, message });
+        }
         let generation = self.endpoints.generation();
         let start = Instant::now();
-        let res = tokio::time::timeout(REQUEST_TIMEOUT, fut).await;
+        let res = if STREAMING_OPS.contains(&op) {
+            Ok(fut.await)
+        } else {
+            tokio::time::timeout(REQUEST_TIMEOUT, fut).await
+        };
         self.count(op, start.elapsed());
         let res = match res {
             Ok(r) => r.map_err(|source| match source {

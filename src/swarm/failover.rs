@@ -83,7 +83,7 @@ pub fn is_endpoint_failure(e: &SwarmError) -> bool {
     ];
     match e {
         SwarmError::Connect { .. } | SwarmError::Timeout { .. } => true,
-        SwarmError::NotManager { .. } => false,
+        SwarmError::NotManager { .. } | SwarmError::Fenced { .. } => false,
         SwarmError::Server {
             status, message, ..
         } => {
