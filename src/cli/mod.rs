@@ -99,6 +99,11 @@ pub enum Command {
         /// are unauthenticated, so give another address (e.g. 0.0.0.0:9480) only on purpose.
         #[arg(long, default_value = crate::report::DEFAULT_LISTEN, env = "HEARTH_LISTEN")]
         listen: std::net::SocketAddr,
+        /// How probes reach tasks: `gwbridge` (hearth on a swarm node, outside any container:
+        /// the task's docker_gwbridge address) or `overlay[:NET,...]` (hearth in a container
+        /// attached to the apps' overlay networks: their task addresses, optionally only on NETs).
+        #[arg(long, default_value = "gwbridge", env = "HEARTH_PROBE_REACH")]
+        probe_reach: crate::probe::ReachPolicy,
         #[command(flatten)]
         lease: run_cmd::LeaseArgs,
         #[command(flatten)]
@@ -187,6 +192,7 @@ pub fn run(cli: Cli) -> ExitCode {
             poll,
             grace,
             listen,
+            probe_reach,
             lease,
             snapshots,
         } => run_cmd::run(&run_cmd::RunArgs {
@@ -197,6 +203,7 @@ pub fn run(cli: Cli) -> ExitCode {
             poll,
             grace,
             listen,
+            probe_reach,
             lease: &lease,
             advance: snapshots.config(),
         }),

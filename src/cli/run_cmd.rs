@@ -90,6 +90,7 @@ pub struct RunArgs<'a> {
     pub poll: Duration,
     pub grace: Duration,
     pub listen: std::net::SocketAddr,
+    pub probe_reach: crate::probe::ReachPolicy,
     pub lease: &'a LeaseArgs,
     pub advance: controller::AdvanceConfig,
 }
@@ -144,6 +145,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         grace: args.grace,
         lease,
         advance: args.advance.clone(),
+        probe_reach: args.probe_reach.clone(),
     };
     runtime().block_on(async {
         let shared = Arc::new(Shared::default());

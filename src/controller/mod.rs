@@ -64,6 +64,8 @@ pub struct Config {
     pub lease: Option<LeaseConfig>,
     /// Snapshots for version advances.
     pub advance: AdvanceConfig,
+    /// How probes reach tasks (see `probe::target`).
+    pub probe_reach: crate::probe::ReachPolicy,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             grace: Duration::from_secs(30),
             lease: None,
             advance: AdvanceConfig::default(),
+            probe_reach: Default::default(),
         }
     }
 }
@@ -209,6 +212,7 @@ pub async fn run(
         c.latest.subscribe(),
         c.probe_outcomes.clone(),
         ev_tx,
+        c.cfg.probe_reach.clone(),
     ));
     let mut resync = tokio::time::interval(c.cfg.resync);
     resync.tick().await;

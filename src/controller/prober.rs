@@ -36,6 +36,7 @@ pub async fn run(
     snapshot: watch::Receiver<Option<Arc<Snapshot>>>,
     outcomes: Outcomes,
     notify: mpsc::Sender<Affects>,
+    policy: ReachPolicy,
 ) {
     let mut sets: HashMap<String, Set> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -64,7 +65,7 @@ pub async fn run(
         let Some(snap) = snapshot.borrow().clone() else {
             continue;
         };
-        let reach = match Reach::observe(&client, ReachPolicy::default()).await {
+        let reach = match Reach::observe(&client, policy.clone()).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("probes: cannot see task addresses: {e}");

@@ -37,6 +37,32 @@ pub enum ReachPolicy {
     Overlay { networks: Vec<String> },
 }
 
+impl std::str::FromStr for ReachPolicy {
+    type Err = String;
+
+    /// `gwbridge`, `overlay`, or `overlay:NET[,NET...]`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().split_once(':') {
+            None if s.trim() == "gwbridge" => Ok(ReachPolicy::GwbridgeFirst),
+            None if s.trim() == "overlay" => Ok(ReachPolicy::Overlay { networks: vec![] }),
+            Some(("overlay", nets)) => {
+                let networks: Vec<String> = nets
+                    .split(',')
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty())
+                    .collect();
+                if networks.is_empty() {
+                    return Err("overlay: names no network (use `overlay` for every one)".into());
+                }
+                Ok(ReachPolicy::Overlay { networks })
+            }
+            _ => Err(format!(
+                "{s:?}: expected `gwbridge`, `overlay` or `overlay:NET[,NET...]`"
+            )),
+        }
+    }
+}
+
 /// A task's address on one overlay network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OverlayAddress {
@@ -539,5 +565,27 @@ mod tests {
         assert_eq!(gw, HashMap::from([("c1".to_string(), ip("172.18.0.5"))]));
         assert_eq!(parse_cidr_ip("fd00::1/64"), Some(ip("fd00::1")));
         assert_eq!(parse_cidr_ip("nope"), None);
+    }
+
+    #[test]
+    fn reach_policy_parses_from_the_command_line() {
+        assert_eq!("gwbridge".parse(), Ok(ReachPolicy::GwbridgeFirst));
+        assert_eq!(
+            "overlay".parse(),
+            Ok(ReachPolicy::Overlay { networks: vec![] })
+        );
+        assert_eq!(
+            "overlay:proxy, internal".parse(),
+            Ok(ReachPolicy::Overlay {
+                networks: vec!["proxy".into(), "internal".into()]
+            })
+        );
+        assert!("overlay:".parse::<ReachPolicy>().is_err());
+        assert!(
+            "vip"
+                .parse::<ReachPolicy>()
+                .unwrap_err()
+                .contains("expected")
+        );
     }
 }
