@@ -10,6 +10,7 @@
 //! SIGTERM (the `shutdown` channel) lets in-flight applies finish within a grace period, then the
 //! loop returns.
 
+pub mod cost;
 pub mod events;
 mod gitpoll;
 mod judge;
@@ -284,6 +285,7 @@ impl Controller {
 
     /// Reloads the manifests (files, or the applied git revision) and re-renders what changed.
     fn reload(&mut self) {
+        let meter = cost::Meter::start(0);
         self.loaded = match &self.git_loaded {
             // Until a revision is applied there is nothing to reconcile (and nothing to prune).
             Some(rx) => rx.borrow().clone().unwrap_or_default(),
@@ -372,6 +374,8 @@ impl Controller {
             statuses.remove(&g);
             self.queue.forget(&g);
         }
+        drop(statuses);
+        cost::log("reload", &meter.finish(0, self.loaded.deployments.len()));
     }
 
     fn mark_all(&mut self) {
@@ -427,6 +431,8 @@ impl Controller {
         if ready.is_empty() {
             return;
         }
+        let meter = cost::Meter::start(self.client.counts().total());
+        let looked_at = ready.len();
         let snap = match self.client.snapshot().await {
             Ok(s) => {
                 self.shared.docker_up.store(true, Ordering::SeqCst);
@@ -464,6 +470,9 @@ impl Controller {
         if self.queue.is_idle() || self.queue.in_flight() == 0 {
             self.shared.synced.store(true, Ordering::SeqCst);
         }
+        let spent = meter.finish(self.client.counts().total(), looked_at);
+        cost::log("pass", &spent);
+        self.shared.counters.pass_done(spent);
     }
 
     /// Counts each failed task of a known stack once (`hearth_task_failures_total`).

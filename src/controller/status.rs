@@ -110,6 +110,8 @@ pub struct Counters {
     pub reconcile_seconds: RwLock<Vec<f64>>,
     /// Failed tasks seen, by (deployment, service): each failed task counted once.
     pub task_failures: RwLock<BTreeMap<(String, String), u64>>,
+    /// Passes so far and the cost of the last one (`hearth_pass_*`).
+    pub passes: RwLock<(u64, super::cost::Cost)>,
 }
 
 impl Counters {
@@ -139,6 +141,12 @@ impl Counters {
             .expect("counters")
             .entry((deployment.to_string(), service.to_string()))
             .or_default() += 1;
+    }
+
+    pub fn pass_done(&self, cost: super::cost::Cost) {
+        let mut p = self.passes.write().expect("counters");
+        p.0 += 1;
+        p.1 = cost;
     }
 
     pub fn action(&self, kind: &str) {
