@@ -26,6 +26,8 @@ pub struct Cost {
     pub docker_requests: u64,
     /// Deployments looked at.
     pub deployments: u64,
+    /// Wall time of the swarm snapshot (the six list calls and parsing them), part of `wall`.
+    pub snapshot: f64,
 }
 
 /// A pass under way.
@@ -53,6 +55,7 @@ impl Meter {
             cpu: (process_cpu() - self.cpu).max(0.0),
             docker_requests: requests.saturating_sub(self.requests),
             deployments: deployments as u64,
+            snapshot: 0.0,
         }
     }
 }
@@ -64,6 +67,7 @@ pub fn log(what: &str, c: &Cost) {
         what,
         deployments = c.deployments,
         wall_ms = format_args!("{:.3}", c.wall * 1e3),
+        snapshot_ms = format_args!("{:.3}", c.snapshot * 1e3),
         cpu_ms = format_args!("{:.3}", c.cpu * 1e3),
         docker_requests = c.docker_requests,
         "cost"

@@ -30,7 +30,7 @@ use tokio::task::JoinSet;
 
 use crate::desired::{self, DesiredPool, RenderCache};
 use crate::manifest::{self, DesiredState, Loaded};
-use crate::plan::{Intent, Plan, plan_deployment, plan_prune};
+use crate::plan::{Intent, Plan, SnapIndex, plan_indexed, plan_prune};
 use crate::recipe::RecipeStore;
 use crate::swarm::apply::{Ids, StepEvent, apply_plan};
 use crate::swarm::{Client, Snapshot, StackView};
@@ -433,6 +433,10 @@ impl Controller {
         }
         let meter = cost::Meter::start(self.client.counts().total());
         let looked_at = ready.len();
+        // Let the previous snapshot go before reading the next (not two in memory at once); the
+        // prober skips a round meanwhile.
+        self.latest.send_replace(None);
+        let read = Instant::now();
         let snap = match self.client.snapshot().await {
             Ok(s) => {
                 self.shared.docker_up.store(true, Ordering::SeqCst);
@@ -447,6 +451,7 @@ impl Controller {
                 return;
             }
         };
+        let snapshot_took = read.elapsed().as_secs_f64();
         self.note_orphans(&snap);
         let snap = Arc::new(snap);
         self.latest.send_replace(Some(snap.clone()));
@@ -454,6 +459,7 @@ impl Controller {
         let stacks = snap.stacks();
         self.count_task_failures(&snap, &stacks);
         let ids = Ids::from_snapshot(&snap);
+        let ix = SnapIndex::new(&snap);
         for name in ready {
             let start = Instant::now();
             let view = self
@@ -462,7 +468,7 @@ impl Controller {
                 .and_then(|d| stacks.get(d.stack.as_str()))
                 .cloned()
                 .unwrap_or_default();
-            self.reconcile(&name, &snap, view, &ids).await;
+            self.reconcile(&name, &snap, view, &ids, &ix).await;
             self.shared
                 .counters
                 .reconcile_took(start.elapsed().as_secs_f64());
@@ -470,7 +476,10 @@ impl Controller {
         if self.queue.is_idle() || self.queue.in_flight() == 0 {
             self.shared.synced.store(true, Ordering::SeqCst);
         }
-        let spent = meter.finish(self.client.counts().total(), looked_at);
+        let spent = cost::Cost {
+            snapshot: snapshot_took,
+            ..meter.finish(self.client.counts().total(), looked_at)
+        };
         cost::log("pass", &spent);
         self.shared.counters.pass_done(spent);
     }
@@ -519,7 +528,14 @@ impl Controller {
 
     /// Plans, decides, assesses one deployment; spawns its apply when there is work.
     /// `view` is the deployment's stack in `snap` (empty when it has nothing live).
-    async fn reconcile(&mut self, name: &str, snap: &Snapshot, view: StackView<'_>, ids: &Ids) {
+    async fn reconcile(
+        &mut self,
+        name: &str,
+        snap: &Snapshot,
+        view: StackView<'_>,
+        ids: &Ids,
+        ix: &SnapIndex<'_>,
+    ) {
         let now = SystemTime::now();
         let Some(d) = self.loaded.deployment(name).cloned() else {
             // Not in the manifests: an orphan of this pool, removed only when the pool prunes.
@@ -558,7 +574,7 @@ impl Controller {
             self.queue.done(name, true, Instant::now());
             return;
         }
-        let Some(desired) = self.desired.get(name).cloned() else {
+        let Some(desired) = self.desired.shared(name).cloned() else {
             st.set_phase(
                 "Invalid",
                 "NotRendered",
@@ -580,7 +596,7 @@ impl Controller {
             .map(|p| p.metadata.name.clone())
             .unwrap_or_default();
         let parked = d.spec.state == DesiredState::Parked;
-        let mut plan = plan_deployment(
+        let mut plan = plan_indexed(
             &Intent {
                 pool: &pool_name,
                 deployment: name,
@@ -589,7 +605,7 @@ impl Controller {
                 secrets: &d.spec.secrets,
                 secret_files: &desired.secret_files,
             },
-            snap,
+            ix,
         );
         let self_heal = self
             .loaded

@@ -6,7 +6,8 @@ pub mod diff;
 pub mod pool;
 
 pub use actions::{
-    Action, DriftItem, Intent, Plan, SecretValue, Step, orphans, plan_deployment, plan_prune,
+    Action, DriftItem, Intent, Plan, SecretValue, SnapIndex, Step, orphans, plan_deployment,
+    plan_indexed, plan_prune,
 };
 pub use diff::{FieldDiff, diff};
 pub use pool::{foreign_stacks, plan_pool};

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use super::{Intent, Plan, plan_deployment, plan_prune};
+use super::actions::{SnapIndex, plan_indexed};
+use super::{Intent, Plan, plan_prune};
 use crate::desired::DesiredPool;
 use crate::manifest::{DesiredState, Loaded};
 use crate::render::{LABEL_MANAGED_BY, LABEL_NAMESPACE};
@@ -23,6 +24,7 @@ pub fn plan_pool(
         .map(|p| p.metadata.name.as_str())
         .unwrap_or_default();
     let mut plans = Vec::new();
+    let ix = SnapIndex::new(snap);
     for d in &loaded.deployments {
         if only.is_some_and(|o| o != d.name()) {
             continue;
@@ -31,7 +33,7 @@ pub fn plan_pool(
             continue;
         };
         let parked = d.spec.state == DesiredState::Parked;
-        let mut plan = plan_deployment(
+        let mut plan = plan_indexed(
             &Intent {
                 pool: pool_name,
                 deployment: d.name(),
@@ -40,7 +42,7 @@ pub fn plan_pool(
                 secrets: &d.spec.secrets,
                 secret_files: &rendered.secret_files,
             },
-            snap,
+            &ix,
         );
         if foreign.contains(rendered.stack.as_str()) {
             plan.problems.insert(

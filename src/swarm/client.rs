@@ -227,26 +227,42 @@ impl Client {
     }
 
     /// Every service as Docker sends it (raw JSON, see `raw.rs`) and typed, from one request.
-    pub async fn list_services_raw(&self) -> Result<Vec<(Service, serde_json::Value)>, SwarmError> {
+    /// Every service, typed, with its `Spec` as the compact JSON text Docker sent (a parsed
+    /// `Value` tree of every spec is many times larger; parse one when needed).
+    pub async fn list_services_raw(
+        &self,
+    ) -> Result<Vec<(Service, Box<serde_json::value::RawValue>)>, SwarmError> {
         let version = self.docker.client_version().to_string();
         let start = Instant::now();
-        let res = super::raw::get_json(&self.host, &version, "/services?status=true").await;
+        let res = super::raw::get_bytes(&self.host, &version, "/services?status=true").await;
         self.count("service_list", start.elapsed());
         let bad = |message: String| SwarmError::Server {
             op: "service_list",
             status: 0,
             message,
         };
-        let items = match res.map_err(bad)? {
-            serde_json::Value::Array(items) => items,
-            other => return Err(bad(format!("expected a list of services, got {other}"))),
-        };
+        let body = res.map_err(bad)?;
+        let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(&body)
+            .map_err(|e| bad(format!("expected a list of services: {e}")))?;
+        #[derive(serde::Deserialize)]
+        struct SpecOnly<'a> {
+            #[serde(rename = "Spec", borrow)]
+            spec: Option<&'a serde_json::value::RawValue>,
+        }
         items
             .into_iter()
             .map(|raw| {
-                serde_json::from_value::<Service>(raw.clone())
-                    .map(|s| (s, raw))
-                    .map_err(|e| bad(format!("unexpected service JSON: {e}")))
+                let service: Service = serde_json::from_str(raw.get())
+                    .map_err(|e| bad(format!("unexpected service JSON: {e}")))?;
+                let spec = serde_json::from_str::<SpecOnly>(raw.get())
+                    .map_err(|e| bad(format!("unexpected service JSON: {e}")))?
+                    .spec
+                    .map(|s| s.to_owned())
+                    .unwrap_or_else(|| {
+                        serde_json::value::RawValue::from_string("null".into())
+                            .expect("null is JSON")
+                    });
+                Ok((service, spec))
             })
             .collect()
     }

@@ -13,6 +13,12 @@ use serde_json::Value;
 
 /// `GET /v<version><path>` on `host` (`unix:///path` or `tcp://host:port`), parsed as JSON.
 pub async fn get_json(host: &str, version: &str, path: &str) -> Result<Value, String> {
+    let body = get_bytes(host, version, path).await?;
+    serde_json::from_slice(&body).map_err(|e| format!("GET /v{version}{path}: invalid JSON: {e}"))
+}
+
+/// [`get_json`], the body unparsed (to parse it into something smaller than a [`Value`] tree).
+pub async fn get_bytes(host: &str, version: &str, path: &str) -> Result<Bytes, String> {
     let uri = format!("/v{version}{path}");
     let req = Request::get(&uri)
         .header("Host", "docker")
@@ -34,7 +40,7 @@ pub async fn get_json(host: &str, version: &str, path: &str) -> Result<Value, St
             .map_err(|e| format!("connect {host}: {e}"))?;
         send(stream, req).await?
     };
-    serde_json::from_slice(&body).map_err(|e| format!("GET {uri}: invalid JSON: {e}"))
+    Ok(body)
 }
 
 async fn send<S>(stream: S, req: Request<Empty<Bytes>>) -> Result<Bytes, String>
