@@ -117,6 +117,7 @@ pub async fn run(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    cost::tune_allocator();
     let client = loop {
         match Client::connect(cfg.docker_host.as_deref()).await {
             Ok(c) => break c,
