@@ -83,6 +83,7 @@ pub fn judge(f: &Facts) -> Verdict {
             .collect()
     };
     let problems = (!f.plan.problems.is_empty()).then(|| f.plan.problems.join("; "));
+    let raw_specs = f.snap.raw_specs_of(&f.view.services);
     let input = AssessInput {
         nodes: &f.snap.nodes,
         expected: &expected,
@@ -95,7 +96,7 @@ pub fn judge(f: &Facts) -> Verdict {
         progressing_since: f.progressing_since,
         progress_deadline: f.deadline,
         was_ready: f.was_ready,
-        raw_specs: &f.snap.service_specs,
+        raw_specs: &raw_specs,
         logs: f.logs,
         ..AssessInput::new(f.now, f.view)
     };

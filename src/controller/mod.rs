@@ -11,6 +11,7 @@
 //! loop returns.
 
 mod advancer;
+pub mod cost;
 pub mod events;
 mod gitpoll;
 mod judge;
@@ -32,7 +33,7 @@ use tokio::task::JoinSet;
 
 use crate::desired::{self, DesiredPool, RenderCache};
 use crate::manifest::{self, DesiredState, Loaded};
-use crate::plan::{Intent, Plan, plan_deployment, plan_prune};
+use crate::plan::{Intent, Plan, SnapIndex, plan_indexed, plan_prune};
 use crate::recipe::RecipeStore;
 use crate::swarm::apply::{Ids, StepEvent, apply_plan};
 use crate::swarm::{Client, Snapshot, StackView};
@@ -132,6 +133,7 @@ pub async fn run(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    cost::tune_allocator();
     let client = loop {
         match Client::connect(cfg.docker_host.as_deref()).await {
             Ok(c) => break c,
@@ -332,6 +334,7 @@ impl Controller {
 
     /// Reloads the manifests (files, or the applied git revision) and re-renders what changed.
     fn reload(&mut self) {
+        let meter = cost::Meter::start(0);
         self.loaded = match &self.git_loaded {
             // Until a revision is applied there is nothing to reconcile (and nothing to prune).
             Some(rx) => rx.borrow().clone().unwrap_or_default(),
@@ -425,6 +428,8 @@ impl Controller {
             statuses.remove(&g);
             self.queue.forget(&g);
         }
+        drop(statuses);
+        cost::log("reload", &meter.finish(0, self.loaded.deployments.len()));
     }
 
     fn mark_all(&mut self) {
@@ -480,6 +485,12 @@ impl Controller {
         if ready.is_empty() {
             return;
         }
+        let meter = cost::Meter::start(self.client.counts().total());
+        let looked_at = ready.len();
+        // Let the previous snapshot go before reading the next (not two in memory at once); the
+        // prober skips a round meanwhile.
+        self.latest.send_replace(None);
+        let read = Instant::now();
         let snap = match self.client.snapshot().await {
             Ok(s) => {
                 self.shared.docker_up.store(true, Ordering::SeqCst);
@@ -494,6 +505,7 @@ impl Controller {
                 return;
             }
         };
+        let snapshot_took = read.elapsed().as_secs_f64();
         self.note_orphans(&snap);
         let snap = Arc::new(snap);
         self.latest.send_replace(Some(snap.clone()));
@@ -501,6 +513,7 @@ impl Controller {
         let stacks = snap.stacks();
         self.count_task_failures(&snap, &stacks);
         let ids = Ids::from_snapshot(&snap);
+        let ix = SnapIndex::new(&snap);
         for name in ready {
             let start = Instant::now();
             let view = self
@@ -509,7 +522,7 @@ impl Controller {
                 .and_then(|d| stacks.get(d.stack.as_str()))
                 .cloned()
                 .unwrap_or_default();
-            self.reconcile(&name, &snap, view, &ids).await;
+            self.reconcile(&name, &snap, view, &ids, &ix).await;
             self.shared
                 .counters
                 .reconcile_took(start.elapsed().as_secs_f64());
@@ -517,6 +530,12 @@ impl Controller {
         if self.queue.is_idle() || self.queue.in_flight() == 0 {
             self.shared.synced.store(true, Ordering::SeqCst);
         }
+        let spent = cost::Cost {
+            snapshot: snapshot_took,
+            ..meter.finish(self.client.counts().total(), looked_at)
+        };
+        cost::log("pass", &spent);
+        self.shared.counters.pass_done(spent);
     }
 
     /// Counts each failed task of a known stack once (`hearth_task_failures_total`).
@@ -563,7 +582,14 @@ impl Controller {
 
     /// Plans, decides, assesses one deployment; spawns its apply when there is work.
     /// `view` is the deployment's stack in `snap` (empty when it has nothing live).
-    async fn reconcile(&mut self, name: &str, snap: &Snapshot, view: StackView<'_>, ids: &Ids) {
+    async fn reconcile(
+        &mut self,
+        name: &str,
+        snap: &Snapshot,
+        view: StackView<'_>,
+        ids: &Ids,
+        ix: &SnapIndex<'_>,
+    ) {
         let now = SystemTime::now();
         let Some(d) = self.loaded.deployment(name).cloned() else {
             // Not in the manifests: an orphan of this pool, removed only when the pool prunes.
@@ -602,7 +628,7 @@ impl Controller {
             self.queue.done(name, true, Instant::now());
             return;
         }
-        let Some(desired) = self.desired.get(name).cloned() else {
+        let Some(desired) = self.desired.shared(name).cloned() else {
             st.set_phase(
                 "Invalid",
                 "NotRendered",
@@ -613,11 +639,6 @@ impl Controller {
             self.queue.done(name, true, Instant::now());
             return;
         };
-        let mut desired = desired;
-        if d.spec.pin_volumes {
-            // Stateful services stay on the node holding their data (plan/pin.rs).
-            desired.stack_spec = crate::plan::pin_volumes(&desired.stack_spec, snap).0;
-        }
         st.stack = desired.stack.clone();
         st.domain = desired.domain.clone();
         st.live_version = judge::live_version(&view, &desired.stack);
@@ -638,12 +659,21 @@ impl Controller {
             snap,
             st.live_version.as_deref(),
         );
-        let desired = match prepared.as_ref().and_then(|p| p.desired.clone()) {
-            Some(other) => other,
+        let mut desired = match prepared.as_ref().and_then(|p| p.desired.clone()) {
+            Some(other) => Arc::new(other),
             None => desired,
         };
+        // Stateful services stay on the node holding their data (plan/pin.rs), whichever version
+        // is converged.
+        if d.spec.pin_volumes
+            && let Some((pinned, _)) = crate::plan::pin_volumes_in(&desired.stack_spec, &view)
+        {
+            let mut with_pins = (*desired).clone();
+            with_pins.stack_spec = pinned;
+            desired = Arc::new(with_pins);
+        }
         let parked = d.spec.state == DesiredState::Parked;
-        let mut plan = plan_deployment(
+        let mut plan = plan_indexed(
             &Intent {
                 pool: &pool_name,
                 deployment: name,
@@ -652,7 +682,7 @@ impl Controller {
                 secrets: &d.spec.secrets,
                 secret_files: &desired.secret_files,
             },
-            snap,
+            ix,
         );
         let self_heal = self
             .loaded

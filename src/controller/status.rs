@@ -112,6 +112,8 @@ pub struct Counters {
     pub task_failures: RwLock<BTreeMap<(String, String), u64>>,
     /// Version advances that ended, by (deployment, result: `succeeded` | `failed`).
     pub advances: RwLock<BTreeMap<(String, String), u64>>,
+    /// Passes so far and the cost of the last one (`hearth_pass_*`).
+    pub passes: RwLock<(u64, super::cost::Cost)>,
 }
 
 impl Counters {
@@ -150,6 +152,12 @@ impl Counters {
             .expect("counters")
             .entry((deployment.to_string(), result.to_string()))
             .or_default() += 1;
+    }
+
+    pub fn pass_done(&self, cost: super::cost::Cost) {
+        let mut p = self.passes.write().expect("counters");
+        p.0 += 1;
+        p.1 = cost;
     }
 
     pub fn action(&self, kind: &str) {

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -35,18 +36,31 @@ pub struct Desired {
 /// The rendered pool: what rendered, and every problem found (errors and warnings).
 #[derive(Debug, Default)]
 pub struct DesiredPool {
-    pub deployments: Vec<Desired>,
+    /// Shared with the [`RenderCache`] (one copy of each rendered spec).
+    pub deployments: Vec<Arc<Desired>>,
     /// Problems that stop a deployment from rendering, or make the pool invalid.
     pub errors: Vec<Diagnostic>,
     /// Things that render but a user should know (Swarm ignores `depends_on`, ...).
     pub warnings: Vec<Diagnostic>,
     /// Deployments that loaded but must not be applied, with their problems.
     pub invalid: BTreeMap<String, Vec<Diagnostic>>,
+    /// Deployment name -> index in `deployments`.
+    by_name: HashMap<String, usize>,
 }
 
 impl DesiredPool {
     pub fn get(&self, name: &str) -> Option<&Desired> {
-        self.deployments.iter().find(|d| d.deployment == name)
+        self.shared(name).map(|d| &**d)
+    }
+
+    /// [`DesiredPool::get`], as the shared copy (cheap to keep).
+    pub fn shared(&self, name: &str) -> Option<&Arc<Desired>> {
+        // The index is built by `build`; anything pushed later is found by the scan.
+        self.by_name
+            .get(name)
+            .and_then(|&i| self.deployments.get(i))
+            .filter(|d| d.deployment == name)
+            .or_else(|| self.deployments.iter().find(|d| d.deployment == name))
     }
 }
 
@@ -58,10 +72,43 @@ pub fn recipe_store(loaded: &Loaded, override_dir: Option<PathBuf>) -> Option<Re
 }
 
 /// Rendered deployments kept between passes, by deployment name, with the key they were rendered
-/// for (pool spec, deployment spec, derived domain, recipe tag commit): an unchanged deployment is
-/// not rendered again.
-pub type RenderCache = HashMap<String, (String, Rendered)>;
-type Rendered = Result<(Desired, Vec<Diagnostic>), Vec<Diagnostic>>;
+/// for (a SHA-256 of pool spec, deployment spec, derived domain, recipe tag commit): an unchanged
+/// deployment is not rendered again.
+pub type RenderCache = HashMap<String, (RenderKey, Rendered)>;
+type Rendered = Result<(Arc<Desired>, Vec<Diagnostic>), Vec<Diagnostic>>;
+
+/// What a deployment was rendered from, hashed.
+pub type RenderKey = [u8; 32];
+
+/// Feeds `Debug` output into a hasher without building the string.
+struct HashWriter(sha2::Sha256);
+
+impl std::fmt::Write for HashWriter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        sha2::Digest::update(&mut self.0, s.as_bytes());
+        Ok(())
+    }
+}
+
+/// The render-cache key: pool spec (already hashed once per build), deployment spec, domain and
+/// the tag's commit.
+fn render_key(
+    pool: &RenderKey,
+    spec: &impl std::fmt::Debug,
+    domain: &str,
+    commit: &str,
+) -> RenderKey {
+    use sha2::Digest;
+    let mut w = HashWriter(sha2::Sha256::new());
+    w.0.update(pool);
+    // Writing into a hasher cannot fail.
+    let _ = std::fmt::Write::write_fmt(&mut w, format_args!("{spec:?}"));
+    for part in [domain, commit] {
+        w.0.update((part.len() as u64).to_le_bytes());
+        w.0.update(part.as_bytes());
+    }
+    w.0.finalize().into()
+}
 
 /// Validates the manifests and renders every valid deployment. `only` limits rendering to one
 /// deployment (the pool-wide checks still see every deployment's names).
@@ -91,23 +138,24 @@ pub fn build_cached(
     };
     let mut longest: BTreeMap<String, usize> = BTreeMap::new();
     let broken: BTreeSet<String> = owners(&out.errors, loaded).into_keys().collect();
+    let pool_key = render_key(&[0; 32], &pool.spec, "", "");
     for d in &loaded.deployments {
         if broken.contains(d.name()) || only.is_some_and(|o| o != d.name()) {
             continue;
         }
         let key = store.open(&d.spec.recipe, &d.spec.version).ok().map(|at| {
-            format!(
-                "{:?}|{:?}|{}|{}",
-                pool.spec,
-                d.spec,
-                names::derive_domain(d, pool, &loaded.deployments),
-                at.commit()
+            render_key(
+                &pool_key,
+                &d.spec,
+                &names::derive_domain(d, pool, &loaded.deployments),
+                at.commit(),
             )
         });
         let rendered = match (&key, cache.get(d.name())) {
             (Some(k), Some((cached, r))) if k == cached => r.clone(),
             _ => {
-                let r = render_one(d, pool, &loaded.deployments, store);
+                let r = render_one(d, pool, &loaded.deployments, store)
+                    .map(|(desired, w)| (Arc::new(desired), w));
                 if let Some(k) = key {
                     cache.insert(d.name().to_string(), (k, r.clone()));
                 }
@@ -157,6 +205,12 @@ pub fn build_cached(
     let invalid = &out.invalid;
     out.deployments
         .retain(|d| !invalid.contains_key(&d.deployment));
+    out.by_name = out
+        .deployments
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.deployment.clone(), i))
+        .collect();
     out
 }
 
@@ -380,7 +434,7 @@ fn locate(mut diag: Diagnostic, loaded: &compose::Loaded) -> Diagnostic {
 }
 
 /// Explicit aliases two stacks both claim on the same external network.
-fn alias_collisions(desired: &[Desired], loaded: &Loaded) -> Vec<Diagnostic> {
+fn alias_collisions(desired: &[Arc<Desired>], loaded: &Loaded) -> Vec<Diagnostic> {
     let mut owners: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
     for d in desired {
         let external: Vec<&str> = d

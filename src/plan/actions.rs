@@ -5,7 +5,7 @@
 //! `hearth.managed-by` label, or that belongs to another deployment, is never changed; it becomes a
 //! [`Plan::problems`] entry and the steps that need it are not planned.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use bollard::models::{ConfigSpec, NetworkCreateRequest, ServiceSpec};
 use indexmap::IndexMap;
@@ -239,31 +239,113 @@ fn index<'a, T>(
         .collect()
 }
 
-/// Plans one deployment against the snapshot.
+/// The snapshot indexed once for planning many deployments: objects by name and by owner, so
+/// planning one deployment costs what its own objects cost, not the size of the swarm.
+pub struct SnapIndex<'a> {
+    snap: &'a Snapshot,
+    networks: HashMap<&'a str, Live>,
+    secrets: HashMap<&'a str, Live>,
+    configs: HashMap<&'a str, Live>,
+    services: HashMap<&'a str, &'a bollard::models::Service>,
+    /// Services and configs hearth manages, by (pool, deployment), in snapshot order.
+    owned_services: HashMap<(&'a str, &'a str), Vec<&'a bollard::models::Service>>,
+    owned_configs: HashMap<(&'a str, &'a str), Vec<&'a bollard::models::Config>>,
+    /// Config names some live service spec references.
+    referenced_configs: HashSet<&'a str>,
+    /// Network ID -> name (live specs name networks by ID).
+    network_names: HashMap<&'a str, &'a str>,
+}
+
+/// `(pool, deployment)` of an object hearth manages.
+fn owner_key(l: Option<&HashMap<String, String>>) -> Option<(&str, &str)> {
+    let l = l?;
+    if l.get(LABEL_MANAGED_BY).map(String::as_str) != Some("hearth") {
+        return None;
+    }
+    let get = |k: &str| l.get(k).map(String::as_str).unwrap_or_default();
+    Some((get(LABEL_POOL), get(LABEL_DEPLOYMENT)))
+}
+
+impl<'a> SnapIndex<'a> {
+    pub fn new(snap: &'a Snapshot) -> SnapIndex<'a> {
+        let mut owned_services: HashMap<_, Vec<_>> = HashMap::new();
+        let mut services = HashMap::with_capacity(snap.services.len());
+        let mut referenced_configs = HashSet::new();
+        for s in &snap.services {
+            let spec = s.spec.as_ref();
+            services.insert(
+                spec.and_then(|sp| sp.name.as_deref()).unwrap_or_default(),
+                s,
+            );
+            if let Some(k) = owner_key(spec.and_then(|sp| sp.labels.as_ref())) {
+                owned_services.entry(k).or_default().push(s);
+            }
+            let configs = spec
+                .and_then(|sp| sp.task_template.as_ref())
+                .and_then(|t| t.container_spec.as_ref())
+                .and_then(|c| c.configs.as_ref());
+            referenced_configs.extend(
+                configs
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c.config_name.as_deref()),
+            );
+        }
+        let mut owned_configs: HashMap<_, Vec<_>> = HashMap::new();
+        for c in &snap.configs {
+            if let Some(k) = owner_key(c.spec.as_ref().and_then(|s| s.labels.as_ref())) {
+                owned_configs.entry(k).or_default().push(c);
+            }
+        }
+        SnapIndex {
+            snap,
+            networks: index(
+                &snap.networks,
+                |n| n.name.as_deref(),
+                |n| n.id.as_deref(),
+                |n| n.labels.as_ref(),
+            ),
+            secrets: index(
+                &snap.secrets,
+                |s| s.spec.as_ref()?.name.as_deref(),
+                |s| s.id.as_deref(),
+                |s| s.spec.as_ref()?.labels.as_ref(),
+            ),
+            configs: index(
+                &snap.configs,
+                |c| c.spec.as_ref()?.name.as_deref(),
+                |c| c.id.as_deref(),
+                |c| c.spec.as_ref()?.labels.as_ref(),
+            ),
+            services,
+            owned_services,
+            owned_configs,
+            referenced_configs,
+            network_names: snap.network_names(),
+        }
+    }
+
+    /// The snapshot this indexes.
+    pub fn snapshot(&self) -> &'a Snapshot {
+        self.snap
+    }
+}
+
+/// Plans one deployment against the snapshot (indexes it first: to plan many deployments on one
+/// snapshot, build a [`SnapIndex`] once and call [`plan_indexed`]).
 pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
+    plan_indexed(intent, &SnapIndex::new(snap))
+}
+
+/// Plans one deployment against an indexed snapshot.
+pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
     let mut plan = Plan {
         deployment: intent.deployment.to_string(),
         stack: intent.stack.to_string(),
         ..Default::default()
     };
-    let networks = index(
-        &snap.networks,
-        |n| n.name.as_deref(),
-        |n| n.id.as_deref(),
-        |n| n.labels.as_ref(),
-    );
-    let secrets = index(
-        &snap.secrets,
-        |s| s.spec.as_ref()?.name.as_deref(),
-        |s| s.id.as_deref(),
-        |s| s.spec.as_ref()?.labels.as_ref(),
-    );
-    let configs = index(
-        &snap.configs,
-        |c| c.spec.as_ref()?.name.as_deref(),
-        |c| c.id.as_deref(),
-        |c| c.spec.as_ref()?.labels.as_ref(),
-    );
+    let snap = ix.snap;
+    let (networks, secrets, configs) = (&ix.networks, &ix.secrets, &ix.configs);
     let mine = owned_by(intent.pool, intent.deployment);
     // An object under a desired name that hearth may not touch.
     let blocked = |what: &str, name: &str, live: &Live| match &live.owner {
@@ -277,15 +359,16 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
         )),
     };
 
-    let my_services: Vec<&bollard::models::Service> = snap
-        .services
-        .iter()
-        .filter(|s| labels_of(s.spec.as_ref().and_then(|sp| sp.labels.as_ref())) == mine)
-        .collect();
+    let key = (intent.pool, intent.deployment);
+    let my_services: &[&bollard::models::Service] = ix
+        .owned_services
+        .get(&key)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
 
     let Some(desired) = intent.desired else {
         // Parked: remove the services only.
-        for s in &my_services {
+        for s in my_services {
             let name = service_name(s);
             plan.steps.push(Step {
                 action: Action::RemoveService {
@@ -410,11 +493,10 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
         }
     }
 
-    let live_by_name: HashMap<String, &bollard::models::Service> =
-        snap.services.iter().map(|s| (service_name(s), s)).collect();
+    let live_by_name = &ix.services;
     let desired_names: BTreeSet<&str> = desired.services.iter().map(|s| s.name.as_str()).collect();
     for s in &desired.services {
-        let Some(live) = live_by_name.get(&s.name) else {
+        let Some(live) = live_by_name.get(s.name.as_str()) else {
             if ok {
                 plan.steps.push(Step {
                     action: Action::CreateService {
@@ -442,7 +524,7 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
             .cloned()
             .unwrap_or_default();
         let want = serde_json::to_value(&s.spec).unwrap_or_default();
-        let have = snap.live_spec(live);
+        let have = snap.live_spec_named(live, &ix.network_names);
         let hash_label = format!("Labels.{LABEL_SPEC_HASH}");
         let diffs = diff_ignoring(&want, &have, &|f| f == hash_label);
         let heals_drift = live_hash == s.spec_hash;
@@ -486,7 +568,7 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
             });
         }
     }
-    for s in &my_services {
+    for s in my_services {
         let name = service_name(s);
         if !desired_names.contains(name.as_str()) {
             plan.steps.push(Step {
@@ -503,18 +585,13 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
     // Old config versions: hearth's configs of this deployment that no desired service and no
     // live service spec references any more (never the advance-state config, `hearth.kind`).
     let desired_configs: BTreeSet<&str> = desired.configs.iter().map(|c| c.name.as_str()).collect();
-    let referenced: BTreeSet<String> = snap
-        .services
-        .iter()
-        .flat_map(service_config_names)
-        .collect();
-    for c in &snap.configs {
+    let my_configs = ix.owned_configs.get(&key).map(Vec::as_slice);
+    for c in my_configs.unwrap_or_default() {
         let Some(spec) = &c.spec else { continue };
         let name = spec.name.clone().unwrap_or_default();
-        if labels_of(spec.labels.as_ref()) == mine
-            && !crate::advance::labels::is_advance_state(spec.labels.as_ref())
+        if !crate::advance::labels::is_advance_state(spec.labels.as_ref())
             && !desired_configs.contains(name.as_str())
-            && !referenced.contains(&name)
+            && !ix.referenced_configs.contains(name.as_str())
         {
             plan.steps.push(Step {
                 action: Action::RemoveConfig {
@@ -614,16 +691,6 @@ fn service_name(s: &bollard::models::Service) -> String {
     s.spec
         .as_ref()
         .and_then(|sp| sp.name.clone())
-        .unwrap_or_default()
-}
-
-fn service_config_names(s: &bollard::models::Service) -> Vec<String> {
-    s.spec
-        .as_ref()
-        .and_then(|sp| sp.task_template.as_ref())
-        .and_then(|t| t.container_spec.as_ref())
-        .and_then(|c| c.configs.as_ref())
-        .map(|cs| cs.iter().filter_map(|c| c.config_name.clone()).collect())
         .unwrap_or_default()
 }
 

@@ -7,10 +7,11 @@ pub mod pin;
 pub mod pool;
 
 pub use actions::{
-    Action, DriftItem, Intent, Plan, SecretValue, Step, orphans, plan_deployment, plan_prune,
+    Action, DriftItem, Intent, Plan, SecretValue, SnapIndex, Step, orphans, plan_deployment,
+    plan_indexed, plan_prune,
 };
 pub use diff::{FieldDiff, diff};
-pub use pin::{LABEL_PIN_NODE, pin_volumes};
+pub use pin::{LABEL_PIN_NODE, pin_volumes, pin_volumes_in};
 pub use pool::{foreign_stacks, plan_pool};
 
 #[cfg(test)]

@@ -15,10 +15,10 @@
 //! elsewhere on empty data. Global services and services whose running tasks span several nodes
 //! are not pinned (each task has its own node's volume).
 
-use bollard::models::{MountType, Service, ServiceSpec, TaskState};
+use bollard::models::{MountType, Service, ServiceSpec, Task, TaskState};
 
 use crate::render::{LABEL_SPEC_HASH, ServicePlan, StackSpec, spec_hash};
-use crate::swarm::Snapshot;
+use crate::swarm::{Snapshot, StackView};
 
 /// Service label: the ID of the node hearth pinned the service to.
 pub const LABEL_PIN_NODE: &str = "hearth.pin-node";
@@ -34,15 +34,20 @@ pub struct Pin {
 
 /// `stack` with its stateful services pinned against `snap`, and the pins.
 pub fn pin_volumes(stack: &StackSpec, snap: &Snapshot) -> (StackSpec, Vec<Pin>) {
-    let mut out = stack.clone();
+    pin_volumes_in(stack, &snap.stack(&stack.stack)).unwrap_or_else(|| (stack.clone(), Vec::new()))
+}
+
+/// [`pin_volumes`] against the stack's own part of a snapshot (`view`, grouped once per pass):
+/// `None` when nothing is pinned, so the common case copies nothing.
+pub fn pin_volumes_in(stack: &StackSpec, view: &StackView) -> Option<(StackSpec, Vec<Pin>)> {
     let mut pins = Vec::new();
-    for s in &mut out.services {
-        let Some(live) = snap.services.iter().find(|l| name(l) == Some(&s.name)) else {
-            continue;
-        };
+    for s in &stack.services {
         if !mounts_local_volume(&s.spec) || is_global(&s.spec) {
             continue;
         }
+        let Some(live) = view.services.iter().find(|l| name(l) == Some(&s.name)) else {
+            continue;
+        };
         let recorded = live
             .spec
             .as_ref()
@@ -52,19 +57,27 @@ pub fn pin_volumes(stack: &StackSpec, snap: &Snapshot) -> (StackSpec, Vec<Pin>) 
             .cloned();
         let node = match &recorded {
             Some(n) => n.clone(),
-            None => match running_node(live, snap) {
+            None => match running_node(live, &view.tasks) {
                 Some(n) => n,
                 None => continue,
             },
         };
-        pin(s, &node);
         pins.push(Pin {
             service: s.name.clone(),
             node,
             recorded: recorded.is_some(),
         });
     }
-    (out, pins)
+    if pins.is_empty() {
+        return None;
+    }
+    let mut out = stack.clone();
+    for p in &pins {
+        if let Some(s) = out.services.iter_mut().find(|s| s.name == p.service) {
+            pin(s, &p.node);
+        }
+    }
+    Some((out, pins))
 }
 
 /// Adds the constraint and the label to one service, and re-hashes it.
@@ -125,9 +138,8 @@ fn is_global(spec: &ServiceSpec) -> bool {
 }
 
 /// The one node the live service's running tasks run on (none, or several: `None`).
-fn running_node(live: &Service, snap: &Snapshot) -> Option<String> {
-    let mut nodes = snap
-        .tasks
+fn running_node(live: &Service, tasks: &[&Task]) -> Option<String> {
+    let mut nodes = tasks
         .iter()
         .filter(|t| t.service_id.is_some() && t.service_id == live.id)
         .filter(|t| t.desired_state == Some(TaskState::RUNNING))
@@ -192,6 +204,7 @@ mod tests {
     fn live(p: &ServicePlan, labels: &[(&str, &str)]) -> Service {
         let mut spec = p.spec.clone();
         let l = spec.labels.get_or_insert_with(Default::default);
+        l.insert("com.docker.stack.namespace".into(), "s".into());
         for (k, v) in labels {
             l.insert(k.to_string(), v.to_string());
         }

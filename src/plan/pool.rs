@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use super::{Intent, Plan, plan_deployment, plan_prune};
+use super::actions::{SnapIndex, plan_indexed};
+use super::{Intent, Plan, plan_prune};
 use crate::desired::DesiredPool;
 use crate::manifest::{DesiredState, Loaded};
 use crate::render::{LABEL_MANAGED_BY, LABEL_NAMESPACE};
@@ -23,6 +24,8 @@ pub fn plan_pool(
         .map(|p| p.metadata.name.as_str())
         .unwrap_or_default();
     let mut plans = Vec::new();
+    let ix = SnapIndex::new(snap);
+    let stacks = snap.stacks();
     for d in &loaded.deployments {
         if only.is_some_and(|o| o != d.name()) {
             continue;
@@ -35,8 +38,15 @@ pub fn plan_pool(
         let pinned = d
             .spec
             .pin_volumes
-            .then(|| super::pin_volumes(&rendered.stack_spec, snap).0);
-        let mut plan = plan_deployment(
+            .then(|| {
+                let view = stacks
+                    .get(rendered.stack.as_str())
+                    .cloned()
+                    .unwrap_or_default();
+                super::pin_volumes_in(&rendered.stack_spec, &view).map(|p| p.0)
+            })
+            .flatten();
+        let mut plan = plan_indexed(
             &Intent {
                 pool: pool_name,
                 deployment: d.name(),
@@ -45,7 +55,7 @@ pub fn plan_pool(
                 secrets: &d.spec.secrets,
                 secret_files: &rendered.secret_files,
             },
-            snap,
+            &ix,
         );
         if foreign.contains(rendered.stack.as_str()) {
             plan.problems.insert(

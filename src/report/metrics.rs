@@ -153,6 +153,30 @@ pub const DEFS: &[Def] = &[
         "Duration of one deployment's reconcile (plan, decide, start the apply), in seconds.",
     ),
     def(
+        "hearth_passes_total",
+        Kind::Counter,
+        &[],
+        "Controller passes (one swarm snapshot each, then plan and assess every due deployment).",
+    ),
+    def(
+        "hearth_pass_duration_seconds",
+        Kind::Gauge,
+        &[],
+        "Wall time of the last controller pass, in seconds.",
+    ),
+    def(
+        "hearth_pass_cpu_seconds",
+        Kind::Gauge,
+        &[],
+        "CPU time (user + system) the process used during the last controller pass, in seconds.",
+    ),
+    def(
+        "hearth_pass_docker_requests",
+        Kind::Gauge,
+        &[],
+        "Docker API requests made during the last controller pass.",
+    ),
+    def(
         "hearth_actions_total",
         Kind::Counter,
         &["action"],
@@ -305,6 +329,10 @@ fn counter_map<K: Clone>(
         .unwrap_or_default()
 }
 
+fn pass(c: &crate::controller::status::Counters) -> (u64, crate::controller::cost::Cost) {
+    c.passes.read().map(|p| *p).unwrap_or_default()
+}
+
 /// The samples of every metric except the histogram, from the shared state.
 pub fn samples(shared: &Shared, def: &Def) -> Vec<Sample> {
     let c = &shared.counters;
@@ -347,6 +375,10 @@ pub fn samples(shared: &Shared, def: &Def) -> Vec<Sample> {
             .into_iter()
             .map(|((d, s), n)| (vec![d, s], n as f64))
             .collect(),
+        "hearth_passes_total" => vec![(vec![], pass(c).0 as f64)],
+        "hearth_pass_duration_seconds" => vec![(vec![], pass(c).1.wall)],
+        "hearth_pass_cpu_seconds" => vec![(vec![], pass(c).1.cpu)],
+        "hearth_pass_docker_requests" => vec![(vec![], pass(c).1.docker_requests as f64)],
         "hearth_docker_up" => vec![(vec![], b(shared.is_docker_up()))],
         "hearth_docker_requests_total" => shared
             .client

@@ -440,15 +440,29 @@ impl Client {
         res
     }
 
-    /// A raw GET (see `raw.rs`), timed out and counted like the others.
+    /// A raw GET (see `raw.rs`), parsed as JSON.
     async fn raw_get(&self, op: &'static str, path: &str) -> Result<serde_json::Value, SwarmError> {
+        let body = self.raw_get_bytes(op, path).await?;
+        serde_json::from_slice(&body).map_err(|e| SwarmError::Server {
+            op,
+            status: 0,
+            message: format!("GET {path}: invalid JSON: {e}"),
+        })
+    }
+
+    /// A raw GET (see `raw.rs`), unparsed; timed out, counted and failed over like the others.
+    async fn raw_get_bytes(
+        &self,
+        op: &'static str,
+        path: &str,
+    ) -> Result<hyper::body::Bytes, SwarmError> {
         let generation = self.endpoints.generation();
         let active = self.endpoints.active();
         let version = active.docker.client_version().to_string();
         let start = Instant::now();
         let res = tokio::time::timeout(
             REQUEST_TIMEOUT,
-            super::raw::get_json(
+            super::raw::get_bytes(
                 &transport(&active.host, &TlsEnv::from_process()),
                 &version,
                 path,
@@ -475,25 +489,40 @@ impl Client {
     }
 
     /// Every service as Docker sends it (raw JSON, see `raw.rs`) and typed, from one request.
-    pub async fn list_services_raw(&self) -> Result<Vec<(Service, serde_json::Value)>, SwarmError> {
+    /// Every service, typed, with its `Spec` as the compact JSON text Docker sent (a parsed
+    /// `Value` tree of every spec is many times larger; parse one when needed).
+    pub async fn list_services_raw(
+        &self,
+    ) -> Result<Vec<(Service, Box<serde_json::value::RawValue>)>, SwarmError> {
         let bad = |message: String| SwarmError::Server {
             op: "service_list",
             status: 0,
             message,
         };
-        let items = match self
-            .raw_get("service_list", "/services?status=true")
-            .await?
-        {
-            serde_json::Value::Array(items) => items,
-            other => return Err(bad(format!("expected a list of services, got {other}"))),
-        };
+        let body = self
+            .raw_get_bytes("service_list", "/services?status=true")
+            .await?;
+        let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(&body)
+            .map_err(|e| bad(format!("expected a list of services: {e}")))?;
+        #[derive(serde::Deserialize)]
+        struct SpecOnly<'a> {
+            #[serde(rename = "Spec", borrow)]
+            spec: Option<&'a serde_json::value::RawValue>,
+        }
         items
             .into_iter()
             .map(|raw| {
-                serde_json::from_value::<Service>(raw.clone())
-                    .map(|s| (s, raw))
-                    .map_err(|e| bad(format!("unexpected service JSON: {e}")))
+                let service: Service = serde_json::from_str(raw.get())
+                    .map_err(|e| bad(format!("unexpected service JSON: {e}")))?;
+                let spec = serde_json::from_str::<SpecOnly>(raw.get())
+                    .map_err(|e| bad(format!("unexpected service JSON: {e}")))?
+                    .spec
+                    .map(|s| s.to_owned())
+                    .unwrap_or_else(|| {
+                        serde_json::value::RawValue::from_string("null".into())
+                            .expect("null is JSON")
+                    });
+                Ok((service, spec))
             })
             .collect()
     }

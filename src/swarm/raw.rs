@@ -13,7 +13,6 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
-use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 use tokio_rustls::TlsConnector;
@@ -21,8 +20,9 @@ use tokio_rustls::TlsConnector;
 use super::client::Transport;
 
 /// `GET /v<version><path>` on the daemon `transport` names (the same one the bollard client talks
-/// to: Unix socket, plain TCP, or TLS with the client certificate), parsed as JSON.
-pub async fn get_json(transport: &Transport, version: &str, path: &str) -> Result<Value, String> {
+/// to: Unix socket, plain TCP, or TLS with the client certificate), the body unparsed (the caller
+/// parses it into something smaller than a `serde_json::Value` tree when it can).
+pub async fn get_bytes(transport: &Transport, version: &str, path: &str) -> Result<Bytes, String> {
     let uri = format!("/v{version}{path}");
     let req = Request::get(&uri)
         .header("Host", "docker")
@@ -60,7 +60,7 @@ pub async fn get_json(transport: &Transport, version: &str, path: &str) -> Resul
             send(stream, req).await?
         }
     };
-    serde_json::from_slice(&body).map_err(|e| format!("GET {uri}: invalid JSON: {e}"))
+    Ok(body)
 }
 
 /// `host:port` of a `tcp://`, `http://` or `https://` address.

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use bollard::models::{Config, Network, Node, Secret, Service, Task};
+use serde_json::value::RawValue;
 
 use super::{Client, SwarmError};
 
@@ -19,8 +20,9 @@ pub const MANAGED_LABEL: &str = "hearth.managed-by";
 pub struct Snapshot {
     pub taken_at: Option<SystemTime>,
     pub services: Vec<Service>,
-    /// Each service's `Spec` exactly as Docker returned it, by service ID (for field diffs).
-    pub service_specs: HashMap<String, serde_json::Value>,
+    /// Each service's `Spec` exactly as Docker returned it (compact JSON text), by service ID, for
+    /// field diffs; [`Snapshot::raw_spec`] parses one.
+    pub service_specs: HashMap<String, Box<RawValue>>,
     pub tasks: Vec<Task>,
     pub networks: Vec<Network>,
     pub secrets: Vec<Secret>,
@@ -52,9 +54,9 @@ impl Client {
         let mut service_specs = HashMap::new();
         let services = services
             .into_iter()
-            .map(|(service, mut raw)| {
+            .map(|(service, raw)| {
                 if let Some(id) = &service.id {
-                    service_specs.insert(id.clone(), raw["Spec"].take());
+                    service_specs.insert(id.clone(), raw);
                 }
                 service
             })
@@ -118,17 +120,28 @@ impl Snapshot {
     /// A service's live spec as Docker returned it (falls back to the typed view), with network
     /// IDs in `TaskTemplate.Networks[].Target` turned back into names, as hearth sends them.
     pub fn live_spec(&self, service: &Service) -> serde_json::Value {
+        self.live_spec_named(service, &self.network_names())
+    }
+
+    /// Network ID -> name, for [`Snapshot::live_spec_named`] (build it once per snapshot).
+    pub fn network_names(&self) -> HashMap<&str, &str> {
+        self.networks
+            .iter()
+            .filter_map(|n| Some((n.id.as_deref()?, n.name.as_deref()?)))
+            .collect()
+    }
+
+    /// [`Snapshot::live_spec`] with the network-name map built once by the caller.
+    pub fn live_spec_named(
+        &self,
+        service: &Service,
+        names: &HashMap<&str, &str>,
+    ) -> serde_json::Value {
         let mut spec = service
             .id
             .as_ref()
-            .and_then(|id| self.service_specs.get(id))
-            .cloned()
+            .and_then(|id| self.raw_spec(id))
             .unwrap_or_else(|| serde_json::to_value(service.spec.as_ref()).unwrap_or_default());
-        let names: HashMap<&str, &str> = self
-            .networks
-            .iter()
-            .filter_map(|n| Some((n.id.as_deref()?, n.name.as_deref()?)))
-            .collect();
         if let Some(nets) = spec
             .pointer_mut("/TaskTemplate/Networks")
             .and_then(|n| n.as_array_mut())
@@ -140,6 +153,22 @@ impl Snapshot {
             }
         }
         spec
+    }
+
+    /// The `Spec` of service `id` exactly as Docker returned it, parsed.
+    pub fn raw_spec(&self, id: &str) -> Option<serde_json::Value> {
+        serde_json::from_str(self.service_specs.get(id)?.get()).ok()
+    }
+
+    /// Service ID -> parsed raw `Spec` for `services` (what assessment reads the healthcheck from).
+    pub fn raw_specs_of(&self, services: &[&Service]) -> HashMap<String, serde_json::Value> {
+        services
+            .iter()
+            .filter_map(|s| {
+                let id = s.id.as_ref()?;
+                Some((id.clone(), self.raw_spec(id)?))
+            })
+            .collect()
     }
 
     /// The objects of `stack` (empty when it has none).

@@ -114,7 +114,7 @@ impl Side {
         let mut secrets: BTreeSet<String> = BTreeSet::new();
         let mut configs: BTreeSet<String> = BTreeSet::new();
         for s in &view.services {
-            let Some(raw) = s.id.as_ref().and_then(|id| snap.service_specs.get(id)) else {
+            let Some(raw) = s.id.as_ref().and_then(|id| snap.raw_spec(id)) else {
                 continue;
             };
             let cs = raw.pointer("/TaskTemplate/ContainerSpec");
@@ -175,10 +175,10 @@ impl Side {
             }
         }
         for s in &view.services {
-            let Some(raw) = s.id.as_ref().and_then(|id| snap.service_specs.get(id)) else {
+            let Some(raw) = s.id.as_ref().and_then(|id| snap.raw_spec(id)) else {
                 continue;
             };
-            let spec = self.normalize(raw, &rename);
+            let spec = self.normalize(&raw, &rename);
             let name = spec["Name"].as_str().unwrap_or("?").to_string();
             out.services.insert(name, spec);
         }
