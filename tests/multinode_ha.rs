@@ -128,10 +128,10 @@ impl Replica {
                     r.requests
                         .insert(op.to_string(), n.trim().parse().unwrap_or_default());
                 }
-            } else if let Some(rest) = line.strip_prefix("hearth_reconcile_total{") {
-                if let Some((_, n)) = rest.rsplit_once(' ') {
-                    r.reconciles += n.trim().parse::<f64>().unwrap_or_default() as u64;
-                }
+            } else if let Some(rest) = line.strip_prefix("hearth_reconcile_total{")
+                && let Some((_, n)) = rest.rsplit_once(' ')
+            {
+                r.reconciles += n.trim().parse::<f64>().unwrap_or_default() as u64;
             }
         }
         r
