@@ -6,8 +6,9 @@
 //! worker healed, a worker's socket refused, and a manager killed during a reconcile (hearth goes
 //! on through another manager).
 //!
-//! Slow (two clusters, node losses): run with `scripts/test --multinode` or
-//! `cargo test --test multinode -- --ignored`. Everything runs on the extra daemons (labelled
+//! `#[ignore]`d for a bare `cargo test` (root, two clusters, about 80 s): `scripts/test` runs them
+//! (`scripts/test --multinode`: only the multi-node tests), or `cargo test --test multinode --
+//! --ignored`. Everything runs on the extra daemons (labelled
 //! `hearth.test`), and the cluster is torn down at the end of each test, also when it fails.
 
 mod common;
@@ -289,7 +290,7 @@ async fn node_state(client: &Client, number: u32) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "multi-node swarm: scripts/test --multinode"]
+#[ignore = "multi-node swarm: run by scripts/test"]
 async fn one_manager_two_workers() {
     let _lock = CLUSTER.lock().await;
     let _cluster = Cluster::up(1);
@@ -504,7 +505,7 @@ async fn one_manager_two_workers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "multi-node swarm: scripts/test --multinode"]
+#[ignore = "multi-node swarm: run by scripts/test"]
 async fn three_managers_failover() {
     let _lock = CLUSTER.lock().await;
     let _cluster = Cluster::up(3);
