@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::controller::start_with;
 use common::http::{free_port, get};
 use common::pool::TestPool;
-use common::swarm::wait_for;
+use common::swarm::{running_container, wait_for};
 use common::{TestEnv, docker, with_swarm};
 use hearth::advance::{self, State};
 use hearth::controller::Shared;
@@ -45,27 +44,7 @@ fn pool_name(pool: &TestPool) -> String {
 
 /// The container of the running task of `service`.
 async fn running(env: &TestEnv, service: &str) -> anyhow::Result<String> {
-    let filter = HashMap::from([
-        ("service".to_string(), vec![service.to_string()]),
-        ("desired-state".to_string(), vec!["running".to_string()]),
-    ]);
-    wait_for("a running task", Duration::from_secs(90), || async {
-        let tasks = env
-            .client
-            .list_tasks(Some(filter.clone()))
-            .await
-            .map_err(|e| e.to_string())?;
-        tasks
-            .iter()
-            .find_map(|t| {
-                let s = t.status.as_ref()?;
-                (s.state == Some(bollard::models::TaskState::RUNNING))
-                    .then(|| s.container_status.as_ref()?.container_id.clone())
-                    .flatten()
-            })
-            .ok_or_else(|| format!("{} tasks, none running", tasks.len()))
-    })
-    .await
+    running_container(env, service, Duration::from_secs(90)).await
 }
 
 /// Runs `hearth-fixture state ...` in the running container of `service`; its output.

@@ -5,12 +5,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::pool::TestPool;
-use common::swarm::{FIXTURE_IMAGE, wait_for};
+use common::swarm::{FIXTURE_IMAGE, running_container};
 use common::{TestEnv, docker, with_swarm};
 use hearth::backup::{self, BackupError, Options, Store, archive, store::sha256_file};
 use hearth::swarm::label_filter;
@@ -44,27 +44,7 @@ impl Lines {
 
 /// The container of the running task of `service`.
 async fn running(env: &TestEnv, service: &str) -> anyhow::Result<String> {
-    let filter = HashMap::from([
-        ("service".to_string(), vec![service.to_string()]),
-        ("desired-state".to_string(), vec!["running".to_string()]),
-    ]);
-    wait_for("a running task", Duration::from_secs(90), || async {
-        let tasks = env
-            .client
-            .list_tasks(Some(filter.clone()))
-            .await
-            .map_err(|e| e.to_string())?;
-        tasks
-            .iter()
-            .find_map(|t| {
-                let s = t.status.as_ref()?;
-                (s.state == Some(bollard::models::TaskState::RUNNING))
-                    .then(|| s.container_status.as_ref()?.container_id.clone())
-                    .flatten()
-            })
-            .ok_or_else(|| format!("{} tasks, none running", tasks.len()))
-    })
-    .await
+    running_container(env, service, Duration::from_secs(90)).await
 }
 
 /// Runs `sh -c cmd` in the container; fails unless it exits 0; returns its output.

@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
 use std::time::Duration;
 
 use common::pool::{TestPool, steps};
-use common::swarm::wait_for;
+use common::swarm::{running_container, wait_for};
 use common::{TestEnv, docker, service_env, with_swarm};
 use hearth::assess::{Convergence, service_progress};
 use hearth::plan::plan_pool;
@@ -54,27 +53,7 @@ async fn converged(env: &TestEnv, stack: &str) -> anyhow::Result<()> {
 
 /// The docker_gwbridge address of the running task of `service` (how the host reaches it).
 async fn task_addr(env: &TestEnv, service: &str, port: u16) -> anyhow::Result<SocketAddr> {
-    let filter = HashMap::from([
-        ("service".to_string(), vec![service.to_string()]),
-        ("desired-state".to_string(), vec!["running".to_string()]),
-    ]);
-    let container = wait_for("a running task", Duration::from_secs(60), || async {
-        let tasks = env
-            .client
-            .list_tasks(Some(filter.clone()))
-            .await
-            .map_err(|e| e.to_string())?;
-        tasks
-            .iter()
-            .find_map(|t| {
-                let s = t.status.as_ref()?;
-                (s.state == Some(bollard::models::TaskState::RUNNING))
-                    .then(|| s.container_status.as_ref()?.container_id.clone())
-                    .flatten()
-            })
-            .ok_or_else(|| format!("{} tasks, none running", tasks.len()))
-    })
-    .await?;
+    let container = running_container(env, service, Duration::from_secs(60)).await?;
     let gw = env.client.inspect_network("docker_gwbridge").await?;
     let ip = gw
         .containers

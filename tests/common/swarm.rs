@@ -199,3 +199,32 @@ where
         }
     }
 }
+
+/// The container of a running task of `service` (waiting up to `timeout` for one).
+pub async fn running_container(
+    env: &TestEnv,
+    service: &str,
+    timeout: Duration,
+) -> anyhow::Result<String> {
+    let filter = HashMap::from([
+        ("service".to_string(), vec![service.to_string()]),
+        ("desired-state".to_string(), vec!["running".to_string()]),
+    ]);
+    wait_for("a running task", timeout, || async {
+        let tasks = env
+            .client
+            .list_tasks(Some(filter.clone()))
+            .await
+            .map_err(|e| e.to_string())?;
+        tasks
+            .iter()
+            .find_map(|t| {
+                let s = t.status.as_ref()?;
+                (s.state == Some(bollard::models::TaskState::RUNNING))
+                    .then(|| s.container_status.as_ref()?.container_id.clone())
+                    .flatten()
+            })
+            .ok_or_else(|| format!("{} tasks, none running", tasks.len()))
+    })
+    .await
+}
