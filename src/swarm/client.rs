@@ -407,17 +407,7 @@ impl Client {
         };
         self.count(op, start.elapsed());
         let res = match res {
-            Ok(r) => r.map_err(|source| match source {
-                bollard::errors::Error::DockerResponseServerError {
-                    status_code,
-                    message,
-                } => SwarmError::Server {
-                    op,
-                    status: status_code,
-                    message,
-                },
-                source => SwarmError::Other { op, source },
-            }),
+            Ok(r) => r.map_err(|source| SwarmError::from_bollard(op, source)),
             Err(_) => Err(SwarmError::Timeout {
                 op,
                 after: REQUEST_TIMEOUT,
