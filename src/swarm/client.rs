@@ -120,19 +120,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// large volume): not timed out.
 const STREAMING_OPS: &[&str] = &["container_archive_put"];
 
-/// Requests that change the swarm or the data in its volumes: refused by a [`WriteFence`] that
-/// says no (a standby, or a leader whose lease may have expired).
-pub const FENCED_OPS: &[&str] = &[
-    "service_create",
-    "service_update",
-    "service_remove",
-    "network_create",
-    "network_remove",
-    "secret_create",
-    "secret_remove",
-    "config_create",
+/// Requests that change state without being swarm writes ([`WRITE_OPS`]): a config's labels (the
+/// advance state), volume removal, and the data in volumes (helper containers, hooks run by exec).
+const STATE_OPS: &[&str] = &[
     "config_update",
-    "config_remove",
     "volume_remove",
     "container_create",
     "container_start",
@@ -140,7 +131,12 @@ pub const FENCED_OPS: &[&str] = &[
     "exec_create",
 ];
 
-/// Decides, just before each request in [`FENCED_OPS`], whether it may go out; `Err` says why not.
+/// Whether a [`WriteFence`] guards `op`: every request in [`WRITE_OPS`] or [`STATE_OPS`].
+pub fn is_fenced(op: &str) -> bool {
+    WRITE_OPS.contains(&op) || STATE_OPS.contains(&op)
+}
+
+/// Decides, just before each request [`is_fenced`] names, whether it may go out; `Err` says why not.
 /// The controller installs one from the leader lease ([`Client::with_write_fence`]), so a leader
 /// that stalled past its lease sends nothing more, whatever it was in the middle of.
 pub type WriteFence = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -351,7 +347,7 @@ impl Client {
         &self.endpoints.hosts
     }
 
-    /// This client with `fence` consulted before every request in [`FENCED_OPS`] (clones made
+    /// This client with `fence` consulted before every request [`is_fenced`] names (clones made
     /// from the result share it; `self` and its other clones stay unfenced).
     pub fn with_write_fence(&self, fence: WriteFence) -> Client {
         Client {
@@ -393,7 +389,7 @@ impl Client {
         fut: impl Future<Output = Result<T, bollard::errors::Error>>,
     ) -> Result<T, SwarmError> {
         if let Some(fence) = &self.fence
-            && FENCED_OPS.contains(&op)
+            && is_fenced(op)
             && let Err(message) = fence()
         {
             return Err(SwarmError::Fenced { op, message });
@@ -953,5 +949,23 @@ mod transport_tests {
             transport("unix:///s", &env(Some("1"), None)),
             Transport::Unix(_)
         ));
+    }
+
+    #[test]
+    fn the_fence_guards_every_write_and_nothing_that_only_reads() {
+        for op in WRITE_OPS {
+            assert!(is_fenced(op), "{op}");
+        }
+        for op in ["config_update", "container_archive_put", "exec_create"] {
+            assert!(is_fenced(op), "{op}");
+        }
+        for op in [
+            "service_list",
+            "task_list",
+            "config_inspect",
+            "container_archive_get",
+        ] {
+            assert!(!is_fenced(op), "{op}");
+        }
     }
 }
