@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::controller::start_with;
 use common::http::{free_port, get};
 use common::pool::TestPool;
-use common::swarm::{running_container, wait_for};
+use common::swarm::{gwbridge_addr, running_container, wait_for};
 use common::{TestEnv, docker, with_swarm};
 use hearth::advance::{self, State};
 use hearth::controller::Shared;
@@ -134,16 +134,7 @@ impl Sampler {
 
 /// The docker_gwbridge address of `service`'s running task (how the host reaches it).
 async fn task_addr(env: &TestEnv, service: &str, port: u16) -> anyhow::Result<SocketAddr> {
-    let container = running(env, service).await?;
-    let gw = env.client.inspect_network("docker_gwbridge").await?;
-    let ip = gw
-        .containers
-        .unwrap_or_default()
-        .get(&container)
-        .and_then(|e| e.ipv4_address.clone())
-        .ok_or_else(|| anyhow::anyhow!("{container} not on docker_gwbridge"))?;
-    let ip: IpAddr = ip.split('/').next().unwrap_or_default().parse()?;
-    Ok((ip, port).into())
+    gwbridge_addr(env, service, port, Duration::from_secs(90)).await
 }
 
 /// Probes `addr` `/health` every 200 ms on a thread until stopped: (answers, failures).

@@ -5,12 +5,12 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
 use common::pool::{TestPool, steps};
-use common::swarm::{running_container, wait_for};
+use common::swarm::{gwbridge_addr, wait_for};
 use common::{TestEnv, docker, service_env, with_swarm};
 use hearth::assess::{Convergence, service_progress};
 use hearth::plan::plan_pool;
@@ -51,18 +51,9 @@ async fn converged(env: &TestEnv, stack: &str) -> anyhow::Result<()> {
     .await
 }
 
-/// The docker_gwbridge address of the running task of `service` (how the host reaches it).
+/// The docker_gwbridge address of `service`'s running task (how the host reaches it).
 async fn task_addr(env: &TestEnv, service: &str, port: u16) -> anyhow::Result<SocketAddr> {
-    let container = running_container(env, service, Duration::from_secs(60)).await?;
-    let gw = env.client.inspect_network("docker_gwbridge").await?;
-    let ip = gw
-        .containers
-        .unwrap_or_default()
-        .get(&container)
-        .and_then(|e| e.ipv4_address.clone())
-        .ok_or_else(|| anyhow::anyhow!("{container} not on docker_gwbridge"))?;
-    let ip: IpAddr = ip.split('/').next().unwrap_or_default().parse()?;
-    Ok((ip, port).into())
+    gwbridge_addr(env, service, port, Duration::from_secs(60)).await
 }
 
 #[tokio::test]

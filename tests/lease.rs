@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::pool::TestPool;
+use common::swarm::until;
 use common::{docker, with_swarm};
 
 const N: usize = 10;
@@ -133,24 +134,6 @@ impl Drop for Hearth {
     }
 }
 
-async fn until<T>(
-    what: &str,
-    timeout: Duration,
-    mut f: impl FnMut() -> Option<T>,
-) -> anyhow::Result<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Ok(v);
-        }
-        anyhow::ensure!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The lease object's labels (`None` when absent).
 fn lease_labels(name: &str) -> Option<serde_json::Value> {
     let out = Command::new("docker")
@@ -204,7 +187,7 @@ async fn one_leader_acts_and_a_standby_takes_over() {
         let started = Instant::now();
         let mut a = Hearth::start(pool.path(), logs.path(), "a")?;
         let mut b = Hearth::start(pool.path(), logs.path(), "b")?;
-        let (leader_first, first_lead) = until("a leader", Duration::from_secs(20), || {
+        let (leader_first, first_lead) = until("a leader", Duration::from_secs(20), Duration::from_millis(20), || {
             match (a.leader(), b.leader()) {
                 (Some(true), _) => Some(("a", started.elapsed())),
                 (_, Some(true)) => Some(("b", started.elapsed())),
@@ -220,7 +203,7 @@ async fn one_leader_acts_and_a_standby_takes_over() {
             (&mut b, &mut a)
         };
         // Kill the leader while its applies run: some, not all, deployments written.
-        until("the leader's first write", Duration::from_secs(60), || {
+        until("the leader's first write", Duration::from_secs(60), Duration::from_millis(20), || {
             leader.writes().filter(|w| *w >= 1)
         })
         .await?;
@@ -232,7 +215,7 @@ async fn one_leader_acts_and_a_standby_takes_over() {
         );
         // Best: between two writes of one deployment (a network and three services each), killed
         // right after the look that saw it.
-        let inside = until("a leader mid-apply", Duration::from_secs(5), || {
+        let inside = until("a leader mid-apply", Duration::from_secs(5), Duration::from_millis(20), || {
             leader.writes().filter(|w| *w % 4 != 0)
         })
         .await;
@@ -261,11 +244,11 @@ async fn one_leader_acts_and_a_standby_takes_over() {
         );
 
         // The standby takes over within the lease time and finishes.
-        let became_leader = until("the standby leads", LEASE + Duration::from_secs(5), || {
+        let became_leader = until("the standby leads", LEASE + Duration::from_secs(5), Duration::from_millis(20), || {
             standby.leader().filter(|l| *l).map(|_| killed.elapsed())
         })
         .await?;
-        let first_standby_write = until("the standby writes", Duration::from_secs(30), || {
+        let first_standby_write = until("the standby writes", Duration::from_secs(30), Duration::from_millis(20), || {
             standby
                 .writes()
                 .filter(|w| *w > 0)
@@ -279,7 +262,7 @@ async fn one_leader_acts_and_a_standby_takes_over() {
             became_leader <= LEASE + Duration::from_secs(2),
             "hand-off took {became_leader:?}"
         );
-        until("every service created", Duration::from_secs(300), || {
+        until("every service created", Duration::from_secs(300), Duration::from_millis(20), || {
             (services() == 3 * N).then_some(())
         })
         .await
@@ -305,12 +288,12 @@ async fn one_leader_acts_and_a_standby_takes_over() {
 
         // A third instance stands by and says so; SIGTERM of the leader hands over at once.
         let mut c = Hearth::start(pool.path(), logs.path(), "c")?;
-        until("c stands by", Duration::from_secs(60), || {
+        until("c stands by", Duration::from_secs(60), Duration::from_millis(20), || {
             (c.leader() == Some(false)).then_some(())
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e}\nc's log:\n{}", c.log_text()))?;
-        let (_, body) = until("c's API", Duration::from_secs(20), || {
+        let (_, body) = until("c's API", Duration::from_secs(20), Duration::from_millis(20), || {
             common::http::get(c.addr, "/api/v1/deployments/trio-0")
                 .ok()
                 .filter(|(code, b)| *code == 200 && b.contains("standby; leader is"))
@@ -323,7 +306,7 @@ async fn one_leader_acts_and_a_standby_takes_over() {
         assert_eq!(c.writes(), Some(0));
         standby.signal("-TERM");
         let termed = Instant::now();
-        let c_leads = until("c leads after SIGTERM", LEASE, || {
+        let c_leads = until("c leads after SIGTERM", LEASE, Duration::from_millis(20), || {
             (c.leader() == Some(true)).then(|| termed.elapsed())
         })
         .await?;

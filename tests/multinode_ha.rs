@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::swarm::until;
+
 const PREFIX: &str = "hearthha";
 const TEST: &str = "multinode-ha";
 /// Deployments of the pool (`bench-trio`, `REPLICAS=0`: a network and three services each).
@@ -155,24 +157,6 @@ impl Replica {
 
 fn replica(via: u32, node: u32) -> Option<Replica> {
     metrics(via, node).map(|m| Replica::parse(&m))
-}
-
-async fn until<T>(
-    what: &str,
-    timeout: Duration,
-    mut f: impl FnMut() -> Option<T>,
-) -> anyhow::Result<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Ok(v);
-        }
-        anyhow::ensure!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The overlay the test adds: `hearth.test` labels everywhere, short controller intervals, the
@@ -456,6 +440,7 @@ async fn leader_node_killed_standby_replica_takes_over() -> anyhow::Result<()> {
         let (lead, standby) = until(
             "one leader and one standby",
             Duration::from_secs(120),
+            Duration::from_millis(50),
             || {
                 let a = replica(raft, ha[0])?;
                 let b = replica(raft, ha[1])?;
@@ -482,6 +467,7 @@ async fn leader_node_killed_standby_replica_takes_over() -> anyhow::Result<()> {
         until(
             "the leader's first writes",
             Duration::from_secs(120),
+            Duration::from_millis(50),
             || {
                 let r = replica(raft, lead)?;
                 let w = r.writes();
@@ -522,6 +508,7 @@ async fn leader_node_killed_standby_replica_takes_over() -> anyhow::Result<()> {
         let leads = until(
             "the standby leads",
             LEASE + RESYNC + Duration::from_secs(10),
+            Duration::from_millis(50),
             || {
                 replica(raft, standby)
                     .filter(|r| r.leader)
@@ -529,17 +516,27 @@ async fn leader_node_killed_standby_replica_takes_over() -> anyhow::Result<()> {
             },
         )
         .await?;
-        let first_reconcile = until("its first reconcile", Duration::from_secs(30), || {
-            replica(raft, standby)
-                .filter(|r| r.reconciles > base.reconciles)
-                .map(|_| killed.elapsed())
-        })
+        let first_reconcile = until(
+            "its first reconcile",
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || {
+                replica(raft, standby)
+                    .filter(|r| r.reconciles > base.reconciles)
+                    .map(|_| killed.elapsed())
+            },
+        )
         .await?;
-        let first_write = until("its first write", Duration::from_secs(30), || {
-            replica(raft, standby)
-                .filter(|r| r.writes() > 0)
-                .map(|_| killed.elapsed())
-        })
+        let first_write = until(
+            "its first write",
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || {
+                replica(raft, standby)
+                    .filter(|r| r.writes() > 0)
+                    .map(|_| killed.elapsed())
+            },
+        )
         .await?;
         eprintln!(
             "MEASURE ha hand-off: node kill -> standby leads {:.1}s, first reconcile {:.1}s, \
@@ -552,9 +549,12 @@ async fn leader_node_killed_standby_replica_takes_over() -> anyhow::Result<()> {
             first_reconcile <= LEASE + RESYNC,
             "hand-off took {first_reconcile:?} (lease {LEASE:?} + resync {RESYNC:?})"
         );
-        until("every service created", Duration::from_secs(180), || {
-            (pool_objects(raft, "service") == 3 * N).then_some(())
-        })
+        until(
+            "every service created",
+            Duration::from_secs(180),
+            Duration::from_millis(50),
+            || (pool_objects(raft, "service") == 3 * N).then_some(()),
+        )
         .await?;
         // Settle: a resync more, then nothing applied twice.
         tokio::time::sleep(RESYNC + Duration::from_secs(2)).await;

@@ -228,3 +228,43 @@ pub async fn running_container(
     })
     .await
 }
+
+/// The docker_gwbridge address of a running task of `service` (how the host reaches it), waiting
+/// up to `timeout` for one.
+pub async fn gwbridge_addr(
+    env: &TestEnv,
+    service: &str,
+    port: u16,
+    timeout: Duration,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let container = running_container(env, service, timeout).await?;
+    let gw = env.client.inspect_network("docker_gwbridge").await?;
+    let ip = gw
+        .containers
+        .unwrap_or_default()
+        .get(&container)
+        .and_then(|e| e.ipv4_address.clone())
+        .ok_or_else(|| anyhow::anyhow!("{container} not on docker_gwbridge"))?;
+    let ip: std::net::IpAddr = ip.split('/').next().unwrap_or_default().parse()?;
+    Ok((ip, port).into())
+}
+
+/// Polls the synchronous `f` every `every` until it returns `Some`; fails after `timeout`.
+pub async fn until<T>(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        anyhow::ensure!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?}: {what}"
+        );
+        tokio::time::sleep(every).await;
+    }
+}
