@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use bollard::models::{Node, NodeState, Service, Task};
+use crate::swarm::live::{Service, Task};
+use bollard::models::{Node, NodeState};
 
 use super::*;
 use crate::swarm::StackView;
@@ -236,7 +237,12 @@ fn pinned_to_a_down_node_is_node_down() {
         .unwrap();
     placement.constraints = Some(vec![pin.clone()]);
     for t in &mut r.tasks {
-        t.spec = r.service.spec.as_ref().unwrap().task_template.clone();
+        t.spec_digest = r
+            .service
+            .spec
+            .as_ref()
+            .and_then(|s| s.task_template.as_ref())
+            .map(|t| t.digest);
     }
     // While the node is up, the pin is not the problem.
     assert_eq!(wedge(&r.assess()).reason, WedgeReason::Unschedulable);

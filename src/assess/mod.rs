@@ -66,7 +66,8 @@ pub use model::{
     DEFAULT_PROGRESS_DEADLINE, ExpectedService, Phase, ProbeOutcome, Wedge, WedgeReason,
 };
 
-use bollard::models::{Service, ServiceUpdateStatusStateEnum, Task, TaskState};
+use crate::swarm::live::{Service, Task};
+use bollard::models::{ServiceUpdateStatusStateEnum, TaskState};
 use serde::Serialize;
 
 /// Where one service stands.
@@ -186,7 +187,8 @@ fn last_problem(tasks: &[&Task]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard::models::{ServiceServiceStatus, ServiceSpec, ServiceUpdateStatus, TaskStatus};
+    use crate::swarm::live::ServiceSpec;
+    use bollard::models::{ServiceServiceStatus, ServiceUpdateStatus, TaskStatus};
 
     fn service(desired: u64) -> Service {
         Service {

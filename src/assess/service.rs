@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
+use crate::swarm::live::{Service, Task};
 use bollard::models::{
-    MountType, Node, NodeSpecAvailabilityEnum, NodeState, Service, ServiceUpdateStatusStateEnum,
-    Task, TaskState,
+    MountType, Node, NodeSpecAvailabilityEnum, NodeState, ServiceUpdateStatusStateEnum, TaskState,
 };
 
 use super::model::{Wedge, WedgeReason};

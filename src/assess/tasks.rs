@@ -4,7 +4,8 @@
 
 use std::time::SystemTime;
 
-use bollard::models::{Service, Task, TaskState};
+use crate::swarm::live::{Service, Task};
+use bollard::models::TaskState;
 
 /// `Status.Err` of a task rejected because its image is not on the node (after a failed pull).
 pub const ERR_NO_SUCH_IMAGE: &str = "No such image";
@@ -69,16 +70,11 @@ pub fn is_current(service: &Service, t: &Task) -> bool {
     let Some(want) = service.spec.as_ref().and_then(|s| s.task_template.as_ref()) else {
         return true;
     };
-    let Some(have) = t.spec.as_ref() else {
+    let Some(have) = t.spec_digest else {
         return true;
     };
-    let mut want = want.clone();
-    let mut have = have.clone();
-    want.runtime = None;
-    have.runtime = None;
-    want.placement = None;
-    have.placement = None;
-    want == have
+    // Both digests leave out Runtime and Placement (`crate::swarm::live::template_digest`).
+    want.digest == have
 }
 
 /// Whether the task ended in a way a long-running service should not: failed, rejected, or
@@ -149,6 +145,7 @@ pub fn describe_failure(t: &Task) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::swarm::live::template_digest;
     use bollard::models::{ContainerStatus, TaskSpec, TaskStatus};
 
     fn task(state: TaskState, err: Option<&str>, code: Option<i64>) -> Task {
@@ -214,17 +211,22 @@ mod tests {
             runtime: runtime.map(String::from),
             ..Default::default()
         };
-        let service = Service {
+        let service: Service = bollard::models::Service {
             spec: Some(bollard::models::ServiceSpec {
                 task_template: Some(spec("a", Some("container"))),
                 ..Default::default()
             }),
             ..Default::default()
-        };
+        }
+        .into();
         let mut t = task(TaskState::RUNNING, None, None);
-        t.spec = Some(spec("a", None));
+        assert!(
+            is_current(&service, &t),
+            "a task without a spec counts as current"
+        );
+        t.spec_digest = Some(template_digest(&spec("a", None)));
         assert!(is_current(&service, &t), "Runtime is not copied to tasks");
-        t.spec = Some(spec("b", None));
+        t.spec_digest = Some(template_digest(&spec("b", None)));
         assert!(!is_current(&service, &t));
     }
 

@@ -37,7 +37,7 @@ fn template(image: &str) -> TaskSpec {
 }
 
 fn replicated(name: &str, replicas: i64, image: &str) -> Service {
-    Service {
+    bollard::models::Service {
         id: Some(format!("id-{name}")),
         spec: Some(ServiceSpec {
             name: Some(name.into()),
@@ -52,6 +52,7 @@ fn replicated(name: &str, replicas: i64, image: &str) -> Service {
         }),
         ..Default::default()
     }
+    .into()
 }
 
 fn global(name: &str) -> Service {
@@ -66,7 +67,7 @@ fn global(name: &str) -> Service {
 /// A task of `service` running `image`, in `state` since `secs`.
 fn task(service: &Service, image: &str, desired: TaskState, state: TaskState, secs: u64) -> Task {
     let failed = state == TaskState::FAILED;
-    Task {
+    bollard::models::Task {
         id: Some(format!("t{secs}{state}")),
         service_id: service.id.clone(),
         spec: Some(template(image)),
@@ -84,6 +85,7 @@ fn task(service: &Service, image: &str, desired: TaskState, state: TaskState, se
         }),
         ..Default::default()
     }
+    .into()
 }
 
 fn running(s: &Service, secs: u64) -> Task {
@@ -532,7 +534,13 @@ fn down_node_with_volumes_is_volume_node_down() {
         }]);
     }
     let mut t = task(&s, "img:1", TaskState::RUNNING, TaskState::PENDING, 90);
-    t.spec = s.spec.as_ref().unwrap().task_template.clone();
+    t.spec_digest = s
+        .spec
+        .as_ref()
+        .unwrap()
+        .task_template
+        .as_ref()
+        .map(|t| t.digest);
     t.status.as_mut().unwrap().err =
         Some("no suitable node (scheduling constraints not satisfied on 1 node)".into());
     let ts = vec![t];
@@ -655,7 +663,13 @@ fn a_pinned_volume_service_whose_node_died_is_volume_node_down_before_swarm_retr
         task(&s, "img:1", TaskState::SHUTDOWN, TaskState::RUNNING, 10),
         "n2",
     );
-    t.spec = s.spec.as_ref().unwrap().task_template.clone();
+    t.spec_digest = s
+        .spec
+        .as_ref()
+        .unwrap()
+        .task_template
+        .as_ref()
+        .map(|t| t.digest);
     let ts = vec![t];
     let v = view(&[&s], &ts);
     let nodes = cluster("n2", "");

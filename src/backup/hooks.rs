@@ -66,7 +66,12 @@ async fn running_container(
     ]);
     let deadline = tokio::time::Instant::now() + opts.wait_running;
     loop {
-        let tasks = client.list_tasks(Some(filter.clone())).await?;
+        let tasks: Vec<crate::swarm::live::Task> = client
+            .list_tasks(Some(filter.clone()))
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect();
         let mut seen = BTreeMap::new();
         for t in &tasks {
             if !svc.id.is_empty() && t.service_id.as_deref() != Some(svc.id.as_str()) {

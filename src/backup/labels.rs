@@ -8,7 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use bollard::models::{MountType, Service};
+use crate::swarm::live::Service;
+use bollard::models::MountType;
 
 use super::BackupError;
 

@@ -159,7 +159,10 @@ pub async fn restore(
 async fn live_services(client: &Client, stack: &str) -> Result<Vec<LiveService>, BackupError> {
     let filter = label_filter(&[&format!("com.docker.stack.namespace={stack}")]);
     let services = client.list_services(Some(filter)).await?;
-    Ok(services.iter().map(LiveService::from_service).collect())
+    Ok(services
+        .into_iter()
+        .map(|s| LiveService::from_service(&s.into()))
+        .collect())
 }
 
 async fn take_service(

@@ -215,7 +215,7 @@ pub fn unconverged(snap: &Snapshot, stacks: &BTreeSet<String>) -> Vec<(String, C
             continue;
         }
         for s in &view.services {
-            let tasks: Vec<&bollard::models::Task> = view
+            let tasks: Vec<&crate::swarm::live::Task> = view
                 .tasks
                 .iter()
                 .copied()

@@ -15,7 +15,8 @@
 //! elsewhere on empty data. Global services and services whose running tasks span several nodes
 //! are not pinned (each task has its own node's volume).
 
-use bollard::models::{MountType, Service, ServiceSpec, Task, TaskState};
+use crate::swarm::live::{Service, Task};
+use bollard::models::{MountType, ServiceSpec, TaskState};
 
 use crate::render::{LABEL_SPEC_HASH, ServicePlan, StackSpec, spec_hash};
 use crate::swarm::{Snapshot, StackView};
@@ -153,7 +154,7 @@ fn running_node(live: &Service, tasks: &[&Task]) -> Option<String> {
 mod tests {
     use super::*;
     use bollard::models::{
-        Mount, MountVolumeOptions, MountVolumeOptionsDriverConfig, ServiceSpecMode, Task, TaskSpec,
+        Mount, MountVolumeOptions, MountVolumeOptionsDriverConfig, ServiceSpecMode, TaskSpec,
         TaskSpecContainerSpec, TaskStatus,
     };
     use std::collections::HashMap;
@@ -202,13 +203,18 @@ mod tests {
     }
 
     fn live(p: &ServicePlan, labels: &[(&str, &str)]) -> Service {
+        live_full(p, labels).into()
+    }
+
+    /// The live service as Docker lists it (with its full spec).
+    fn live_full(p: &ServicePlan, labels: &[(&str, &str)]) -> bollard::models::Service {
         let mut spec = p.spec.clone();
         let l = spec.labels.get_or_insert_with(Default::default);
         l.insert("com.docker.stack.namespace".into(), "s".into());
         for (k, v) in labels {
             l.insert(k.to_string(), v.to_string());
         }
-        Service {
+        bollard::models::Service {
             id: Some(format!("id-{}", p.name)),
             spec: Some(spec),
             ..Default::default()
@@ -354,11 +360,11 @@ mod tests {
         };
         let (pinned, _) = pin_volumes(&stack(vec![db]), &snap);
         // after hearth applied the pinned spec, the live spec is the pinned one
-        let applied = Snapshot {
-            services: vec![live(&pinned.services[0], &[])],
+        let mut applied = Snapshot {
             tasks: snap.tasks.clone(),
             ..Default::default()
         };
+        applied.push_service(live_full(&pinned.services[0], &[]));
         let (again, _) = pin_volumes(&stack(vec![plan("s_db", Some("s_data"))]), &applied);
         let want = serde_json::to_value(&again.services[0].spec).unwrap();
         let have = applied.live_spec(&applied.services[0]);

@@ -108,7 +108,7 @@ fn applied(spec: &StackSpec) -> Snapshot {
                 r["SecretID"] = json!("sid");
             }
         }
-        snap.services.push(Service {
+        snap.push_service(Service {
             id: Some(format!("{}-id", s.name)),
             version: Some(ObjectVersion { index: Some(42) }),
             spec: Some(serde_json::from_value(live).unwrap()),
@@ -116,6 +116,27 @@ fn applied(spec: &StackSpec) -> Snapshot {
         });
     }
     snap
+}
+
+/// Changes service `id` of `snap` as someone outside hearth would (its slim view and its spec).
+fn edit_service(snap: &mut Snapshot, id: &str, f: impl FnOnce(&mut Service)) {
+    let i = snap
+        .services
+        .iter()
+        .position(|s| s.id.as_deref() == Some(id))
+        .expect("the service");
+    let slim = snap.services.remove(i);
+    let raw = snap.service_specs.remove(id).expect("its spec");
+    let mut full = Service {
+        id: slim.id,
+        version: slim.version,
+        spec: Some(serde_json::from_str(raw.get()).unwrap()),
+        ..Default::default()
+    };
+    f(&mut full);
+    snap.push_service(full);
+    let edited = snap.services.pop().unwrap();
+    snap.services.insert(i, edited);
 }
 
 fn kinds(plan: &Plan) -> Vec<(&'static str, &str)> {
@@ -178,19 +199,10 @@ fn out_of_band_env_change_is_drift_and_planned_back() {
     let spec = stack(compose(), "1.0.0");
     let secrets = manifest_secrets();
     let mut snap = applied(&spec);
-    let app = snap
-        .services
-        .iter_mut()
-        .find(|s| s.id.as_deref() == Some("web_example_org_app-id"));
-    let c = app
-        .unwrap()
-        .spec
-        .as_mut()
-        .unwrap()
-        .task_template
-        .as_mut()
-        .unwrap();
-    c.container_spec.as_mut().unwrap().env = Some(vec!["A=1".into(), "OOB=1".into()]);
+    edit_service(&mut snap, "web_example_org_app-id", |app| {
+        let c = app.spec.as_mut().unwrap().task_template.as_mut().unwrap();
+        c.container_spec.as_mut().unwrap().env = Some(vec!["A=1".into(), "OOB=1".into()]);
+    });
     let plan = plan_deployment(&intent(Some(&spec), &secrets), &snap);
     assert_eq!(kinds(&plan), [("update_service", "web_example_org_app")]);
     assert_eq!(plan.drift.len(), 1);
@@ -245,20 +257,18 @@ fn unmanaged_objects_are_never_touched() {
     let spec = stack(compose(), "1.0.0");
     let secrets = manifest_secrets();
     let mut snap = applied(&spec);
-    for s in &mut snap.services {
+    let ids: Vec<String> = snap.services.iter().filter_map(|s| s.id.clone()).collect();
+    for id in ids {
         // Same names, deployed by someone else (docker stack deploy): no hearth labels.
-        let labels = s.spec.as_mut().unwrap().labels.as_mut().unwrap();
-        labels.retain(|k, _| !k.starts_with("hearth."));
-        s.spec
-            .as_mut()
-            .unwrap()
-            .task_template
-            .as_mut()
-            .unwrap()
-            .container_spec
-            .as_mut()
-            .unwrap()
-            .env = Some(vec!["OTHER=1".into()]);
+        edit_service(&mut snap, &id, |s| {
+            let spec = s.spec.as_mut().unwrap();
+            spec.labels
+                .as_mut()
+                .unwrap()
+                .retain(|k, _| !k.starts_with("hearth."));
+            let tt = spec.task_template.as_mut().unwrap();
+            tt.container_spec.as_mut().unwrap().env = Some(vec!["OTHER=1".into()]);
+        });
     }
     let plan = plan_deployment(&intent(Some(&spec), &secrets), &snap);
     assert!(plan.is_empty(), "{:#?}", plan.steps);

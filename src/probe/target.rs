@@ -22,7 +22,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use bollard::models::{Task, TaskState};
+use crate::swarm::live::Task;
+use bollard::models::TaskState;
 use serde_json::Value;
 
 use crate::swarm::{Client, Snapshot};
@@ -369,7 +370,8 @@ impl Reach {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard::models::{ContainerStatus, EndpointResource, Service, ServiceSpec, TaskStatus};
+    use crate::swarm::live::{Service, ServiceSpec};
+    use bollard::models::{ContainerStatus, EndpointResource, TaskStatus};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

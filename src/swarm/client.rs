@@ -479,7 +479,7 @@ impl Client {
     /// `Value` tree of every spec is many times larger; parse one when needed).
     pub async fn list_services_raw(
         &self,
-    ) -> Result<Vec<(Service, Box<serde_json::value::RawValue>)>, SwarmError> {
+    ) -> Result<Vec<(super::live::Service, Box<serde_json::value::RawValue>)>, SwarmError> {
         let bad = |message: String| SwarmError::Server {
             op: "service_list",
             status: 0,
@@ -498,7 +498,7 @@ impl Client {
         items
             .into_iter()
             .map(|raw| {
-                let service: Service = serde_json::from_str(raw.get())
+                let service: super::live::Service = serde_json::from_str(raw.get())
                     .map_err(|e| bad(format!("unexpected service JSON: {e}")))?;
                 let spec = serde_json::from_str::<SpecOnly>(raw.get())
                     .map_err(|e| bad(format!("unexpected service JSON: {e}")))?
@@ -564,6 +564,16 @@ impl Client {
     pub async fn remove_service(&self, id: &str) -> Result<(), SwarmError> {
         self.call("service_remove", self.docker().delete_service(id))
             .await
+    }
+
+    /// Every task, as the slim [`super::live::Task`] (parsed one at a time from the response).
+    pub async fn list_tasks_live(&self) -> Result<Vec<super::live::Task>, SwarmError> {
+        let body = self.raw_get_bytes("task_list", "/tasks").await?;
+        serde_json::from_slice(&body).map_err(|e| SwarmError::Server {
+            op: "task_list",
+            status: 0,
+            message: format!("expected a list of tasks: {e}"),
+        })
     }
 
     pub async fn list_tasks(&self, filters: Option<Filters>) -> Result<Vec<Task>, SwarmError> {

@@ -5,6 +5,7 @@ pub mod apply;
 mod client;
 mod containers;
 pub mod failover;
+pub mod live;
 mod raw;
 pub mod snapshot;
 

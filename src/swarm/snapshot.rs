@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
-use bollard::models::{Config, Network, Node, Secret, Service, Task};
+use bollard::models::{Config, Network, Node, Secret};
+
+pub use super::live::{Service, Task};
 use serde_json::value::RawValue;
 
 use super::{Client, SwarmError};
@@ -45,7 +47,7 @@ impl Client {
     pub async fn snapshot(&self) -> Result<Snapshot, SwarmError> {
         let (services, tasks, networks, secrets, configs, nodes) = tokio::try_join!(
             self.list_services_raw(),
-            self.list_tasks(None),
+            self.list_tasks_live(),
             self.list_networks(None),
             self.list_secrets(None),
             self.list_configs(None),
@@ -117,7 +119,7 @@ impl Snapshot {
         out
     }
 
-    /// A service's live spec as Docker returned it (falls back to the typed view), with network
+    /// A service's live spec as Docker returned it (`null` when the snapshot has none), with network
     /// IDs in `TaskTemplate.Networks[].Target` turned back into names, as hearth sends them.
     pub fn live_spec(&self, service: &Service) -> serde_json::Value {
         self.live_spec_named(service, &self.network_names())
@@ -141,7 +143,7 @@ impl Snapshot {
             .id
             .as_ref()
             .and_then(|id| self.raw_spec(id))
-            .unwrap_or_else(|| serde_json::to_value(service.spec.as_ref()).unwrap_or_default());
+            .unwrap_or_default();
         if let Some(nets) = spec
             .pointer_mut("/TaskTemplate/Networks")
             .and_then(|n| n.as_array_mut())
@@ -171,6 +173,17 @@ impl Snapshot {
             .collect()
     }
 
+    /// Adds a service as Docker lists it: the slim view, and its `Spec` as JSON text for diffs
+    /// (how tests and tools build a snapshot by hand).
+    pub fn push_service(&mut self, s: bollard::models::Service) {
+        if let (Some(id), Some(spec)) = (&s.id, &s.spec)
+            && let Ok(raw) = serde_json::value::to_raw_value(spec)
+        {
+            self.service_specs.insert(id.clone(), raw);
+        }
+        self.services.push(s.into());
+    }
+
     /// The objects of `stack` (empty when it has none).
     pub fn stack(&self, stack: &str) -> StackView<'_> {
         self.stacks().remove(stack).unwrap_or_default()
@@ -184,7 +197,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn service(id: &str, stack: Option<&str>) -> Service {
-        Service {
+        bollard::models::Service {
             id: Some(id.into()),
             spec: Some(ServiceSpec {
                 name: Some(id.into()),
@@ -194,6 +207,7 @@ mod tests {
             }),
             ..Default::default()
         }
+        .into()
     }
 
     #[test]
