@@ -196,10 +196,10 @@ mod tests {
                 name: Some("s_app".into()),
                 ..Default::default()
             }),
-            service_status: Some(ServiceServiceStatus {
+            service_status: Some(Box::new(ServiceServiceStatus {
                 desired_tasks: Some(desired),
                 ..Default::default()
-            }),
+            })),
             ..Default::default()
         }
     }
@@ -253,11 +253,11 @@ mod tests {
     fn rollback_is_a_failure_not_success() {
         let t = task(TaskState::RUNNING, TaskState::RUNNING, None, "2");
         let mut s = service(1);
-        s.update_status = Some(ServiceUpdateStatus {
+        s.update_status = Some(Box::new(ServiceUpdateStatus {
             state: Some(ServiceUpdateStatusStateEnum::ROLLBACK_COMPLETED),
             message: Some("rollback completed".into()),
             ..Default::default()
-        });
+        }));
         assert!(matches!(
             service_progress(&s, &[&t]).state,
             Convergence::Failed(_)

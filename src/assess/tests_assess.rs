@@ -57,10 +57,10 @@ fn replicated(name: &str, replicas: i64, image: &str) -> Service {
 
 fn global(name: &str) -> Service {
     let mut s = replicated(name, 1, "img:1");
-    s.spec.as_mut().unwrap().mode = Some(ServiceSpecMode {
+    s.spec.as_mut().unwrap().mode = Some(Box::new(ServiceSpecMode {
         global: Some(Default::default()),
         ..Default::default()
-    });
+    }));
     s
 }
 
@@ -405,10 +405,10 @@ fn degraded_after_ready_unless_wedged() {
     let (s, mut ts) = crashing(&[50, 70, 90]);
     ts.push(running(&s, 10));
     let mut s = s;
-    s.spec.as_mut().unwrap().mode = Some(ServiceSpecMode {
+    s.spec.as_mut().unwrap().mode = Some(Box::new(ServiceSpecMode {
         replicated: Some(ServiceSpecModeReplicated { replicas: Some(2) }),
         ..Default::default()
-    });
+    }));
     let v = view(&[&s], &ts);
     let mut input = AssessInput::new(at(100), &v);
     input.was_ready = true;
@@ -523,10 +523,10 @@ fn down_node_with_volumes_is_volume_node_down() {
     let mut s = replicated("db", 1, "img:1");
     {
         let tt = s.spec.as_mut().unwrap().task_template.as_mut().unwrap();
-        tt.placement = Some(bollard::models::TaskSpecPlacement {
+        tt.placement = Some(Box::new(bollard::models::TaskSpecPlacement {
             constraints: Some(vec!["node.id==n1".into()]),
             ..Default::default()
-        });
+        }));
         tt.container_spec.as_mut().unwrap().mounts = Some(vec![bollard::models::Mount {
             typ: Some(bollard::models::MountType::VOLUME),
             target: Some("/data".into()),
@@ -649,10 +649,10 @@ fn a_pinned_volume_service_whose_node_died_is_volume_node_down_before_swarm_retr
     let mut s = replicated("db", 1, "img:1");
     {
         let tt = s.spec.as_mut().unwrap().task_template.as_mut().unwrap();
-        tt.placement = Some(bollard::models::TaskSpecPlacement {
+        tt.placement = Some(Box::new(bollard::models::TaskSpecPlacement {
             constraints: Some(vec!["node.id == n2".into()]),
             ..Default::default()
-        });
+        }));
         tt.container_spec.as_mut().unwrap().mounts = Some(vec![bollard::models::Mount {
             typ: Some(bollard::models::MountType::VOLUME),
             target: Some("/data".into()),
@@ -718,10 +718,10 @@ fn a_task_pinned_in_place_stays_current() {
         .task_template
         .as_mut()
         .unwrap()
-        .placement = Some(bollard::models::TaskSpecPlacement {
+        .placement = Some(Box::new(bollard::models::TaskSpecPlacement {
         constraints: Some(vec!["node.id==n1".into()]),
         ..Default::default()
-    });
+    }));
     let ts = vec![on(running(&s, 10), "n1")];
     let v = view(&[&s], &ts);
     let nodes = cluster("", "");

@@ -5,7 +5,8 @@
 //! service and 2.5 KB per task even when Docker sent a handful of fields. A pool of 1000
 //! deployments (3000 services, each with up to five tasks of history) would keep tens of MiB of
 //! mostly empty structs for the whole pass. These types keep the same field names and shapes for
-//! what is read, so readers are unchanged, and drop the rest:
+//! what is read, so readers are unchanged, and drop the rest (parts most services lack or that are
+//! large are boxed, so an absent one costs a pointer):
 //! - the full `TaskTemplate` is replaced by [`TaskSpec::digest`], a hash of its canonical JSON
 //!   without `Runtime` and `Placement` (what [`crate::assess`] compares to tell a task of the
 //!   current spec from an older one); a task keeps the same digest of its own `Spec`;
@@ -32,8 +33,8 @@ pub struct Service {
     pub version: Option<ObjectVersion>,
     pub updated_at: Option<String>,
     pub spec: Option<ServiceSpec>,
-    pub update_status: Option<ServiceUpdateStatus>,
-    pub service_status: Option<ServiceServiceStatus>,
+    pub update_status: Option<Box<ServiceUpdateStatus>>,
+    pub service_status: Option<Box<ServiceServiceStatus>>,
 }
 
 /// What hearth reads of a live `ServiceSpec`.
@@ -41,7 +42,7 @@ pub struct Service {
 pub struct ServiceSpec {
     pub name: Option<String>,
     pub labels: Option<HashMap<String, String>>,
-    pub mode: Option<ServiceSpecMode>,
+    pub mode: Option<Box<ServiceSpecMode>>,
     pub task_template: Option<TaskSpec>,
 }
 
@@ -49,8 +50,8 @@ pub struct ServiceSpec {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskSpec {
     pub container_spec: Option<ContainerSpec>,
-    pub placement: Option<TaskSpecPlacement>,
-    pub resources: Option<TaskSpecResources>,
+    pub placement: Option<Box<TaskSpecPlacement>>,
+    pub resources: Option<Box<TaskSpecResources>>,
     /// [`template_digest`] of the full task spec.
     pub digest: u64,
 }
@@ -60,7 +61,7 @@ pub struct TaskSpec {
 pub struct ContainerSpec {
     pub image: Option<String>,
     pub mounts: Option<Vec<Mount>>,
-    pub health_check: Option<HealthConfig>,
+    pub health_check: Option<Box<HealthConfig>>,
     pub configs: Option<Vec<TaskSpecContainerSpecConfigs>>,
 }
 
@@ -98,8 +99,8 @@ impl From<bollard::models::Service> for Service {
             version: s.version,
             updated_at: s.updated_at,
             spec: s.spec.map(ServiceSpec::from),
-            update_status: s.update_status,
-            service_status: s.service_status,
+            update_status: s.update_status.map(Box::new),
+            service_status: s.service_status.map(Box::new),
         }
     }
 }
@@ -109,7 +110,7 @@ impl From<bollard::models::ServiceSpec> for ServiceSpec {
         ServiceSpec {
             name: s.name,
             labels: s.labels,
-            mode: s.mode,
+            mode: s.mode.map(Box::new),
             task_template: s.task_template.map(TaskSpec::from),
         }
     }
@@ -122,11 +123,11 @@ impl From<bollard::models::TaskSpec> for TaskSpec {
             container_spec: t.container_spec.map(|c| ContainerSpec {
                 image: c.image,
                 mounts: c.mounts,
-                health_check: c.health_check,
+                health_check: c.health_check.map(Box::new),
                 configs: c.configs,
             }),
-            placement: t.placement,
-            resources: t.resources,
+            placement: t.placement.map(Box::new),
+            resources: t.resources.map(Box::new),
             digest,
         }
     }
