@@ -490,6 +490,7 @@ impl Controller {
         // Let the previous snapshot go before reading the next (not two in memory at once); the
         // prober skips a round meanwhile.
         self.latest.send_replace(None);
+        cost::release_free_memory();
         let read = Instant::now();
         let snap = match self.client.snapshot().await {
             Ok(s) => {
