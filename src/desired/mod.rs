@@ -445,12 +445,7 @@ fn alias_collisions(desired: &[Arc<Desired>], loaded: &Loaded) -> Vec<Diagnostic
             .map(|n| n.name.as_str())
             .collect();
         for s in &d.stack_spec.services {
-            let nets = s
-                .spec
-                .task_template
-                .as_ref()
-                .and_then(|t| t.networks.as_ref());
-            for n in nets.into_iter().flatten() {
+            for n in &s.networks() {
                 let target = n.target.as_deref().unwrap_or_default();
                 if !external.contains(&target) {
                     continue;

@@ -501,7 +501,7 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
                 plan.steps.push(Step {
                     action: Action::CreateService {
                         name: s.name.clone(),
-                        spec: s.spec.clone(),
+                        spec: s.spec(),
                     },
                     reason: "missing".into(),
                     diffs: vec![],
@@ -523,7 +523,7 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
             .and_then(|l| l.get(LABEL_SPEC_HASH))
             .cloned()
             .unwrap_or_default();
-        let want = serde_json::to_value(&s.spec).unwrap_or_default();
+        let want = s.spec_value();
         let have = snap.live_spec_named(live, &ix.network_names);
         let hash_label = format!("Labels.{LABEL_SPEC_HASH}");
         let diffs = diff_ignoring(&want, &have, &|f| f == hash_label);
@@ -560,7 +560,7 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
                     name: s.name.clone(),
                     id: owner.id,
                     version: live.version.as_ref().and_then(|v| v.index).unwrap_or(0),
-                    spec: s.spec.clone(),
+                    spec: s.spec(),
                 },
                 reason,
                 diffs,

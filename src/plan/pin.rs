@@ -16,9 +16,9 @@
 //! are not pinned (each task has its own node's volume).
 
 use crate::swarm::live::{Service, Task};
-use bollard::models::{MountType, ServiceSpec, TaskState};
+use bollard::models::TaskState;
 
-use crate::render::{LABEL_SPEC_HASH, ServicePlan, StackSpec, spec_hash};
+use crate::render::{ServicePlan, StackSpec};
 use crate::swarm::{Snapshot, StackView};
 
 /// Service label: the ID of the node hearth pinned the service to.
@@ -43,7 +43,7 @@ pub fn pin_volumes(stack: &StackSpec, snap: &Snapshot) -> (StackSpec, Vec<Pin>) 
 pub fn pin_volumes_in(stack: &StackSpec, view: &StackView) -> Option<(StackSpec, Vec<Pin>)> {
     let mut pins = Vec::new();
     for s in &stack.services {
-        if !mounts_local_volume(&s.spec) || is_global(&s.spec) {
+        if !s.pinnable() {
             continue;
         }
         let Some(live) = view.services.iter().find(|l| name(l) == Some(&s.name)) else {
@@ -83,9 +83,9 @@ pub fn pin_volumes_in(stack: &StackSpec, view: &StackView) -> Option<(StackSpec,
 
 /// Adds the constraint and the label to one service, and re-hashes it.
 fn pin(s: &mut ServicePlan, node: &str) {
+    let mut spec = s.spec();
     let constraint = format!("node.id=={node}");
-    let placement = s
-        .spec
+    let placement = spec
         .task_template
         .get_or_insert_with(Default::default)
         .placement
@@ -96,46 +96,14 @@ fn pin(s: &mut ServicePlan, node: &str) {
     if !constraints.iter().any(same) {
         constraints.push(constraint);
     }
-    s.spec
-        .labels
+    spec.labels
         .get_or_insert_with(Default::default)
         .insert(LABEL_PIN_NODE.to_string(), node.to_string());
-    s.spec_hash = spec_hash(&s.spec);
-    s.spec
-        .labels
-        .get_or_insert_with(Default::default)
-        .insert(LABEL_SPEC_HASH.to_string(), s.spec_hash.clone());
+    s.set_spec(spec);
 }
 
 fn name(s: &Service) -> Option<&String> {
     s.spec.as_ref()?.name.as_ref()
-}
-
-/// Mounts a named volume of the local driver (other drivers may be shared storage).
-fn mounts_local_volume(spec: &ServiceSpec) -> bool {
-    let mounts = spec
-        .task_template
-        .as_ref()
-        .and_then(|t| t.container_spec.as_ref())
-        .and_then(|c| c.mounts.as_ref());
-    mounts.is_some_and(|ms| {
-        ms.iter().any(|m| {
-            let driver = m
-                .volume_options
-                .as_ref()
-                .and_then(|o| o.driver_config.as_ref())
-                .and_then(|d| d.name.as_deref());
-            m.typ == Some(MountType::VOLUME)
-                && m.source.as_deref().is_some_and(|s| !s.is_empty())
-                && matches!(driver, None | Some("") | Some("local"))
-        })
-    })
-}
-
-fn is_global(spec: &ServiceSpec) -> bool {
-    spec.mode
-        .as_ref()
-        .is_some_and(|m| m.global.is_some() || m.global_job.is_some())
 }
 
 /// The one node the live service's running tasks run on (none, or several: `None`).
@@ -153,9 +121,10 @@ fn running_node(live: &Service, tasks: &[&Task]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::{LABEL_SPEC_HASH, spec_hash};
     use bollard::models::{
-        Mount, MountVolumeOptions, MountVolumeOptionsDriverConfig, ServiceSpecMode, TaskSpec,
-        TaskSpecContainerSpec, TaskStatus,
+        Mount, MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig, ServiceSpec,
+        ServiceSpecMode, TaskSpec, TaskSpecContainerSpec, TaskStatus,
     };
     use std::collections::HashMap;
 
@@ -181,13 +150,8 @@ mod tests {
             ..Default::default()
         };
         let hash = spec_hash(&spec);
-        spec.labels = Some(HashMap::from([(LABEL_SPEC_HASH.into(), hash.clone())]));
-        ServicePlan {
-            name: name.into(),
-            key: name.into(),
-            spec,
-            spec_hash: hash,
-        }
+        spec.labels = Some(HashMap::from([(LABEL_SPEC_HASH.into(), hash)]));
+        ServicePlan::new(name.into(), name.into(), spec)
     }
 
     fn stack(services: Vec<ServicePlan>) -> StackSpec {
@@ -208,7 +172,7 @@ mod tests {
 
     /// The live service as Docker lists it (with its full spec).
     fn live_full(p: &ServicePlan, labels: &[(&str, &str)]) -> bollard::models::Service {
-        let mut spec = p.spec.clone();
+        let mut spec = p.spec();
         let l = spec.labels.get_or_insert_with(Default::default);
         l.insert("com.docker.stack.namespace".into(), "s".into());
         for (k, v) in labels {
@@ -235,7 +199,7 @@ mod tests {
     }
 
     fn constraints(s: &ServicePlan) -> Vec<String> {
-        s.spec
+        s.spec()
             .task_template
             .as_ref()
             .and_then(|t| t.placement.as_ref())
@@ -266,11 +230,11 @@ mod tests {
         );
         let pinned = &out.services[0];
         assert_eq!(constraints(pinned), ["node.id==n2"]);
-        assert_eq!(pinned.spec.labels.as_ref().unwrap()[LABEL_PIN_NODE], "n2");
+        assert_eq!(pinned.spec().labels.as_ref().unwrap()[LABEL_PIN_NODE], "n2");
         // re-hashed: the hash label matches the pinned spec, and differs from the unpinned one
-        assert_eq!(pinned.spec_hash, spec_hash(&pinned.spec));
+        assert_eq!(pinned.spec_hash, spec_hash(&pinned.spec()));
         assert_eq!(
-            pinned.spec.labels.as_ref().unwrap()[LABEL_SPEC_HASH],
+            pinned.spec().labels.as_ref().unwrap()[LABEL_SPEC_HASH],
             pinned.spec_hash
         );
         assert_ne!(pinned.spec_hash, db.spec_hash);
@@ -318,9 +282,8 @@ mod tests {
         };
         assert!(pin_volumes(&stack(vec![db.clone()]), &snap).1.is_empty());
         // a volume of another driver (shared storage) and a global service are left alone
-        let mut nfs = db.clone();
-        if let Some(m) = nfs
-            .spec
+        let mut nfs_spec = db.spec();
+        if let Some(m) = nfs_spec
             .task_template
             .as_mut()
             .and_then(|t| t.container_spec.as_mut())
@@ -334,11 +297,15 @@ mod tests {
                 ..Default::default()
             });
         }
-        let mut global = db.clone();
-        global.spec.mode = Some(ServiceSpecMode {
+        let mut nfs = db.clone();
+        nfs.set_spec(nfs_spec);
+        let mut global_spec = db.spec();
+        global_spec.mode = Some(ServiceSpecMode {
             global: Some(Default::default()),
             ..Default::default()
         });
+        let mut global = db.clone();
+        global.set_spec(global_spec);
         for s in [nfs, global] {
             let snap = Snapshot {
                 services: vec![live(&s, &[])],
@@ -366,7 +333,7 @@ mod tests {
         };
         applied.push_service(live_full(&pinned.services[0], &[]));
         let (again, _) = pin_volumes(&stack(vec![plan("s_db", Some("s_data"))]), &applied);
-        let want = serde_json::to_value(&again.services[0].spec).unwrap();
+        let want = serde_json::to_value(again.services[0].spec()).unwrap();
         let have = applied.live_spec(&applied.services[0]);
         assert!(diff_ignoring(&want, &have, &|_| false).is_empty());
         assert_eq!(again.services[0].spec_hash, pinned.services[0].spec_hash);

@@ -98,7 +98,7 @@ fn applied(spec: &StackSpec) -> Snapshot {
         });
     }
     for s in &spec.services {
-        let mut live = serde_json::to_value(&s.spec).unwrap();
+        let mut live = serde_json::to_value(s.spec()).unwrap();
         // Swarm adds defaults and IDs the desired spec does not set.
         live["TaskTemplate"]["ForceUpdate"] = json!(0);
         live["TaskTemplate"]["Runtime"] = json!("container");

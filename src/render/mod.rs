@@ -20,6 +20,8 @@ mod objects;
 mod parse;
 pub use parse::base64;
 mod service;
+mod service_plan;
+pub use service_plan::ServicePlan;
 
 #[cfg(test)]
 mod tests;
@@ -139,18 +141,6 @@ pub struct ConfigPlan {
     pub template_driver: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ServicePlan {
-    /// `<stack>_<key>`.
-    pub name: String,
-    /// The compose service key.
-    pub key: String,
-    pub spec: ServiceSpec,
-    /// sha256 hex of the canonical JSON of `spec` without the `hearth.spec-hash` label (which
-    /// `spec` carries with this value).
-    pub spec_hash: String,
-}
-
 /// Renders a compose file into a stack. All problems are reported together.
 pub fn render(input: &RenderInput) -> Result<StackSpec, Diagnostics> {
     let mut cx = Cx {
@@ -175,7 +165,8 @@ pub fn render(input: &RenderInput) -> Result<StackSpec, Diagnostics> {
         return Err(Diagnostics(cx.diags));
     }
     services.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(StackSpec {
+    // The controller keeps every rendered stack for the whole run: no spare capacity.
+    let mut stack = StackSpec {
         stack: input.stack.to_owned(),
         networks,
         volumes,
@@ -183,7 +174,14 @@ pub fn render(input: &RenderInput) -> Result<StackSpec, Diagnostics> {
         configs,
         services,
         warnings: cx.warnings,
-    })
+    };
+    stack.networks.shrink_to_fit();
+    stack.volumes.shrink_to_fit();
+    stack.secrets.shrink_to_fit();
+    stack.configs.shrink_to_fit();
+    stack.services.shrink_to_fit();
+    stack.warnings.shrink_to_fit();
+    Ok(stack)
 }
 
 /// Rendering context: the input and the problems found so far.

@@ -20,8 +20,8 @@ use bollard::models::{
 use super::objects::{Names, service_network_keys};
 use super::parse::parse_cpus;
 use super::{
-    Cx, LABEL_DEPLOYMENT, LABEL_IMAGE, LABEL_MANAGED_BY, LABEL_NAMESPACE, LABEL_SPEC_HASH,
-    ServicePlan, spec_hash, version_label,
+    Cx, LABEL_DEPLOYMENT, LABEL_IMAGE, LABEL_MANAGED_BY, LABEL_NAMESPACE, ServicePlan,
+    version_label,
 };
 use crate::compose::model::{
     DEPRECATED_SERVICE_KEYS, Deploy, FileRef, Healthcheck, Service, ServiceVolume, UpdateConfig,
@@ -177,7 +177,7 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
     labels.insert(version_label(cx.stack()), cx.input.version.into());
 
     let name = cx.scope(key);
-    let mut spec = ServiceSpec {
+    let spec = ServiceSpec {
         name: Some(name.clone()),
         labels: Some(labels),
         task_template: Some(TaskSpec {
@@ -195,16 +195,7 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
         networks: None,
         endpoint_spec: Some(endpoint),
     };
-    let hash = spec_hash(&spec);
-    if let Some(l) = spec.labels.as_mut() {
-        l.insert(LABEL_SPEC_HASH.into(), hash.clone());
-    }
-    Some(ServicePlan {
-        name,
-        key: key.to_owned(),
-        spec,
-        spec_hash: hash,
-    })
+    Some(ServicePlan::new(name, key.to_owned(), spec))
 }
 
 fn non_empty(s: &Option<String>) -> Option<String> {

@@ -56,7 +56,7 @@ fn app(stack: &StackSpec) -> Value {
         .iter()
         .find(|s| s.key == "app")
         .expect("app rendered");
-    serde_json::from_str(&canonical_json(&plan.spec)).unwrap()
+    serde_json::from_str(&canonical_json(&plan.spec())).unwrap()
 }
 
 fn svc(v: Value) -> Value {
@@ -187,7 +187,7 @@ fn deterministic_bytes_and_hashes() {
     assert_eq!(one.to_canonical_json(), two.to_canonical_json());
     for (a, b) in one.services.iter().zip(&two.services) {
         assert_eq!(a.spec_hash, b.spec_hash);
-        assert_eq!(spec_hash(&a.spec), a.spec_hash);
+        assert_eq!(spec_hash(&a.spec()), a.spec_hash);
     }
     let names: Vec<&str> = one.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, vec!["s_a", "s_b"]);
