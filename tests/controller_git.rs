@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::pool::TestPool;
 use common::recipes::git;
 use common::with_swarm;
+
 use hearth::controller::{self, Config, GitConfig, Shared};
 use tokio::sync::watch;
 
@@ -22,18 +23,13 @@ fn commit(dir: &std::path::Path, msg: &str) -> String {
     git(dir, &["rev-parse", "HEAD"]).trim().to_string()
 }
 
-async fn until<T>(what: &str, timeout: Duration, f: impl Fn() -> Option<T>) -> anyhow::Result<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Ok(v);
-        }
-        anyhow::ensure!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Polls every 100 ms ([`common::swarm::until`]).
+async fn until<T>(
+    what: &str,
+    timeout: Duration,
+    f: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
+    common::swarm::until(what, timeout, Duration::from_millis(100), f).await
 }
 
 #[tokio::test]

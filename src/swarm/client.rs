@@ -426,8 +426,12 @@ impl Client {
         res
     }
 
-    /// A raw GET (see `raw.rs`), parsed as JSON.
-    async fn raw_get(&self, op: &'static str, path: &str) -> Result<serde_json::Value, SwarmError> {
+    /// A raw GET (see `raw.rs`), parsed as JSON into `T`.
+    async fn raw_get<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &'static str,
+        path: &str,
+    ) -> Result<T, SwarmError> {
         let body = self.raw_get_bytes(op, path).await?;
         serde_json::from_slice(&body).map_err(|e| SwarmError::Server {
             op,
@@ -568,12 +572,7 @@ impl Client {
 
     /// Every task, as the slim [`super::live::Task`] (parsed one at a time from the response).
     pub async fn list_tasks_live(&self) -> Result<Vec<super::live::Task>, SwarmError> {
-        let body = self.raw_get_bytes("task_list", "/tasks").await?;
-        serde_json::from_slice(&body).map_err(|e| SwarmError::Server {
-            op: "task_list",
-            status: 0,
-            message: format!("expected a list of tasks: {e}"),
-        })
+        self.raw_get("task_list", "/tasks").await
     }
 
     pub async fn list_tasks(&self, filters: Option<Filters>) -> Result<Vec<Task>, SwarmError> {
@@ -812,7 +811,10 @@ impl Client {
             status: 0,
             message,
         };
-        match self.raw_get("task_list", &path).await? {
+        match self
+            .raw_get::<serde_json::Value>("task_list", &path)
+            .await?
+        {
             serde_json::Value::Array(items) => Ok(items),
             other => Err(bad(format!("expected a list of tasks, got {other}"))),
         }
