@@ -17,6 +17,9 @@ use serde::de::DeserializeOwned;
 use crate::compose::interpolate::{display_path, interpolate_tree};
 use crate::compose::limits::check_port_expansion;
 use crate::compose::merge::merge_files;
+use crate::compose::model::{
+    DEPRECATED_SERVICE_KEYS, FORBIDDEN_SERVICE_KEYS, UNSUPPORTED_SERVICE_KEYS,
+};
 use crate::compose::yaml::{Node, NodeValue, go_float_string, parse_yaml_file};
 use crate::diag::{Diagnostic, Pos};
 
@@ -38,63 +41,6 @@ pub struct Loaded {
     pub files: Vec<String>,
     pub warnings: Vec<Diagnostic>,
 }
-
-/// docker/cli `types.ForbiddenProperties` (service level).
-const FORBIDDEN: &[(&str, &str)] = &[
-    ("extends", "Support for `extends` is not implemented yet."),
-    (
-        "volume_driver",
-        "Instead of setting the volume driver on the service, define a volume using the \
-         top-level `volumes` option and specify the driver there.",
-    ),
-    (
-        "volumes_from",
-        "To share a volume between services, define it using the top-level `volumes` option \
-         and reference it from each service that shares it using the service-level `volumes` \
-         option.",
-    ),
-    ("cpu_quota", "Set resource limits using deploy.resources"),
-    ("cpu_shares", "Set resource limits using deploy.resources"),
-    ("cpuset", "Set resource limits using deploy.resources"),
-    ("mem_limit", "Set resource limits using deploy.resources"),
-    (
-        "memswap_limit",
-        "Set resource limits using deploy.resources",
-    ),
-];
-
-/// docker/cli `types.UnsupportedProperties`: ignored by `docker stack deploy` with a warning.
-const UNSUPPORTED: &[&str] = &[
-    "build",
-    "cgroupns_mode",
-    "cgroup_parent",
-    "devices",
-    "domainname",
-    "external_links",
-    "ipc",
-    "links",
-    "mac_address",
-    "network_mode",
-    "pid",
-    "privileged",
-    "restart",
-    "security_opt",
-    "shm_size",
-    "userns_mode",
-];
-
-/// docker/cli `types.DeprecatedProperties`.
-const DEPRECATED: &[(&str, &str)] = &[
-    (
-        "container_name",
-        "Setting the container name is not supported.",
-    ),
-    (
-        "expose",
-        "Exposing ports is unnecessary - services on the same network can access each other's \
-         containers on any port.",
-    ),
-];
 
 /// The compose schema versions docker/cli ships (`config_schema_v3.0` .. `v3.13`).
 const DEFAULT_VERSION: &str = "3.13";
@@ -239,7 +185,7 @@ fn check_service_properties(
         let Some(m) = svc.as_map() else { continue };
         for (key, (kpos, _)) in m {
             let field = format!("services.{name}.{key}");
-            if let Some((_, why)) = FORBIDDEN.iter().find(|(k, _)| k == key) {
+            if let Some((_, why)) = FORBIDDEN_SERVICE_KEYS.iter().find(|(k, _)| k == key) {
                 errors.push(Diagnostic::new(
                     label,
                     *kpos,
@@ -255,14 +201,14 @@ fn check_service_properties(
                     "docker stack deploy calls this unsupported, but uses it as the restart \
                      policy when deploy.restart_policy is absent; prefer deploy.restart_policy",
                 ));
-            } else if UNSUPPORTED.contains(&key.as_str()) {
+            } else if UNSUPPORTED_SERVICE_KEYS.contains(&key.as_str()) {
                 warnings.push(Diagnostic::new(
                     label,
                     *kpos,
                     field,
                     "ignored: docker stack deploy does not support this option",
                 ));
-            } else if let Some((_, why)) = DEPRECATED.iter().find(|(k, _)| k == key) {
+            } else if let Some((_, why)) = DEPRECATED_SERVICE_KEYS.iter().find(|(k, _)| k == key) {
                 warnings.push(Diagnostic::new(
                     label,
                     *kpos,

@@ -508,7 +508,11 @@ impl<'de> Deserialize<'de> for Extensions {
     }
 }
 
-/// Service keys that `docker stack deploy` ignores with a warning ("Ignoring unsupported options").
+/// Service keys that `docker stack deploy` ignores with a warning ("Ignoring unsupported options"):
+/// docker/cli `types.UnsupportedProperties`, the one copy in hearth (the loader's warnings read it
+/// too). `restart` is on docker/cli's list, yet its convert falls back to it when
+/// `deploy.restart_policy` is absent, so the model keeps it as a field and the loader warns
+/// differently for it.
 pub const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "build",
     "cgroupns_mode",
@@ -522,12 +526,14 @@ pub const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "network_mode",
     "pid",
     "privileged",
+    "restart",
     "security_opt",
     "shm_size",
     "userns_mode",
 ];
 
-/// Service keys `docker stack deploy` ignores as deprecated, with its explanation.
+/// Service keys `docker stack deploy` ignores as deprecated, with its explanation (docker/cli
+/// `types.DeprecatedProperties`).
 pub const DEPRECATED_SERVICE_KEYS: &[(&str, &str)] = &[
     (
         "container_name",
@@ -539,7 +545,8 @@ pub const DEPRECATED_SERVICE_KEYS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Service keys `docker stack deploy` refuses, with its explanation.
+/// Service keys `docker stack deploy` refuses, with its explanation (docker/cli
+/// `types.ForbiddenProperties`, service level).
 pub const FORBIDDEN_SERVICE_KEYS: &[(&str, &str)] = &[
     ("extends", "Support for `extends` is not implemented yet."),
     (

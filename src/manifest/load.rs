@@ -55,6 +55,18 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
     acc.finish()
 }
 
+/// Loads a manifest set given as texts, each under its label (a path, or `<path>@<commit>` for
+/// files read from git), in order, by the same set rules as [`load_paths`]: exactly one `Pool`
+/// (the first wins), deployment names unique (the first wins), "no Pool" reported once for the
+/// set. The one implementation of those rules, for directories and git revisions alike.
+pub fn load_texts(files: &[(PathBuf, String)]) -> Loaded {
+    let mut acc = Acc::default();
+    for (label, text) in files {
+        acc.load_text(text, label);
+    }
+    acc.finish()
+}
+
 /// Loads the manifests in `text` as if read from `file`. Never panics.
 pub fn load_str(text: &str, file: &Path) -> Loaded {
     let mut acc = Acc::default();

@@ -1,45 +1,14 @@
-//! The only place that runs `git`: read-only plumbing commands (`for-each-ref`, `cat-file --batch`,
+//! The recipe store's git plumbing: read-only commands (`for-each-ref`, `cat-file --batch`,
 //! `ls-tree`) against one repository, never a checkout, never a write.
 //!
-//! Every command runs with `git -C <repo> --no-pager`, no terminal prompts, no optional locks,
-//! literal pathspecs, `LC_ALL=C`, a ceiling directory so a non-repo never resolves to an enclosing
-//! repository, and any inherited `GIT_DIR`-style variables removed.
+//! Commands run through the one git runner ([`crate::gitcmd`]: no prompts, no optional locks,
+//! literal pathspecs, `LC_ALL=C`, a ceiling directory, scrubbed `GIT_DIR`-style variables, a
+//! timeout), with its default options: no credentials, since nothing here fetches.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use super::error::RecipeError;
-
-/// Variables that would redirect git away from the repository we name.
-const SCRUBBED_ENV: &[&str] = &[
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-];
-
-fn command(repo: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(repo).arg("--no-pager").args(args);
-    for v in SCRUBBED_ENV {
-        cmd.env_remove(v);
-    }
-    cmd.env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_PAGER", "cat")
-        .env("PAGER", "cat")
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .env("GIT_LITERAL_PATHSPECS", "1")
-        .env("LC_ALL", "C");
-    if let Some(parent) = repo.parent() {
-        cmd.env("GIT_CEILING_DIRECTORIES", parent);
-    }
-    cmd
-}
+use crate::gitcmd::{Git, GitOptions, RunError};
 
 fn owned(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
@@ -47,38 +16,25 @@ fn owned(args: &[&str]) -> Vec<String> {
 
 /// Run git, feeding `input` on stdin, and return stdout; a non-zero exit is an error with stderr.
 fn run(repo: &Path, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, RecipeError> {
-    let mut cmd = command(repo, args);
-    cmd.stdin(if input.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let spawn_err = |source| RecipeError::GitSpawn {
-        args: owned(args),
-        source,
-    };
-    let mut child = cmd.spawn().map_err(spawn_err)?;
-    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
-        // The inputs are one short line, far below a pipe buffer, so writing before reading
-        // cannot deadlock.
-        stdin.write_all(input).map_err(spawn_err)?;
-    }
-    let out = child.wait_with_output().map_err(spawn_err)?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        return Err(RecipeError::Git {
-            repo: repo.to_path_buf(),
-            args: owned(args),
-            stderr: if stderr.is_empty() {
-                format!("exit status {}", out.status)
-            } else {
-                stderr
+    let opts = GitOptions::default();
+    Git::new(Some(repo), &opts)
+        .run_with_input(args, input.map(<[u8]>::to_vec))
+        .map_err(|e| match e {
+            RunError::Spawn(source) => RecipeError::GitSpawn {
+                args: owned(args),
+                source,
             },
-        });
-    }
-    Ok(out.stdout)
+            RunError::Timeout(t) => RecipeError::Git {
+                repo: repo.to_path_buf(),
+                args: owned(args),
+                stderr: format!("timed out after {}s", t.as_secs()),
+            },
+            RunError::Failed { stderr } => RecipeError::Git {
+                repo: repo.to_path_buf(),
+                args: owned(args),
+                stderr,
+            },
+        })
 }
 
 fn bad_output(repo: &Path, args: &[&str], detail: impl Into<String>) -> RecipeError {

@@ -225,28 +225,9 @@ fn nearest_versions(sorted: &[Version], wanted: &str) -> (Vec<String>, Option<St
     )
 }
 
-/// Normalize a path inside the recipe: relative, `/`-separated, `.` and empty parts dropped, `..`
-/// resolved but never above the root. `""` is the root.
+/// The recipe-relative path, normalised ([`crate::relpath::clean`]).
 fn normalize(path: &str) -> Result<String, &'static str> {
-    if path.starts_with('/') {
-        return Err("absolute paths are not allowed");
-    }
-    if path.contains(['\0', '\n']) {
-        return Err("contains NUL or newline");
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.pop().is_none() {
-                    return Err("escapes the recipe repository");
-                }
-            }
-            p => parts.push(p),
-        }
-    }
-    Ok(parts.join("/"))
+    crate::relpath::clean(path).map_err(crate::relpath::PathProblem::reason)
 }
 
 /// One recipe at one version tag, pinned to the tag's commit when opened.

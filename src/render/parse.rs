@@ -59,30 +59,19 @@ fn parse_int(s: &str) -> Option<i128> {
     s.parse().ok()
 }
 
-/// Normalises a `file:` path against the recipe root: `./a/../b` -> `b`. Absolute paths and
-/// paths climbing out of the recipe are errors.
+/// Normalises a `file:` path against the recipe root: `./a/../b` -> `b`, by the one sanitiser
+/// ([`crate::relpath::clean`]); a path naming no file is an error too.
 pub fn recipe_path(path: &str) -> Result<String, String> {
-    if path.starts_with('/') || path.starts_with('~') || path.starts_with('\\') {
-        return Err(format!(
-            "{path:?} is outside the recipe (only recipe-relative paths work)"
-        ));
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.pop().is_none() {
-                    return Err(format!("{path:?} leaves the recipe directory"));
-                }
-            }
-            p => parts.push(p),
+    match crate::relpath::clean(path) {
+        Ok(p) if p.is_empty() => Err(format!("{path:?} names no file")),
+        Ok(p) => Ok(p),
+        Err(crate::relpath::PathProblem::Escapes) => {
+            Err(format!("{path:?} leaves the recipe directory"))
         }
+        Err(e) => Err(format!(
+            "{path:?} is outside the recipe (only recipe-relative paths work): {e}"
+        )),
     }
-    if parts.is_empty() {
-        return Err(format!("{path:?} names no file"));
-    }
-    Ok(parts.join("/"))
 }
 
 /// Standard base64 with padding (what the Docker API expects for config/secret `Data`).

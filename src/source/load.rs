@@ -1,8 +1,8 @@
 //! Pure: manifests read from git -> [`Loaded`], and which problems make a revision bad.
 //!
-//! Each file is loaded with [`manifest::load_str`] under its label (`<path>@<short commit>`), then
-//! the rules that span files are applied as `load_paths` applies them to a directory: exactly one
-//! `Pool` (the first wins), deployment names unique (the first wins). [`revision_errors`] adds the
+//! The files are loaded with [`manifest::load_texts`] under their labels (`<path>@<short commit>`),
+//! by the same set rules as a directory: exactly one `Pool` (the first wins), deployment names
+//! unique (the first wins). [`revision_errors`] adds the
 //! checks that need no recipes: [`manifest::validate`] with every recipe taken as known, unique
 //! domains and stack names, a Pool present, no relative paths (there is no checkout they could be
 //! relative to), and recipe `source:` URLs hearth is willing to fetch.
@@ -14,72 +14,10 @@ use crate::manifest::{self, Loaded, SecretSource, names};
 
 use super::recipes::check_url;
 
-/// Loads `files` (label, text) in order as one manifest set.
+/// Loads `files` (label, text) in order as one manifest set: [`manifest::load_texts`], the same
+/// set rules a directory is loaded with.
 pub fn load_files(files: &[(PathBuf, String)]) -> Loaded {
-    let mut out = Loaded::default();
-    let mut pools = Vec::new();
-    for (label, text) in files {
-        let mut one = manifest::load_str(text, label);
-        drop_lone_file_no_pool(&mut one);
-        out.diagnostics.append(&mut one.diagnostics);
-        pools.extend(one.pool);
-        for d in one.deployments {
-            if let Some(first) = out.deployment(d.name()) {
-                let msg = format!(
-                    "duplicate deployment name {:?}; also defined at {}:{}:{} (the first one is kept)",
-                    d.name(),
-                    first.origin.file.display(),
-                    first.origin.pos.line,
-                    first.origin.pos.col
-                );
-                out.diagnostics.push(Diagnostic::new(
-                    &d.origin.file,
-                    d.origin.pos_of("metadata.name"),
-                    "metadata.name",
-                    msg,
-                ));
-            } else {
-                out.deployments.push(d);
-            }
-        }
-    }
-    let mut pools = pools.into_iter();
-    if let Some(first) = pools.next() {
-        for extra in pools {
-            let msg = format!(
-                "more than one Pool: {:?} here and {:?} at {}:{}:{}; a manifest set has exactly one",
-                extra.metadata.name,
-                first.metadata.name,
-                first.origin.file.display(),
-                first.origin.pos.line,
-                first.origin.pos.col
-            );
-            out.diagnostics.push(Diagnostic::new(
-                &extra.origin.file,
-                extra.origin.pos,
-                "kind",
-                msg,
-            ));
-        }
-        out.pool = Some(first);
-    }
-    out
-}
-
-/// `load_str` on one file reports "no Pool" when that file has deployments but no Pool; across
-/// files the Pool may be elsewhere, so that one diagnostic is dropped ([`revision_errors`] checks
-/// the whole set).
-fn drop_lone_file_no_pool(one: &mut Loaded) {
-    if one.pool.is_some() {
-        return;
-    }
-    let Some(first) = one.deployments.first() else {
-        return;
-    };
-    let (file, pos) = (first.origin.file.clone(), first.origin.pos);
-    one.diagnostics.retain(|d| {
-        !(d.field == "kind" && d.file == file && d.pos == pos && d.message.starts_with("no Pool"))
-    });
+    manifest::load_texts(files)
 }
 
 /// Every problem that makes the revision bad: load diagnostics plus the checks that need no
@@ -88,6 +26,13 @@ pub fn revision_errors(loaded: &Loaded, root: &Path) -> Vec<Diagnostic> {
     let mut out = loaded.diagnostics.clone();
     out.extend(manifest::validate(loaded, &|_| true, &[]));
     let Some(pool) = &loaded.pool else {
+        // With deployments but no Pool document the loader has said so already, located.
+        if out
+            .iter()
+            .any(|d| d.field == "kind" && d.message.starts_with("no Pool"))
+        {
+            return out;
+        }
         let msg = match loaded.deployments.len() {
             0 => "no manifests: no valid document of kind Pool found".to_string(),
             n => format!("no Pool: {n} deployment(s) found but no valid document of kind Pool"),
@@ -177,12 +122,14 @@ mod tests {
     #[test]
     fn without_pool_the_revision_is_bad() {
         let l = load_files(&files(&[("a.yml@c", &dep("a", ""))]));
-        assert!(l.diagnostics.is_empty());
         let e = revision_errors(&l, Path::new("m@c"));
-        assert_eq!(e.len(), 1);
+        assert_eq!(e.len(), 1, "{:?}", messages(&e));
+        // Located at the deployment, as for a directory.
         assert!(
             e[0].to_string()
-                .starts_with("m@c: kind: no Pool: 1 deployment")
+                .starts_with("a.yml@c:1:1: kind: no Pool: 1 deployment"),
+            "{:?}",
+            messages(&e)
         );
         let e = revision_errors(&Loaded::default(), Path::new("m@c"));
         assert!(e[0].message.contains("no manifests"), "{e:?}");
