@@ -101,6 +101,22 @@ pub enum WedgeReason {
 }
 
 impl WedgeReason {
+    /// Every reason, in precedence order; the metrics' label list is made from it
+    /// (`report::metrics::wedge_reason`), so the two cannot drift apart.
+    pub const ALL: [WedgeReason; 11] = [
+        WedgeReason::RollbackPaused,
+        WedgeReason::RolledBack,
+        WedgeReason::UpdatePaused,
+        WedgeReason::ImageMissing,
+        WedgeReason::VolumeNodeDown,
+        WedgeReason::NodeDown,
+        WedgeReason::Unschedulable,
+        WedgeReason::HealthcheckFailing,
+        WedgeReason::CrashLoop,
+        WedgeReason::ProbeFailing,
+        WedgeReason::DeadlineExceeded,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             WedgeReason::RollbackPaused => "RollbackPaused",

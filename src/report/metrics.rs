@@ -18,37 +18,19 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 use prometheus::{Encoder, Histogram, HistogramOpts, Registry, TextEncoder};
 
+use crate::assess::{Phase, WedgeReason};
 use crate::controller::Shared;
 use crate::controller::status::{DeploymentStatus, unix};
 
-/// Every phase of DESIGN §5, in order: `hearth_deployment_phase` is one-hot over these.
-pub const PHASES: &[&str] = &[
-    "Pending",
-    "Progressing",
-    "Ready",
-    "Degraded",
-    "Wedged",
-    "AdvanceFailed",
-    "Held",
-    "Parked",
-    "Suspended",
-    "Invalid",
-];
+/// Every phase, in order (docs/architecture.md, "Phases and reasons"): `hearth_deployment_phase` is
+/// one-hot over these. Made from [`Phase::ALL`], so a new phase is exported the day it exists.
+pub static PHASES: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| Phase::ALL.iter().map(|p| p.as_str()).collect());
 
-/// The wedge reasons `hearth_deployment_wedged` reports (DESIGN §5); any other is `Other`.
-pub const WEDGE_REASONS: &[&str] = &[
-    "ImageMissing",
-    "CrashLoop",
-    "Unschedulable",
-    "HealthcheckFailing",
-    "UpdatePaused",
-    "RollbackPaused",
-    "ProbeFailing",
-    "DeadlineExceeded",
-    "WaitingForDependency",
-    "NodeDown",
-    "VolumeNodeDown",
-];
+/// The wedge reasons `hearth_deployment_wedged` reports: exactly [`WedgeReason::ALL`]; any other
+/// reason (there is none while phase and reason come from the assessment) is `Other`.
+pub static WEDGE_REASONS: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| WedgeReason::ALL.iter().map(|r| r.as_str()).collect());
 
 /// The type of one metric as exposed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -599,6 +581,17 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every wedge reason the assessment can give is exported as itself, never as `Other`.
+    #[test]
+    fn every_wedge_reason_is_exported_by_name() {
+        for r in WedgeReason::ALL {
+            assert_eq!(wedge_reason(r.as_str()), r.as_str());
+        }
+        assert_eq!(wedge_reason("RolledBack"), "RolledBack");
+        assert_eq!(wedge_reason("WaitingForDependency"), "Other");
+        assert_eq!(PHASES.len(), Phase::ALL.len());
+    }
     use crate::controller::status::ProbeStatus;
     use crate::plan::DriftItem;
     use std::time::{Duration, SystemTime};
