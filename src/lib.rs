@@ -1,6 +1,6 @@
 //! hearth: keeps a pool of Co-op Cloud app deployments converged on Docker Swarm.
 //!
-//! The pipeline (see `../shared/DESIGN.md`): manifests -> recipes -> compose -> render ->
+//! The pipeline (see docs/architecture.md): manifests -> recipes -> compose -> render ->
 //! (observe, assess, plan, apply) -> report. Only [`swarm`] talks to Docker.
 
 pub mod advance;

@@ -1,4 +1,4 @@
-//! Pure assessment of live state (DESIGN §5): a deployment's services, tasks and nodes, its
+//! Pure assessment of live state (docs/architecture.md §6): a deployment's services, tasks and nodes, its
 //! probes, dependencies and manifest switches -> a [`Phase`] with a reason, a human message
 //! naming the service and the cause, [`Condition`]s and, when it will not converge without a
 //! change, a [`Wedge`]. No Docker calls; the time is passed in ([`AssessInput::now`]).

@@ -19,7 +19,7 @@ pub const DEFAULT_CRASH_WINDOW: Duration = Duration::from_secs(60);
 /// The progress deadline when the manifest and pool give none.
 pub const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
 
-/// Where a deployment stands (DESIGN §5). `AdvanceFailed` and `Held` belong to the version-advance
+/// Where a deployment stands (docs/architecture.md §6). `AdvanceFailed` and `Held` belong to the version-advance
 /// machine; [`super::assess`] never produces them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Phase {

@@ -431,7 +431,7 @@ mod tests {
     use crate::manifest::{Payload, parse_duration};
     use std::time::Duration;
 
-    /// DESIGN §2's example, verbatim.
+    /// A full example using most fields (the project's first design example), verbatim.
     const EXAMPLE: &str = r#"apiVersion: hearth/v1
 kind: Pool
 metadata: {name: ci}

@@ -1,4 +1,4 @@
-//! Manifests (`apiVersion: hearth/v1`, kinds `Pool` and `Deployment`; DESIGN §2-3): their types,
+//! Manifests (`apiVersion: hearth/v1`, kinds `Pool` and `Deployment`; docs/architecture.md §4, docs/manifest.md): their types,
 //! loading from multi-document YAML with located diagnostics, validation, and derived names.
 //!
 //! - [`load_paths`] / [`load_str`]: YAML -> [`Loaded`] (valid objects + every problem found).

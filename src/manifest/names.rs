@@ -1,4 +1,4 @@
-//! Names derived from manifests (DESIGN §3): a deployment's domain, its Swarm stack name, and the
+//! Names derived from manifests (docs/architecture.md §4): a deployment's domain, its Swarm stack name, and the
 //! rule that both are unique in the pool and never collide with live stacks hearth does not own.
 //! Pure functions over manifest data.
 

@@ -1,4 +1,4 @@
-//! Manifest types for `apiVersion: hearth/v1`: the `Pool` and `Deployment` kinds (DESIGN §2).
+//! Manifest types for `apiVersion: hearth/v1`: the `Pool` and `Deployment` kinds (docs/manifest.md).
 //!
 //! The serde shapes mirror the YAML exactly (`metadata`, `spec`, camelCase keys, unknown fields
 //! rejected). Defaults live here; loading and positions live in `load`, checks in `validate`.

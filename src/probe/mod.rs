@@ -1,4 +1,4 @@
-//! Readiness probes (DESIGN §2 `probes:`): `http`, `tcp` (stable port, then an optional
+//! Readiness probes (the manifest's `probes:`): `http`, `tcp` (stable port, then an optional
 //! handshake), `exec` (a command in the running task's container) and `docker` (the container's own
 //! healthcheck), each bounded by its timeout and judged against its failure budget by a
 //! [`ProbeRunner`].
