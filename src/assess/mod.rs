@@ -67,7 +67,6 @@ pub use model::{
 };
 
 use crate::swarm::live::{Service, Task};
-use bollard::models::{ServiceUpdateStatusStateEnum, TaskState};
 use serde::Serialize;
 
 /// Where one service stands.
@@ -89,111 +88,43 @@ pub enum Convergence {
     Failed(String),
 }
 
-/// How far `service` is from running its desired tasks. `tasks` are the service's tasks (any
-/// state); the newest failed one explains a wait.
+/// How far `service` is from running its desired tasks, for `hearth apply --wait`: the same
+/// verdict the controller's assessment gives ([`service::judge`]), without what only the
+/// controller knows (no expected spec hash, no nodes, no crash window, no logs). `tasks` are the
+/// service's tasks (any state).
 pub fn service_progress(service: &Service, tasks: &[&Task]) -> ServiceProgress {
-    let name = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.name.clone())
-        .unwrap_or_default();
-    let status = service.service_status.as_ref();
-    let current: Vec<&&Task> = tasks
-        .iter()
-        .filter(|t| t.desired_state == Some(TaskState::RUNNING))
-        .collect();
-    let running = current
-        .iter()
-        .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
-        .count() as u64;
-    let desired = status
-        .and_then(|s| s.desired_tasks)
-        .or_else(|| {
-            service
-                .spec
-                .as_ref()
-                .and_then(|s| s.mode.as_ref())
-                .and_then(|m| m.replicated.as_ref())
-                .map(|r| r.replicas.unwrap_or(1) as u64)
-        })
-        .unwrap_or(1);
-    let update = service.update_status.as_ref();
-    let update_state = update.and_then(|u| u.state);
-    let update_msg = update.and_then(|u| u.message.clone()).unwrap_or_default();
-    let state = match update_state {
-        Some(ServiceUpdateStatusStateEnum::PAUSED) => {
-            Convergence::Failed(format!("update paused: {update_msg}"))
-        }
-        Some(ServiceUpdateStatusStateEnum::ROLLBACK_PAUSED) => {
-            Convergence::Failed(format!("rollback paused: {update_msg}"))
-        }
-        Some(ServiceUpdateStatusStateEnum::ROLLBACK_COMPLETED) => {
-            Convergence::Failed(format!("update rolled back: {update_msg}"))
-        }
-        Some(ServiceUpdateStatusStateEnum::UPDATING)
-        | Some(ServiceUpdateStatusStateEnum::ROLLBACK_STARTED) => {
-            Convergence::Progressing(format!("update in progress: {update_msg}"))
-        }
-        _ if running >= desired && current.len() as u64 == running => Convergence::Converged,
-        _ => Convergence::Progressing(format!(
-            "{running}/{desired} tasks running{}",
-            last_problem(tasks)
-                .map(|p| format!("; last problem: {p}"))
-                .unwrap_or_default()
-        )),
+    let logs = std::collections::HashMap::new();
+    let cx = service::Context {
+        now: std::time::SystemTime::UNIX_EPOCH,
+        nodes: &[],
+        expected_hash: None,
+        logs: &logs,
+        healthcheck: None,
+        crash_window: std::time::Duration::ZERO,
+        crash_threshold: 0,
     };
-    ServiceProgress {
-        service: name,
-        desired,
-        running,
-        state,
-    }
-}
-
-/// The newest task error (a failed or rejected task says why), else the newest task that is
-/// not running and its state.
-fn last_problem(tasks: &[&Task]) -> Option<String> {
-    let mut ts: Vec<&&Task> = tasks.iter().collect();
-    ts.sort_by(|a, b| {
-        let key = |t: &Task| t.status.as_ref().and_then(|s| s.timestamp.clone());
-        key(b).cmp(&key(a))
-    });
-    let error = ts.iter().find_map(|t| {
-        let s = t.status.as_ref()?;
-        let err = s.err.clone().filter(|e| !e.is_empty())?;
-        let exit = s
-            .container_status
-            .as_ref()
-            .and_then(|c| c.exit_code)
-            .filter(|c| *c != 0)
-            .map(|c| format!(" (exit code {c})"))
-            .unwrap_or_default();
-        Some(format!("{err}{exit}"))
-    });
-    error.or_else(|| {
-        ts.iter().find_map(|t| {
-            let s = t.status.as_ref()?;
-            match s.state {
-                Some(TaskState::RUNNING) | None => None,
-                Some(state) => Some(format!(
-                    "task {state}: {}",
-                    s.message.clone().unwrap_or_default()
-                )),
-            }
-        })
-    })
+    service::judge(service, tasks, &cx).progress
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::swarm::live::ServiceSpec;
-    use bollard::models::{ServiceServiceStatus, ServiceUpdateStatus, TaskStatus};
+    use bollard::models::{
+        ServiceServiceStatus, ServiceSpecMode, ServiceSpecModeReplicated, ServiceUpdateStatus,
+        ServiceUpdateStatusStateEnum, TaskState, TaskStatus,
+    };
 
     fn service(desired: u64) -> Service {
         Service {
             spec: Some(ServiceSpec {
                 name: Some("s_app".into()),
+                mode: Some(Box::new(ServiceSpecMode {
+                    replicated: Some(ServiceSpecModeReplicated {
+                        replicas: Some(desired as i64),
+                    }),
+                    ..Default::default()
+                })),
                 ..Default::default()
             }),
             service_status: Some(Box::new(ServiceServiceStatus {
@@ -210,7 +141,7 @@ mod tests {
             status: Some(TaskStatus {
                 state: Some(state),
                 err: err.map(String::from),
-                timestamp: Some(ts.into()),
+                timestamp: Some(format!("2026-12-03T10:00:0{ts}Z")),
                 ..Default::default()
             }),
             ..Default::default()

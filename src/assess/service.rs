@@ -45,23 +45,7 @@ const LOG_LINES: usize = 10;
 pub fn judge(service: &Service, tasks: &[&Task], cx: &Context) -> Verdict {
     let spec = service.spec.as_ref();
     let name = spec.and_then(|s| s.name.clone()).unwrap_or_default();
-    let mode = spec.and_then(|s| s.mode.as_ref());
-    let job = mode.is_some_and(|m| m.replicated_job.is_some() || m.global_job.is_some());
-    let global = mode.is_some_and(|m| m.global.is_some());
-    let desired = if job {
-        0
-    } else if global {
-        service
-            .service_status
-            .as_ref()
-            .and_then(|s| s.desired_tasks)
-            .unwrap_or_else(|| usable_nodes(cx.nodes))
-    } else {
-        mode.and_then(|m| m.replicated.as_ref())
-            .and_then(|r| r.replicas)
-            .unwrap_or(1)
-            .max(0) as u64
-    };
+    let (desired, job) = desired_tasks(service, cx.nodes);
 
     let all = tasks::newest_first(tasks.iter().copied());
     let current: Vec<&Task> = all
@@ -193,12 +177,7 @@ pub fn judge(service: &Service, tasks: &[&Task], cx: &Context) -> Verdict {
             let problem = newest_failure_current
                 .map(describe_failure)
                 .or_else(|| waiting(&wanted));
-            Convergence::Progressing(format!(
-                "{running}/{desired} tasks running{}",
-                problem
-                    .map(|p| format!("; last problem: {p}"))
-                    .unwrap_or_default()
-            ))
+            short_of_tasks(running, desired, problem)
         }
     };
     Verdict {
@@ -211,6 +190,39 @@ pub fn judge(service: &Service, tasks: &[&Task], cx: &Context) -> Verdict {
         wedge: found,
         logs_wanted,
     }
+}
+
+/// How many tasks `service` should run (0 for jobs, which only have to finish), and whether it
+/// is a job. Global services: Docker's `ServiceStatus.DesiredTasks`, else the usable nodes.
+fn desired_tasks(service: &Service, nodes: &[Node]) -> (u64, bool) {
+    let mode = service.spec.as_ref().and_then(|s| s.mode.as_ref());
+    let job = mode.is_some_and(|m| m.replicated_job.is_some() || m.global_job.is_some());
+    let global = mode.is_some_and(|m| m.global.is_some());
+    let desired = if job {
+        0
+    } else if global {
+        service
+            .service_status
+            .as_ref()
+            .and_then(|s| s.desired_tasks)
+            .unwrap_or_else(|| usable_nodes(nodes))
+    } else {
+        mode.and_then(|m| m.replicated.as_ref())
+            .and_then(|r| r.replicas)
+            .unwrap_or(1)
+            .max(0) as u64
+    };
+    (desired, job)
+}
+
+/// `2/3 tasks running; last problem: ...`.
+fn short_of_tasks(running: u64, desired: u64, problem: Option<String>) -> Convergence {
+    Convergence::Progressing(format!(
+        "{running}/{desired} tasks running{}",
+        problem
+            .map(|p| format!("; last problem: {p}"))
+            .unwrap_or_default()
+    ))
 }
 
 /// Wedges read from the current spec's tasks: a missing image, no node to run on, a crash loop
@@ -256,64 +268,8 @@ fn task_wedge(
     }
 
     // A task waiting for a node the scheduler cannot find.
-    let pending = current.iter().copied().find(|t| {
-        t.desired_state == Some(TaskState::RUNNING)
-            && matches!(
-                tasks::state(t),
-                Some(TaskState::NEW | TaskState::ALLOCATED | TaskState::PENDING)
-            )
-            && tasks::err(t).is_some_and(|e| e.contains(ERR_NO_SUITABLE_NODE))
-    });
-    if let Some(t) = pending {
-        let err = tasks::err(t).unwrap_or_default();
-        let placement = template.and_then(|t| t.placement.as_ref());
-        let constraints = placement
-            .and_then(|p| p.constraints.clone())
-            .unwrap_or_default();
-        if let Some((constraint, node, why)) = down_pin(&constraints, cx.nodes) {
-            let volumes = container
-                .and_then(|c| c.mounts.as_ref())
-                .is_some_and(|m| m.iter().any(|m| m.typ == Some(MountType::VOLUME)));
-            let (reason, extra) = if volumes {
-                (WedgeReason::VolumeNodeDown, " where its volumes live")
-            } else {
-                (WedgeReason::NodeDown, "")
-            };
-            return Some(mk(
-                reason,
-                format!(
-                    "{name}: pinned to node {node}{extra} ({constraint}), which is {why} ({err})"
-                ),
-                None,
-            ));
-        }
-        let mut asks = Vec::new();
-        if !constraints.is_empty() {
-            asks.push(format!("constraints {}", constraints.join(", ")));
-        }
-        let reserve = template
-            .and_then(|t| t.resources.as_ref())
-            .and_then(|r| r.reservations.as_ref());
-        if let Some(m) = reserve.and_then(|r| r.memory_bytes).filter(|m| *m > 0) {
-            asks.push(format!("reserves {} memory", bytes(m)));
-        }
-        if let Some(c) = reserve.and_then(|r| r.nano_cpus).filter(|c| *c > 0) {
-            asks.push(format!("reserves {} CPUs", c as f64 / 1e9));
-        }
-        if let Some(m) = placement.and_then(|p| p.max_replicas).filter(|m| *m > 0) {
-            asks.push(format!("at most {m} per node"));
-        }
-        let asks = if asks.is_empty() {
-            String::new()
-        } else {
-            format!("; it asks for {}", asks.join("; "))
-        };
-        let blame = blame(&constraints, reserve, cx.nodes);
-        return Some(mk(
-            WedgeReason::Unschedulable,
-            format!("{name}: no node can run it: {err}{asks}{blame}"),
-            None,
-        ));
+    if let Some(w) = unschedulable(service, name, current, cx) {
+        return Some(w);
     }
 
     // Enough recent failures of this spec: a crash loop, or a healthcheck killing it.
@@ -367,6 +323,74 @@ fn task_wedge(
             log_tail(cx, newest)
         ),
         Some(newest),
+    ))
+}
+
+/// A task of the current spec waiting for a node the scheduler cannot find: `NodeDown` /
+/// `VolumeNodeDown` when it is pinned to a node that is down, else `Unschedulable` naming what it
+/// asks for and what no node gives.
+fn unschedulable(service: &Service, name: &str, current: &[&Task], cx: &Context) -> Option<Wedge> {
+    let template = service.spec.as_ref().and_then(|s| s.task_template.as_ref());
+    let container = template.and_then(|t| t.container_spec.as_ref());
+    let mk = |reason, message: String| Wedge {
+        reason,
+        service: name.to_string(),
+        message,
+        exit_code: None,
+    };
+    let pending = current.iter().copied().find(|t| {
+        t.desired_state == Some(TaskState::RUNNING)
+            && matches!(
+                tasks::state(t),
+                Some(TaskState::NEW | TaskState::ALLOCATED | TaskState::PENDING)
+            )
+            && tasks::err(t).is_some_and(|e| e.contains(ERR_NO_SUITABLE_NODE))
+    });
+    let t = pending?;
+    let err = tasks::err(t).unwrap_or_default();
+    let placement = template.and_then(|t| t.placement.as_ref());
+    let constraints = placement
+        .and_then(|p| p.constraints.clone())
+        .unwrap_or_default();
+    if let Some((constraint, node, why)) = down_pin(&constraints, cx.nodes) {
+        let volumes = container
+            .and_then(|c| c.mounts.as_ref())
+            .is_some_and(|m| m.iter().any(|m| m.typ == Some(MountType::VOLUME)));
+        let (reason, extra) = if volumes {
+            (WedgeReason::VolumeNodeDown, " where its volumes live")
+        } else {
+            (WedgeReason::NodeDown, "")
+        };
+        return Some(mk(
+            reason,
+            format!("{name}: pinned to node {node}{extra} ({constraint}), which is {why} ({err})"),
+        ));
+    }
+    let mut asks = Vec::new();
+    if !constraints.is_empty() {
+        asks.push(format!("constraints {}", constraints.join(", ")));
+    }
+    let reserve = template
+        .and_then(|t| t.resources.as_ref())
+        .and_then(|r| r.reservations.as_ref());
+    if let Some(m) = reserve.and_then(|r| r.memory_bytes).filter(|m| *m > 0) {
+        asks.push(format!("reserves {} memory", bytes(m)));
+    }
+    if let Some(c) = reserve.and_then(|r| r.nano_cpus).filter(|c| *c > 0) {
+        asks.push(format!("reserves {} CPUs", c as f64 / 1e9));
+    }
+    if let Some(m) = placement.and_then(|p| p.max_replicas).filter(|m| *m > 0) {
+        asks.push(format!("at most {m} per node"));
+    }
+    let asks = if asks.is_empty() {
+        String::new()
+    } else {
+        format!("; it asks for {}", asks.join("; "))
+    };
+    let blame = blame(&constraints, reserve, cx.nodes);
+    Some(mk(
+        WedgeReason::Unschedulable,
+        format!("{name}: no node can run it: {err}{asks}{blame}"),
     ))
 }
 

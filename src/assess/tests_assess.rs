@@ -12,7 +12,7 @@ use bollard::models::{
 use super::*;
 use crate::plan::DriftItem;
 use crate::swarm::StackView;
-use bollard::models::NodeState;
+use bollard::models::{NodeState, TaskState};
 
 fn t0() -> SystemTime {
     humantime::parse_rfc3339("2026-01-01T12:00:00Z").unwrap()
