@@ -13,6 +13,7 @@ pub mod desired;
 pub mod diag;
 pub mod gitcmd;
 pub mod manifest;
+pub mod observed;
 pub mod plan;
 pub mod probe;
 pub mod recipe;

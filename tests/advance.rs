@@ -83,9 +83,14 @@ fn version_label(stack: &str, service: &str) -> String {
 }
 
 async fn record(env: &TestEnv, pool: &TestPool, name: &str) -> anyhow::Result<advance::Record> {
-    let stored = advance::persist::load(&env.client, &pool_name(pool), name, &pool.stack(name))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("{name}: no advance record"))?;
+    let stored = hearth::controller::advance_store::load(
+        &env.client,
+        &pool_name(pool),
+        name,
+        &pool.stack(name),
+    )
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("{name}: no advance record"))?;
     Ok(stored.record)
 }
 

@@ -1,7 +1,8 @@
-//! Safe advance of a deployment from one recipe version to the next (issue 7): the pure state
-//! machine ([`machine`]), how its record is kept in Swarm labels ([`labels`]) and read and written
-//! with a compare-and-swap ([`persist`]). The executor that drives it lives in the controller
-//! (`controller::advancer`); the snapshot engine in `backup`.
+//! Safe advance of a deployment from one recipe version to the next (docs/advance.md): the pure
+//! state machine ([`machine`]) and how its record is kept in Swarm labels ([`labels`]). Nothing
+//! here talks to Docker: the record is read and written with a compare-and-swap by
+//! `controller::advance_store`, the executor that drives the machine is `controller::advancer`,
+//! and the snapshot engine is `backup`.
 //!
 //! Flow: `Ready` (last-good recorded) -> [`Held`](State::Held) when the declared version is a major
 //! bump that is not allowed -> snapshot -> `SnapshotTaken` -> `Updating` -> `Verifying` -> `Ready`; on
@@ -10,7 +11,6 @@
 
 pub mod labels;
 pub mod machine;
-pub mod persist;
 
 pub use labels::{KIND_ADVANCE_STATE, LABEL_KIND, Stored, config_name};
 pub use machine::{

@@ -313,7 +313,7 @@ fn first_wedge(verdicts: &[&Verdict]) -> Option<Wedge> {
     Some(w)
 }
 
-fn name_of(s: &crate::swarm::live::Service) -> &str {
+fn name_of(s: &crate::observed::live::Service) -> &str {
     s.spec
         .as_ref()
         .and_then(|s| s.name.as_deref())

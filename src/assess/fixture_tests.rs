@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use crate::swarm::live::{Service, Task};
+use crate::observed::live::{Service, Task};
 use bollard::models::{Node, NodeState};
 
 use super::*;
-use crate::swarm::StackView;
+use crate::observed::StackView;
 
 /// Assesses a [`Recorded`] scenario after `$body` changed the default input `$i`.
 macro_rules! assess_with {

@@ -66,7 +66,7 @@ pub use model::{
     DEFAULT_PROGRESS_DEADLINE, ExpectedService, Phase, ProbeOutcome, Wedge, WedgeReason,
 };
 
-use crate::swarm::live::{Service, Task};
+use crate::observed::live::{Service, Task};
 use serde::Serialize;
 
 /// Where one service stands.
@@ -109,7 +109,7 @@ pub fn service_progress(service: &Service, tasks: &[&Task]) -> ServiceProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::swarm::live::ServiceSpec;
+    use crate::observed::live::ServiceSpec;
     use bollard::models::{
         ServiceServiceStatus, ServiceSpecMode, ServiceSpecModeReplicated, ServiceUpdateStatus,
         ServiceUpdateStatusStateEnum, TaskState, TaskStatus,

@@ -9,8 +9,8 @@ use bollard::models::Node;
 use serde::Serialize;
 
 use super::ServiceProgress;
+use crate::observed::StackView;
 use crate::plan::DriftItem;
-use crate::swarm::StackView;
 
 /// Failed tasks of one service within [`DEFAULT_CRASH_WINDOW`] that make a crash loop certain.
 pub const DEFAULT_CRASH_THRESHOLD: usize = 3;
@@ -201,7 +201,7 @@ pub struct AssessInput<'a> {
     pub progress_deadline: Duration,
     /// The current desired spec has been Ready since it was applied.
     pub was_ready: bool,
-    /// Service ID -> its `Spec` exactly as Docker returned it ([`crate::swarm::Snapshot`]'s
+    /// Service ID -> its `Spec` exactly as Docker returned it ([`crate::observed::Snapshot`]'s
     /// `service_specs`). Needed for the healthcheck: bollard reads `HealthCheck` where Docker
     /// writes `Healthcheck`, so the typed spec never has it.
     pub raw_specs: &'a HashMap<String, serde_json::Value>,

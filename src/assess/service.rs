@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use crate::swarm::live::{Service, Task};
+use crate::observed::live::{Service, Task};
 use bollard::models::{
     MountType, Node, NodeSpecAvailabilityEnum, NodeState, ServiceUpdateStatusStateEnum, TaskState,
 };

@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use crate::swarm::live::{Service, Task};
+use crate::observed::live::{Service, Task};
 use bollard::models::TaskState;
 
 /// `Status.Err` of a task rejected because its image is not on the node (after a failed pull).
@@ -73,7 +73,7 @@ pub fn is_current(service: &Service, t: &Task) -> bool {
     let Some(have) = t.spec_digest else {
         return true;
     };
-    // Both digests leave out Runtime and Placement (`crate::swarm::live::template_digest`).
+    // Both digests leave out Runtime and Placement (`crate::observed::live::template_digest`).
     want.digest == have
 }
 
@@ -145,7 +145,7 @@ pub fn describe_failure(t: &Task) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::swarm::live::template_digest;
+    use crate::observed::live::template_digest;
     use bollard::models::{ContainerStatus, TaskSpec, TaskStatus};
 
     fn task(state: TaskState, err: Option<&str>, code: Option<i64>) -> Task {

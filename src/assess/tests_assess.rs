@@ -10,8 +10,8 @@ use bollard::models::{
 };
 
 use super::*;
+use crate::observed::StackView;
 use crate::plan::DriftItem;
-use crate::swarm::StackView;
 use bollard::models::{NodeState, TaskState};
 
 fn t0() -> SystemTime {

@@ -66,7 +66,7 @@ async fn running_container(
     ]);
     let deadline = tokio::time::Instant::now() + opts.wait_running;
     loop {
-        let tasks: Vec<crate::swarm::live::Task> = client
+        let tasks: Vec<crate::observed::live::Task> = client
             .list_tasks(Some(filter.clone()))
             .await?
             .into_iter()

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::swarm::live::Service;
+use crate::observed::live::Service;
 use bollard::models::MountType;
 
 use super::BackupError;

@@ -178,17 +178,20 @@ pub fn retry(source: &Source, host: Option<&str>, name: &str) -> ExitCode {
         };
         // A compare-and-swap: a controller writing at the same time makes this retry once more.
         for _ in 0..5 {
-            let stored = match advance::persist::load(&client, &pool_name, name, &d.stack).await {
-                Ok(Some(s)) => s,
-                Ok(None) => {
-                    eprintln!("{name} has no advance record: nothing to retry");
-                    return ExitCode::from(1);
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(1);
-                }
-            };
+            let stored =
+                match crate::controller::advance_store::load(&client, &pool_name, name, &d.stack)
+                    .await
+                {
+                    Ok(Some(s)) => s,
+                    Ok(None) => {
+                        eprintln!("{name} has no advance record: nothing to retry");
+                        return ExitCode::from(1);
+                    }
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return ExitCode::from(1);
+                    }
+                };
             let Some(cleared) = advance::retry(&stored.record) else {
                 eprintln!(
                     "{name} is {}, not AdvanceFailed: nothing to retry",
@@ -202,7 +205,9 @@ pub fn retry(source: &Source, host: Option<&str>, name: &str) -> ExitCode {
                 stack: &d.stack,
                 extra: &extra,
             };
-            match advance::persist::save(&client, &owner, Some(&stored), &cleared).await {
+            match crate::controller::advance_store::save(&client, &owner, Some(&stored), &cleared)
+                .await
+            {
                 Ok(()) => {
                     let failed = stored.record.failed.map(|f| f.version).unwrap_or_default();
                     println!("{name}: failure of {failed} cleared; the controller advances again");

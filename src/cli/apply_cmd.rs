@@ -10,9 +10,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::assess::{Convergence, service_progress};
 use crate::manifest::DesiredState;
+use crate::observed::Snapshot;
 use crate::plan::plan_pool;
+use crate::swarm::Client;
 use crate::swarm::apply::{Ids, StepEvent, apply_plan};
-use crate::swarm::{Client, Snapshot};
 
 use super::Source;
 use super::common::{connect, load_and_render, runtime};
@@ -215,7 +216,7 @@ pub fn unconverged(snap: &Snapshot, stacks: &BTreeSet<String>) -> Vec<(String, C
             continue;
         }
         for s in &view.services {
-            let tasks: Vec<&crate::swarm::live::Task> = view
+            let tasks: Vec<&crate::observed::live::Task> = view
                 .tasks
                 .iter()
                 .copied()

@@ -20,10 +20,11 @@ use crate::advance::{self, Action, Event, Observed, Policy, Record, Status, Stor
 use crate::backup::{self, BackupError};
 use crate::desired::{self, Desired};
 use crate::manifest::{Deployment, DesiredState, Loaded};
+use crate::observed::Snapshot;
 use crate::plan::Plan;
 use crate::recipe::RecipeStore;
+use crate::swarm::Client;
 use crate::swarm::apply::{Ids, apply_plan};
-use crate::swarm::{Client, Snapshot};
 
 use super::status::Shared;
 
@@ -263,8 +264,13 @@ impl Advancer {
                 stack: pass.stack,
                 extra: pass.pool_labels,
             };
-            if let Err(e) =
-                advance::persist::save(pass.client, &owner, p.stored.as_ref(), &next.record).await
+            if let Err(e) = crate::controller::advance_store::save(
+                pass.client,
+                &owner,
+                p.stored.as_ref(),
+                &next.record,
+            )
+            .await
             {
                 // Not persisted: nothing happens; the next pass reads the record again.
                 tracing::warn!(deployment = %name, "advance record not written: {e}");

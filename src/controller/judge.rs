@@ -9,8 +9,8 @@ use crate::assess::{
     AssessInput, Assessment, ExpectedService, Phase, ProbeOutcome, ServiceProgress, assess,
 };
 use crate::desired::Desired;
+use crate::observed::{Snapshot, StackView};
 use crate::plan::Plan;
-use crate::swarm::{Snapshot, StackView};
 
 use super::status::ConditionStatus;
 

@@ -10,6 +10,7 @@
 //! SIGTERM (the `shutdown` channel) lets in-flight applies finish within a grace period, then the
 //! loop returns.
 
+pub mod advance_store;
 mod advancer;
 pub mod cost;
 pub mod events;
@@ -33,10 +34,11 @@ use tokio::task::JoinSet;
 
 use crate::desired::{self, DesiredPool, RenderCache};
 use crate::manifest::{self, DesiredState, Loaded};
+use crate::observed::{Snapshot, StackView};
 use crate::plan::{Intent, Plan, SnapIndex, plan_indexed, plan_prune};
 use crate::recipe::RecipeStore;
+use crate::swarm::Client;
 use crate::swarm::apply::{Ids, StepEvent, apply_plan};
-use crate::swarm::{Client, Snapshot, StackView};
 
 pub use advancer::AdvanceConfig;
 use events::Affects;

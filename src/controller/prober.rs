@@ -11,11 +11,12 @@ use tokio::sync::{mpsc, watch};
 
 use crate::assess::ProbeOutcome;
 use crate::manifest::Probe;
+use crate::observed::Snapshot;
 use crate::probe::{
     ProbeRunner, Round, Subject,
     target::{Reach, ReachPolicy},
 };
-use crate::swarm::{Client, Snapshot};
+use crate::swarm::Client;
 
 use super::events::Affects;
 

@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::diff::{FieldDiff, diff_ignoring};
 use crate::manifest::SecretSource;
+use crate::observed::Snapshot;
 use crate::render::{LABEL_DEPLOYMENT, LABEL_MANAGED_BY, LABEL_POOL, LABEL_SPEC_HASH, StackSpec};
-use crate::swarm::Snapshot;
 
 /// What to do to the swarm.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -246,9 +246,9 @@ pub struct SnapIndex<'a> {
     networks: HashMap<&'a str, Live>,
     secrets: HashMap<&'a str, Live>,
     configs: HashMap<&'a str, Live>,
-    services: HashMap<&'a str, &'a crate::swarm::live::Service>,
+    services: HashMap<&'a str, &'a crate::observed::live::Service>,
     /// Services and configs hearth manages, by (pool, deployment), in snapshot order.
-    owned_services: HashMap<(&'a str, &'a str), Vec<&'a crate::swarm::live::Service>>,
+    owned_services: HashMap<(&'a str, &'a str), Vec<&'a crate::observed::live::Service>>,
     owned_configs: HashMap<(&'a str, &'a str), Vec<&'a bollard::models::Config>>,
     /// Config names some live service spec references.
     referenced_configs: HashSet<&'a str>,
@@ -360,7 +360,7 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
     };
 
     let key = (intent.pool, intent.deployment);
-    let my_services: &[&crate::swarm::live::Service] = ix
+    let my_services: &[&crate::observed::live::Service] = ix
         .owned_services
         .get(&key)
         .map(Vec::as_slice)
@@ -687,7 +687,7 @@ pub fn orphans(snap: &Snapshot, pool: &str, known: &BTreeSet<&str>) -> BTreeSet<
         .collect()
 }
 
-fn service_name(s: &crate::swarm::live::Service) -> String {
+fn service_name(s: &crate::observed::live::Service) -> String {
     s.spec
         .as_ref()
         .and_then(|sp| sp.name.clone())

@@ -15,11 +15,11 @@
 //! elsewhere on empty data. Global services and services whose running tasks span several nodes
 //! are not pinned (each task has its own node's volume).
 
-use crate::swarm::live::{Service, Task};
+use crate::observed::live::{Service, Task};
 use bollard::models::TaskState;
 
+use crate::observed::{Snapshot, StackView};
 use crate::render::{ServicePlan, StackSpec};
-use crate::swarm::{Snapshot, StackView};
 
 /// Service label: the ID of the node hearth pinned the service to.
 pub const LABEL_PIN_NODE: &str = "hearth.pin-node";

@@ -7,8 +7,8 @@ use super::actions::{SnapIndex, plan_indexed};
 use super::{Intent, Plan, plan_prune};
 use crate::desired::DesiredPool;
 use crate::manifest::{DesiredState, Loaded};
+use crate::observed::Snapshot;
 use crate::render::{LABEL_MANAGED_BY, LABEL_NAMESPACE};
-use crate::swarm::Snapshot;
 
 /// Plans every rendered deployment (or only `only`) against `snap`.
 pub fn plan_pool(

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use super::*;
 use crate::compose::model::ComposeFile;
 use crate::manifest::{Charset, Generate, SecretSource};
+use crate::observed::Snapshot;
 use crate::render::{RenderInput, StackSpec, render};
-use crate::swarm::Snapshot;
 
 fn stack(compose: Value, version: &str) -> StackSpec {
     stack_in_pool(compose, version, "p")

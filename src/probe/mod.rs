@@ -20,7 +20,8 @@ pub use target::{Reach, ReachPolicy, TaskTarget};
 use std::future::Future;
 
 use crate::manifest::Probe;
-use crate::swarm::{Client, Snapshot};
+use crate::observed::Snapshot;
+use crate::swarm::Client;
 
 /// What one check found: `Ok(message)` passes, `Err(message)` fails.
 pub type Check = Result<String, String>;

@@ -22,11 +22,12 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::swarm::live::Task;
+use crate::observed::live::Task;
 use bollard::models::TaskState;
 use serde_json::Value;
 
-use crate::swarm::{Client, Snapshot};
+use crate::observed::Snapshot;
+use crate::swarm::Client;
 
 /// How hearth reaches task addresses; see the module doc.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -370,7 +371,7 @@ impl Reach {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::swarm::live::{Service, ServiceSpec};
+    use crate::observed::live::{Service, ServiceSpec};
     use bollard::models::{ContainerStatus, EndpointResource, TaskStatus};
 
     fn ip(s: &str) -> IpAddr {

@@ -12,7 +12,8 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use bollard::models::{SecretSpec, ServiceSpec};
 
-use super::{Client, Snapshot, SwarmError};
+use super::{Client, SwarmError};
+use crate::observed::Snapshot;
 use crate::plan::{Action, Plan, SecretValue, Step};
 
 /// What happened to one step.

@@ -483,7 +483,13 @@ impl Client {
     /// `Value` tree of every spec is many times larger; parse one when needed).
     pub async fn list_services_raw(
         &self,
-    ) -> Result<Vec<(super::live::Service, Box<serde_json::value::RawValue>)>, SwarmError> {
+    ) -> Result<
+        Vec<(
+            crate::observed::live::Service,
+            Box<serde_json::value::RawValue>,
+        )>,
+        SwarmError,
+    > {
         let bad = |message: String| SwarmError::Server {
             op: "service_list",
             status: 0,
@@ -502,7 +508,7 @@ impl Client {
         items
             .into_iter()
             .map(|raw| {
-                let service: super::live::Service = serde_json::from_str(raw.get())
+                let service: crate::observed::live::Service = serde_json::from_str(raw.get())
                     .map_err(|e| bad(format!("unexpected service JSON: {e}")))?;
                 let spec = serde_json::from_str::<SpecOnly>(raw.get())
                     .map_err(|e| bad(format!("unexpected service JSON: {e}")))?
@@ -570,8 +576,8 @@ impl Client {
             .await
     }
 
-    /// Every task, as the slim [`super::live::Task`] (parsed one at a time from the response).
-    pub async fn list_tasks_live(&self) -> Result<Vec<super::live::Task>, SwarmError> {
+    /// Every task, as the slim [`crate::observed::live::Task`] (parsed one at a time from the response).
+    pub async fn list_tasks_live(&self) -> Result<Vec<crate::observed::live::Task>, SwarmError> {
         self.raw_get("task_list", "/tasks").await
     }
 

@@ -1,16 +1,16 @@
-//! The only module that talks to Docker: a counted client ([`Client`]) over bollard, and (as the
-//! converge work lands) the snapshot of live state, the events stream and the apply of actions.
+//! The only module that talks to Docker: a counted client ([`Client`]) over bollard with failover
+//! between managers, raw JSON reads, `Client::snapshot` (which fills the plain data of
+//! [`crate::observed`]), the apply of a plan, and short-lived helper containers. See
+//! docs/architecture.md.
 
 pub mod apply;
 mod client;
 mod containers;
 pub mod failover;
-pub mod live;
+mod observe;
 mod raw;
-pub mod snapshot;
 
 pub use client::{
     Client, Counts, EXEC_OUTPUT_MAX, ExecOutput, REQUEST_TIMEOUT, SwarmError, WRITE_OPS,
     label_filter,
 };
-pub use snapshot::{Snapshot, StackView};

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hearth::swarm::Snapshot;
+use hearth::observed::Snapshot;
 use indexmap::IndexMap;
 use serde_json::Value;
 

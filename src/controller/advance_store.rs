@@ -2,8 +2,8 @@
 //! `<stack>_hearth-advance` config, or replace its labels with a compare-and-swap on Swarm's
 //! version index (a stale writer fails with a conflict and must read again).
 
-use super::labels::{self, Owner, Stored};
-use super::machine::Record;
+use crate::advance::labels::{self, Owner, Stored};
+use crate::advance::machine::Record;
 use crate::swarm::{Client, SwarmError};
 
 /// The deployment's record as it is on the swarm now (`None`: never written).

@@ -1,4 +1,4 @@
-//! The live Swarm services and tasks a [`Snapshot`](super::snapshot::Snapshot) keeps, slimmed to
+//! The live Swarm services and tasks a [`Snapshot`](super::Snapshot) keeps, slimmed to
 //! the fields planning, assessment, pinning, probing and backups read.
 //!
 //! bollard's `Service` and `Task` store every nested `Option<Struct>` inline: about 3 KB per

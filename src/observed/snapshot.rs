@@ -1,6 +1,7 @@
-//! One snapshot of the live swarm: services, tasks, networks, secrets, configs and nodes, read with a
-//! constant number of list calls (six, made concurrently) whatever the number of deployments, and
-//! indexed by stack so planning and assessment never go back to Docker.
+//! One snapshot of the live swarm as plain data: services, tasks, networks, secrets, configs and
+//! nodes, indexed by stack so planning and assessment never go back to Docker. It is filled by
+//! `Client::snapshot` in `swarm` (a constant number of list calls, whatever the number of
+//! deployments); nothing here talks to Docker.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
@@ -9,8 +10,6 @@ use bollard::models::{Config, Network, Node, Secret};
 
 pub use super::live::{Service, Task};
 use serde_json::value::RawValue;
-
-use super::{Client, SwarmError};
 
 /// The label docker stack deploy (and hearth) puts on every object of a stack.
 pub const STACK_LABEL: &str = "com.docker.stack.namespace";
@@ -40,40 +39,6 @@ pub struct StackView<'a> {
     pub networks: Vec<&'a Network>,
     pub secrets: Vec<&'a Secret>,
     pub configs: Vec<&'a Config>,
-}
-
-impl Client {
-    /// Reads the whole swarm with six list calls.
-    pub async fn snapshot(&self) -> Result<Snapshot, SwarmError> {
-        let (services, tasks, networks, secrets, configs, nodes) = tokio::try_join!(
-            self.list_services_raw(),
-            self.list_tasks_live(),
-            self.list_networks(None),
-            self.list_secrets(None),
-            self.list_configs(None),
-            self.list_nodes(),
-        )?;
-        let mut service_specs = HashMap::new();
-        let services = services
-            .into_iter()
-            .map(|(service, raw)| {
-                if let Some(id) = &service.id {
-                    service_specs.insert(id.clone(), raw);
-                }
-                service
-            })
-            .collect();
-        Ok(Snapshot {
-            taken_at: Some(SystemTime::now()),
-            services,
-            service_specs,
-            tasks,
-            networks,
-            secrets,
-            configs,
-            nodes,
-        })
-    }
 }
 
 fn stack_of(labels: Option<&std::collections::HashMap<String, String>>) -> Option<&str> {
