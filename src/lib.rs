@@ -3,14 +3,17 @@
 //! The pipeline (see docs/architecture.md): manifests -> recipes -> compose -> render ->
 //! (observe, assess, plan, apply) -> report. Only [`swarm`] talks to Docker.
 
+/// The compose loader, its own crate (`crates/compose`): it knows docker/cli, not hearth.
+pub use hearth_compose as compose;
+/// Located diagnostics, their own crate (`crates/diag`), shared by every loader.
+pub use hearth_diag as diag;
+
 pub mod advance;
 pub mod assess;
 pub mod backup;
 pub mod cli;
-pub mod compose;
 pub mod controller;
 pub mod desired;
-pub mod diag;
 pub mod gitcmd;
 pub mod manifest;
 pub mod observed;

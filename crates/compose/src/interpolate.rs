@@ -18,8 +18,8 @@
 //! (`interpolateTypeCastMapping` in `loader/interpolate.go`), only when substitution changed
 //! the string. [`interpolate_tree`] does both and reports errors with file:line:col.
 
-use crate::compose::yaml::{Node, NodeValue};
-use crate::diag::Diagnostic;
+use crate::yaml::{Node, NodeValue};
+use hearth_diag::Diagnostic;
 
 /// A substitution that failed: the variable concerned (empty for a syntax error) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -426,7 +426,7 @@ impl Walk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compose::yaml::parse_yaml;
+    use crate::yaml::parse_yaml;
     use proptest::prelude::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {

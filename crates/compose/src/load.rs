@@ -2,26 +2,24 @@
 //! order `docker stack deploy` (docker/cli `loader.Load`) does it, and deserializing the typed
 //! model from that tree with errors located at file:line:col.
 //!
-//! Per file: parse ([`crate::compose::yaml`]), check `version` (3.x or absent; every file must
+//! Per file: parse ([`crate::yaml`]), check `version` (3.x or absent; every file must
 //! normalise to the same version, as docker/cli demands), reject forbidden service properties,
-//! interpolate ([`crate::compose::interpolate`]), bound port-range expansion
-//! ([`crate::compose::limits`]), resolve `environment` entries without a value
+//! interpolate ([`crate::interpolate`]), bound port-range expansion
+//! ([`crate::limits`]), resolve `environment` entries without a value
 //! from the env (docker/cli `updateEnvironment`, done per file before merging); then merge the
-//! files in order ([`crate::compose::merge`]). Not done here: `env_file:` contents (needs the
+//! files in order ([`crate::merge`]). Not done here: `env_file:` contents (needs the
 //! recipe's files) and docker/cli's JSON-schema validation (the typed model rejects what the
 //! schema would).
 
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 
-use crate::compose::interpolate::{display_path, interpolate_tree};
-use crate::compose::limits::check_port_expansion;
-use crate::compose::merge::merge_files;
-use crate::compose::model::{
-    DEPRECATED_SERVICE_KEYS, FORBIDDEN_SERVICE_KEYS, UNSUPPORTED_SERVICE_KEYS,
-};
-use crate::compose::yaml::{Node, NodeValue, go_float_string, parse_yaml_file};
-use crate::diag::{Diagnostic, Pos};
+use crate::interpolate::{display_path, interpolate_tree};
+use crate::limits::check_port_expansion;
+use crate::merge::merge_files;
+use crate::model::{DEPRECATED_SERVICE_KEYS, FORBIDDEN_SERVICE_KEYS, UNSUPPORTED_SERVICE_KEYS};
+use crate::yaml::{Node, NodeValue, go_float_string, parse_yaml_file};
+use hearth_diag::{Diagnostic, Pos};
 
 /// One compose file of a recipe.
 #[derive(Debug, Clone, PartialEq, Eq)]

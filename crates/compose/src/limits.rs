@@ -8,8 +8,8 @@
 //! [`MAX_PORTS_PER_FILE`] ports, enough for the whole port range once (a TURN server's relay
 //! range in both protocols fits). Found while fuzzing (`fuzz/`, target `compose_load`).
 
-use crate::compose::yaml::Node;
-use crate::diag::Diagnostic;
+use crate::yaml::Node;
+use hearth_diag::Diagnostic;
 
 /// The most ports the short-syntax `ports:` entries of one compose file may expand to.
 pub const MAX_PORTS_PER_FILE: u64 = 65_536;
@@ -41,7 +41,7 @@ pub fn check_port_expansion(tree: &Node, label: &str) -> Option<Diagnostic> {
         let Some((pos, ports)) = svc.as_map().and_then(|m| m.get("ports")) else {
             continue;
         };
-        let crate::compose::yaml::NodeValue::Seq(items) = &ports.value else {
+        let crate::yaml::NodeValue::Seq(items) = &ports.value else {
             continue;
         };
         for item in items {
@@ -65,7 +65,7 @@ pub fn check_port_expansion(tree: &Node, label: &str) -> Option<Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compose::yaml::parse_yaml;
+    use crate::yaml::parse_yaml;
 
     #[test]
     fn spec_width_is_the_wider_range() {

@@ -21,7 +21,7 @@
 use granit_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use indexmap::IndexMap;
 
-use crate::diag::{Diagnostic, Pos};
+use hearth_diag::{Diagnostic, Pos};
 
 /// One YAML node: its value, the file it came from (index into the loader's file table) and
 /// where it starts in that file.
@@ -96,7 +96,7 @@ impl Node {
     }
 }
 
-pub use crate::compose::model::scalars::go_float_string;
+pub use crate::model::scalars::go_float_string;
 
 /// Parse one YAML document as docker/cli would; the tree's nodes get file index 0.
 pub fn parse_yaml(text: &str, file_label: &str) -> Result<Node, Diagnostic> {

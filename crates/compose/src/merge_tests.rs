@@ -1,6 +1,6 @@
 //! Tests of overlay merging: every docker/cli merge rule, per field and per kind of value.
 use super::*;
-use crate::compose::yaml::parse_yaml_file;
+use crate::yaml::parse_yaml_file;
 
 fn merged(base: &str, overlay: &str) -> Node {
     let b = parse_yaml_file(base, "base.yml", 0).unwrap_or_else(|e| panic!("{e}"));

@@ -30,8 +30,8 @@
 
 use indexmap::IndexMap;
 
-use crate::compose::yaml::{Node, NodeValue};
-use crate::diag::Pos;
+use crate::yaml::{Node, NodeValue};
+use hearth_diag::Pos;
 
 type Map = IndexMap<String, (Pos, Node)>;
 
