@@ -398,7 +398,10 @@ fn values_schema_accepts_values_yaml_and_rejects_bad_values() {
     bad(&["controller", "resync"], Value::from("soon"));
     bad(&["controller", "port"], Value::from(70000));
     bad(&["docker", "tls", "verfiy"], Value::from(true));
-    bad(&["podSecurityContext", "seccompProfile", "type"], Value::from("Default"));
+    bad(
+        &["podSecurityContext", "seccompProfile", "type"],
+        Value::from("Default"),
+    );
 }
 
 #[test]
@@ -423,7 +426,11 @@ fn chart_says_where_it_comes_from() {
     let c = yaml(&read("Chart.yaml"), "Chart.yaml");
     let home = c["home"].as_str().expect("home");
     assert!(home.starts_with("https://"), "{home}");
-    assert!(c["sources"][0].as_str().is_some_and(|s| s.starts_with("https://")));
+    assert!(
+        c["sources"][0]
+            .as_str()
+            .is_some_and(|s| s.starts_with("https://"))
+    );
     assert!(c["maintainers"][0]["name"].is_string());
     // The comment about replicas speaks of the leader lease, not of a missing one.
     let values = read("values.yaml");
