@@ -1,7 +1,8 @@
 //! The `hearth` binary: see [`hearth::cli`].
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    hearth::cli::run(hearth::cli::Cli::parse())
+    match hearth::cli::parse() {
+        Ok(cli) => hearth::cli::run(cli),
+        Err(code) => code,
+    }
 }

@@ -352,3 +352,88 @@ fn the_deployment_reaches_a_remote_daemon_over_tls() {
     assert!(mounts.contains(&"/var/lib/hearth/cache"), "{mounts:?}");
     assert_eq!(doc["spec"]["strategy"]["type"], "Recreate");
 }
+
+fn values_schema() -> jsonschema::Validator {
+    let schema: Value =
+        serde_json::from_str(&read("values.schema.json")).expect("values.schema.json is JSON");
+    jsonschema::validator_for(&schema).expect("values.schema.json is a JSON Schema")
+}
+
+fn schema_errors(v: &jsonschema::Validator, values: &Value) -> Vec<String> {
+    v.iter_errors(values)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn values_schema_accepts_values_yaml_and_rejects_bad_values() {
+    let v = values_schema();
+    let values = yaml(&read("values.yaml"), "values.yaml");
+    let errors = schema_errors(&v, &values);
+    assert!(
+        errors.is_empty(),
+        "values.yaml does not validate against values.schema.json:\n{}",
+        errors.join("\n")
+    );
+    // Every top-level value is described by the schema (additionalProperties is false there).
+    let props = serde_json::from_str::<Value>(&read("values.schema.json")).unwrap()["properties"]
+        .as_object()
+        .expect("properties")
+        .clone();
+    for k in values.as_object().expect("values").keys() {
+        assert!(props.contains_key(k), "values.schema.json lacks {k}");
+    }
+    let bad = |path: &[&str], val: Value| {
+        let mut b = values.clone();
+        let mut cur = &mut b;
+        for p in &path[..path.len() - 1] {
+            cur = &mut cur[*p];
+        }
+        cur[path[path.len() - 1]] = val;
+        let errors = schema_errors(&v, &b);
+        assert!(!errors.is_empty(), "{path:?} should be rejected");
+    };
+    bad(&["manifests", "source"], Value::from("svn"));
+    bad(&["replicaCount"], Value::from("two"));
+    bad(&["controller", "resync"], Value::from("soon"));
+    bad(&["controller", "port"], Value::from(70000));
+    bad(&["docker", "tls", "verfiy"], Value::from(true));
+    bad(
+        &["podSecurityContext", "seccompProfile", "type"],
+        Value::from("Default"),
+    );
+}
+
+#[test]
+fn the_pod_meets_the_restricted_pod_security_standard() {
+    let d = read("templates/deployment.yaml");
+    let doc = yaml(&blanked(&d), "deployment");
+    let pod = &doc["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert!(d.contains("toYaml .Values.podSecurityContext"));
+    assert!(d.contains("toYaml .Values.securityContext"));
+    let values = yaml(&read("values.yaml"), "values.yaml");
+    let psc = &values["podSecurityContext"];
+    assert_eq!(psc["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(psc["runAsNonRoot"], true);
+    let sc = &values["securityContext"];
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"][0], "ALL");
+}
+
+#[test]
+fn chart_says_where_it_comes_from() {
+    let c = yaml(&read("Chart.yaml"), "Chart.yaml");
+    let home = c["home"].as_str().expect("home");
+    assert!(home.starts_with("https://"), "{home}");
+    assert!(
+        c["sources"][0]
+            .as_str()
+            .is_some_and(|s| s.starts_with("https://"))
+    );
+    assert!(c["maintainers"][0]["name"].is_string());
+    // The comment about replicas speaks of the leader lease, not of a missing one.
+    let values = read("values.yaml");
+    assert!(values.contains("leader lease"));
+    assert!(!values.contains("Keep 1 unless"));
+}

@@ -298,3 +298,157 @@ fn render_of_an_invalid_deployment_prints_its_errors() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn usage_errors_exit_64_not_2() {
+    // 2 is `plan --detailed-exitcode`'s "changes present"; a usage error must not look like it.
+    for args in [
+        &["plan", "--no-such-flag"][..],
+        &["render", "-f", "x.yml"],
+        &["render", "a", "--deployment", "b", "-f", "x.yml"],
+        &["completions", "tcsh"],
+        &["validate", "-o", "yaml", "-f", "x.yml"],
+        &["no-such-command"],
+        &[],
+    ] {
+        let out = hearth(args);
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!out.stderr.is_empty(), "{args:?}: clap says why");
+    }
+    for args in [&["--help"][..], &["--version"], &["plan", "--help"]] {
+        let out = hearth(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!out.stdout.is_empty());
+    }
+    let help = text(&hearth(&["plan", "--help"]).stdout);
+    assert!(help.contains("usage error"), "{help}");
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for (shell, needle) in [
+        ("bash", "complete"),
+        ("zsh", "#compdef hearth"),
+        ("fish", "complete -c hearth"),
+    ] {
+        let out = hearth(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = text(&out.stdout);
+        assert!(script.contains(needle), "{shell}: {script:.200}");
+        assert!(
+            script.contains("validate") && script.contains("detailed-exitcode"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn render_and_apply_take_the_name_either_way() {
+    let repos = recipe_repos(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "pool.yml",
+        &format!("{}{VALID}", pool_doc(repos.path())),
+    );
+    let file = f.to_str().unwrap();
+    let a = hearth(&["render", "sink", "-f", file]);
+    let b = hearth(&["render", "-f", file, "--deployment", "sink"]);
+    assert!(a.status.success(), "{}", text(&a.stderr));
+    assert_eq!(a.stdout, b.stdout);
+    let out = hearth(&["render", "nope", "-f", file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no deployment named \"nope\""));
+    // apply parses both forms (it fails later, on the unknown name, before talking to Docker).
+    for args in [
+        &["apply", "nope", "-f", file][..],
+        &["apply", "-f", file, "--deployment", "nope"],
+    ] {
+        let out = hearth(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("no deployment named \"nope\""),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn validate_prints_json_problems() {
+    let repos = recipe_repos(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let pool = pool_doc(repos.path());
+    let f = write(dir.path(), "bad.yml", &format!("{pool}{INVALID}"));
+    let file = f.to_str().unwrap();
+    let out = hearth(&["validate", "-f", file, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("validate -o json prints JSON");
+    let problems = v.as_array().expect("a list of problems");
+    let errors: Vec<&Value> = problems
+        .iter()
+        .filter(|p| p["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 6, "{v:#}");
+    let colour = errors
+        .iter()
+        .find(|p| p["field"] == "spec.colour")
+        .expect("the unknown field");
+    assert_eq!(colour["file"], file);
+    assert_eq!(
+        (colour["line"].as_u64(), colour["column"].as_u64()),
+        (Some(15), Some(3))
+    );
+    assert!(
+        colour["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown field `colour`")
+    );
+    // A recipe file's problem names the overlay; warnings are marked as such.
+    assert!(
+        errors
+            .iter()
+            .any(|p| p["file"] == "discourse@1.1.0+3.3.0:compose.sidekiq.yml")
+    );
+    for p in problems {
+        for k in ["file", "line", "column", "field", "message", "severity"] {
+            assert!(p.get(k).is_some(), "{k} in {p}");
+        }
+    }
+    // A valid pool: an empty list of errors, its warnings marked.
+    let f = write(dir.path(), "good.yml", &format!("{pool}{VALID}"));
+    let out = hearth(&["validate", "-f", f.to_str().unwrap(), "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let list = v.as_array().expect("list");
+    assert!(list.iter().all(|p| p["severity"] == "warning"), "{v:#}");
+    assert!(
+        list.iter()
+            .any(|p| p["message"].as_str().unwrap().contains("depends_on"))
+    );
+}
+
+#[test]
+fn schema_prints_the_committed_schema() {
+    let out = hearth(&["schema"]);
+    assert!(out.status.success());
+    let committed =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/manifest.schema.json"))
+            .unwrap();
+    assert_eq!(
+        out.stdout, committed,
+        "regenerate: cargo run -q -- schema > docs/manifest.schema.json"
+    );
+    let md = hearth(&["schema", "--markdown"]);
+    assert!(text(&md.stdout).starts_with("<!-- Generated by `hearth schema --markdown"));
+}

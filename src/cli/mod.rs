@@ -8,6 +8,7 @@ mod healthcheck_cmd;
 mod plan_cmd;
 mod render_cmd;
 mod run_cmd;
+mod schema_cmd;
 mod status_cmd;
 mod validate;
 
@@ -53,22 +54,83 @@ pub enum Output {
     Yaml,
 }
 
+/// The exit code of a command line hearth cannot parse (BSD `EX_USAGE`); not 2, which is
+/// `plan --detailed-exitcode`'s "changes present".
+pub const EXIT_USAGE: u8 = 64;
+
+/// Parses the process's arguments. Help and `--version` print and give `Err(0)`; a usage error
+/// prints clap's message and gives `Err(EXIT_USAGE)`.
+pub fn parse() -> Result<Cli, ExitCode> {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] over given arguments (the first is the program name).
+pub fn parse_from<I, T>(args: I) -> Result<Cli, ExitCode>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args).map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::from(EXIT_USAGE)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+/// A deployment named either way: `hearth CMD NAME` or `hearth CMD --deployment NAME`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeploymentName {
+    /// The deployment (the same as --deployment).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// The deployment (the same as the NAME argument).
+    #[arg(long = "deployment", value_name = "NAME", conflicts_with = "name")]
+    pub deployment: Option<String>,
+}
+
+impl DeploymentName {
+    pub fn get(&self) -> Option<&str> {
+        self.name.as_deref().or(self.deployment.as_deref())
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check manifests and render every deployment; exit 0 when valid, 1 when not.
     Validate {
         #[command(flatten)]
         source: Source,
+        /// `text`: one `file:line:col: field: message` line per problem; `json`: a list of
+        /// problems with file, line, column, field, message and severity.
+        #[arg(long, short = 'o', value_enum, default_value = "text")]
+        output: validate::ValidateOutput,
     },
     /// Print the exact Swarm objects one deployment renders to.
+    #[command(group = clap::ArgGroup::new("which").required(true).args(["name", "deployment"]))]
     Render {
         #[command(flatten)]
         source: Source,
-        /// The deployment to render.
-        #[arg(long)]
-        deployment: String,
+        /// The deployment to render: `render NAME -f ...` or `render -f ... --deployment NAME`.
+        #[command(flatten)]
+        deployment: DeploymentName,
         #[arg(long, short = 'o', value_enum, default_value = "json")]
         output: Output,
+    },
+    /// Print the JSON Schema of manifests (docs/manifest.schema.json), or with --markdown the
+    /// field reference (docs/manifest.md).
+    Schema {
+        /// The reference as Markdown instead of the schema.
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Print a shell completion script: `hearth completions bash > /etc/bash_completion.d/hearth`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Show what `apply` would change on the swarm, with reasons.
     Plan {
@@ -76,7 +138,8 @@ pub enum Command {
         source: Source,
         #[arg(long, short = 'o', value_enum, default_value = "text")]
         output: Output,
-        /// Exit 0 when nothing would change, 2 when something would, 1 on error.
+        /// Exit 0 when nothing would change, 2 when something would, 1 on error (a usage error
+        /// exits 64).
         #[arg(long)]
         detailed_exitcode: bool,
     },
@@ -138,8 +201,10 @@ pub enum Command {
     },
     /// Show the deployments of a running hearth (its JSON API at --url).
     Status {
-        /// The deployment to show in detail (default: the whole pool as a table).
-        name: Option<String>,
+        /// The deployment to show in detail (default: the whole pool as a table): `status NAME`
+        /// or `status --deployment NAME`.
+        #[command(flatten)]
+        name: DeploymentName,
         /// Where the running hearth listens.
         #[arg(long, default_value = "http://127.0.0.1:9480", env = "HEARTH_URL")]
         url: String,
@@ -157,9 +222,9 @@ pub enum Command {
     Apply {
         #[command(flatten)]
         source: Source,
-        /// Only this deployment.
-        #[arg(long)]
-        deployment: Option<String>,
+        /// Only this deployment: `apply NAME -f ...` or `apply -f ... --deployment NAME`.
+        #[command(flatten)]
+        deployment: DeploymentName,
         /// Wait until every applied service runs its desired tasks.
         #[arg(long)]
         wait: bool,
@@ -174,12 +239,14 @@ pub fn run(cli: Cli) -> ExitCode {
     // Several managers travel as one comma-separated string (`Client::connect` splits it).
     let docker_host = (!cli.docker_host.is_empty()).then(|| cli.docker_host.join(","));
     match cli.command {
-        Command::Validate { source } => validate::run(&source),
+        Command::Validate { source, output } => validate::run(&source, output),
         Command::Render {
             source,
             deployment,
             output,
-        } => render_cmd::run(&source, &deployment, output),
+        } => render_cmd::run(&source, deployment.get().unwrap_or_default(), output),
+        Command::Schema { markdown } => schema_cmd::run(markdown),
+        Command::Completions { shell } => schema_cmd::completions(shell),
         Command::Plan {
             source,
             output,
@@ -231,7 +298,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status { name, url, output } => status_cmd::run(&status_cmd::StatusArgs {
             url: &url,
             output,
-            name: name.as_deref(),
+            name: name.get(),
         }),
         Command::Apply {
             source,
@@ -241,7 +308,7 @@ pub fn run(cli: Cli) -> ExitCode {
         } => apply_cmd::run(&apply_cmd::ApplyArgs {
             source: &source,
             host: docker_host.as_deref(),
-            deployment: deployment.as_deref(),
+            deployment: deployment.get(),
             wait,
             timeout,
         }),
@@ -310,7 +377,7 @@ mod tests {
         .expect("parses");
         match cli.command {
             Command::Status { name, url, output } => {
-                assert_eq!(name.as_deref(), Some("gitea"));
+                assert_eq!(name.get(), Some("gitea"));
                 assert_eq!(url, "http://h:1");
                 assert_eq!(output, status_cmd::StatusOutput::Json);
             }

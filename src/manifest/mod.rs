@@ -4,11 +4,13 @@
 //! - [`load_paths`] / [`load_str`]: YAML -> [`Loaded`] (valid objects + every problem found).
 //! - [`validate`]: checks that need only the manifests (names, recipes, dependencies, probes).
 //! - [`names`]: derived domains, stack names and their uniqueness.
+//! - [`schema`]: the JSON Schema and the field reference (docs/manifest.md), from the types.
 
 mod fields;
 mod load;
 pub mod names;
 mod positions;
+pub mod schema;
 mod split;
 mod types;
 mod validate;
