@@ -52,8 +52,11 @@ fn added(path: &str, sent: Option<&Value>, live: &Value, out: &mut Vec<(String, 
         Value::Object(l) => {
             for (k, v) in l {
                 let s = sent.and_then(Value::as_object).and_then(|s| {
-                    s.get(k)
-                        .or_else(|| s.iter().find(|(x, _)| x.eq_ignore_ascii_case(k)).map(|e| e.1))
+                    s.get(k).or_else(|| {
+                        s.iter()
+                            .find(|(x, _)| x.eq_ignore_ascii_case(k))
+                            .map(|e| e.1)
+                    })
                 });
                 added(&child(k), s, v, out);
             }
@@ -167,7 +170,12 @@ async fn docker_adds_exactly_the_listed_defaults() {
                 .expect("created");
             let live = snap.live_spec(live);
             let sent = s.spec_value();
-            seen.extend(check(&s.name, &sent, &live, &[Source::Daemon, Source::Resolved]));
+            seen.extend(check(
+                &s.name,
+                &sent,
+                &live,
+                &[Source::Daemon, Source::Resolved],
+            ));
             let d = diff(&sent, &live);
             assert!(d.is_empty(), "{}: {d:#?}", s.name);
         }
@@ -178,7 +186,12 @@ async fn docker_adds_exactly_the_listed_defaults() {
             let id = env.client.create_service(spec).await?;
             let snap = env.client.snapshot().await?;
             let live = snap.raw_spec(&id).expect("created service in the snapshot");
-            seen.extend(check(&sent["Name"].to_string(), &sent, &live, &[Source::Daemon]));
+            seen.extend(check(
+                &sent["Name"].to_string(),
+                &sent,
+                &live,
+                &[Source::Daemon],
+            ));
             let d = diff(&sent, &live);
             assert!(d.is_empty(), "{}: {d:#?}", sent["Name"]);
         }

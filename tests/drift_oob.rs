@@ -143,7 +143,10 @@ async fn out_of_band_additions_are_reported_with_their_field_and_healed() {
             assert!(plans[0].steps[0].heals_drift, "{}", c.what);
             if c.what == "scale" {
                 // Docker's default is compared, never skipped: live 2 against the default 1.
-                assert_eq!((items[0].desired.as_str(), items[0].live.as_str()), ("1", "2"));
+                assert_eq!(
+                    (items[0].desired.as_str(), items[0].live.as_str()),
+                    ("1", "2")
+                );
                 // The CLI shows the field with both values.
                 let out = hearth(&[
                     "plan",
@@ -160,13 +163,38 @@ async fn out_of_band_additions_are_reported_with_their_field_and_healed() {
             let spec = live_spec(&service);
             assert!((c.healed)(&spec), "{} not healed: {spec}", c.what);
             let plans = pool.plan(&env).await;
-            assert!(
-                plans.iter().all(Plan::is_empty),
-                "{}: {plans:#?}",
-                c.what
-            );
+            assert!(plans.iter().all(Plan::is_empty), "{}: {plans:#?}", c.what);
         }
-        Ok(())
+
+        // `hearth run` (the controller, same plan) heals additions too: a label and a scale.
+        let hearth = common::controller::start(&pool);
+        hearth
+            .phase("bare", "Ready", None, Duration::from_secs(60))
+            .await?;
+        docker(&[
+            "service",
+            "update",
+            "--detach",
+            "--quiet",
+            "--label-add",
+            "oob=2",
+            "--replicas",
+            "3",
+            &service,
+        ]);
+        common::swarm::until(
+            "the controller to heal the label and the scale",
+            Duration::from_secs(30),
+            Duration::from_millis(250),
+            || {
+                let spec = live_spec(&service);
+                (at(&spec, "/Labels/oob").is_null()
+                    && at(&spec, "/Mode/Replicated/Replicas") == Value::from(1))
+                .then_some(())
+            },
+        )
+        .await?;
+        hearth.stop().await
     })
     .await;
 }
