@@ -122,7 +122,7 @@ async fn out_of_band_additions_are_reported_with_their_field_and_healed() {
                 what: "scale",
                 args: s(&["--replicas", "2"]),
                 fields: &["Mode.Replicated.Replicas"],
-                healed: |v| at(v, "/Mode/Replicated/Replicas") == Value::from(1),
+                healed: |v| at(v, "/Mode/Replicated/Replicas") == 1,
             },
         ];
         for c in &changes {
@@ -188,9 +188,8 @@ async fn out_of_band_additions_are_reported_with_their_field_and_healed() {
             Duration::from_millis(250),
             || {
                 let spec = live_spec(&service);
-                (at(&spec, "/Labels/oob").is_null()
-                    && at(&spec, "/Mode/Replicated/Replicas") == Value::from(1))
-                .then_some(())
+                (at(&spec, "/Labels/oob").is_null() && at(&spec, "/Mode/Replicated/Replicas") == 1)
+                    .then_some(())
             },
         )
         .await?;
