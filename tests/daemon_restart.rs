@@ -78,6 +78,18 @@ async fn hearth_recovers_from_a_daemon_restart_without_help() {
             .phase("kc", "Ready", None, Duration::from_secs(120))
             .await?;
 
+        // The restarted daemon holds the same specs: no drift (docs/drift.md).
+        let drift: Vec<_> = pool
+            .plan(&env)
+            .await
+            .into_iter()
+            .flat_map(|p| p.drift)
+            .collect();
+        anyhow::ensure!(
+            drift.is_empty(),
+            "drift after the daemon restart: {drift:?}"
+        );
+
         // It still reconciles: a change made now is applied.
         pool.deployment("kc", &format!("{spec}  env: {{KC_ADMIN: after-restart}}\n"));
         let stack = pool.stack("kc");

@@ -2,6 +2,7 @@
 //! reason (which fields differ, desired vs live). Nothing here talks to Docker.
 
 pub mod actions;
+pub mod defaults;
 pub mod diff;
 pub mod pin;
 pub mod pool;

@@ -150,7 +150,10 @@ mod tests {
             ..Default::default()
         };
         let hash = spec_hash(&spec);
-        spec.labels = Some(HashMap::from([(LABEL_SPEC_HASH.into(), hash)]));
+        spec.labels = Some(HashMap::from([
+            (LABEL_SPEC_HASH.into(), hash),
+            ("com.docker.stack.namespace".into(), "s".into()),
+        ]));
         ServicePlan::new(name.into(), name.into(), spec)
     }
 
@@ -335,7 +338,8 @@ mod tests {
         let (again, _) = pin_volumes(&stack(vec![plan("s_db", Some("s_data"))]), &applied);
         let want = serde_json::to_value(again.services[0].spec()).unwrap();
         let have = applied.live_spec(&applied.services[0]);
-        assert!(diff_ignoring(&want, &have, &|_| false).is_empty());
+        let d = diff_ignoring(&want, &have, &|_| false);
+        assert!(d.is_empty(), "{d:?}");
         assert_eq!(again.services[0].spec_hash, pinned.services[0].spec_hash);
     }
 }
