@@ -16,6 +16,7 @@
 //!
 //! Secret and config references carry names only; the applier fills in `SecretID` / `ConfigID`.
 
+mod image;
 mod objects;
 mod parse;
 pub use parse::base64;

@@ -683,3 +683,15 @@ fn errors_from_several_services_are_all_reported() {
     let e = err(json!({"services": {"a": {}, "b": {}, "c": {"image": "x"}}}));
     assert_eq!(e.len(), 2);
 }
+
+#[test]
+fn untagged_image_gets_latest_and_the_label_keeps_the_compose_text() {
+    let s = svc(json!({"image": "docker.io/library/nginx"}));
+    assert_eq!(s["TaskTemplate"]["ContainerSpec"]["Image"], "nginx:latest");
+    assert_eq!(s["Labels"]["com.docker.stack.image"], "docker.io/library/nginx");
+    let s = svc(json!({"image": "localhost:5000/app"}));
+    assert_eq!(
+        s["TaskTemplate"]["ContainerSpec"]["Image"],
+        "localhost:5000/app:latest"
+    );
+}
