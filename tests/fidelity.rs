@@ -610,7 +610,12 @@ impl TagGuard {
     fn new(tags: &[&str]) -> anyhow::Result<TagGuard> {
         let guard = TagGuard(tags.iter().map(|t| t.to_string()).collect());
         for t in tags {
-            docker(&["tag", "hearth-fixture:test", t], None, &IndexMap::new(), None)?;
+            docker(
+                &["tag", "hearth-fixture:test", t],
+                None,
+                &IndexMap::new(),
+                None,
+            )?;
         }
         Ok(guard)
     }
@@ -634,7 +639,13 @@ async fn image_references_match_docker_stack_deploy() {
     let _tags = TagGuard::new(&["hearthparity-untagged", "localhost:5000/hearthparity"])
         .expect("tag the fixture image");
     let id = docker(
-        &["image", "inspect", "--format", "{{.Id}}", "hearth-fixture:test"],
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            "hearth-fixture:test",
+        ],
         None,
         &IndexMap::new(),
         None,

@@ -20,7 +20,10 @@ pub fn normalize_image(image: &str) -> String {
 /// `FamiliarString(TagNameOnly(ParseNormalizedNamed(image)))`, `None` where docker/cli's parse fails.
 fn familiar_tagged(s: &str) -> Option<String> {
     // A bare 64-hex identifier is refused (`cannot specify 64-byte hexadecimal strings`).
-    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let (domain, remainder) = split_docker_domain(s);
@@ -152,7 +155,10 @@ fn valid_digest(d: &str) -> bool {
         "sha512" => 128,
         _ => return false,
     };
-    hex.len() == len && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    hex.len() == len
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -185,15 +191,15 @@ mod tests {
             "localhost:5000/app:1.2"
         );
         assert_eq!(normalize_image(&format!("img@{D}")), format!("img@{D}"));
-        assert_eq!(
-            normalize_image(&format!("img:1@{D}")),
-            format!("img:1@{D}")
-        );
+        assert_eq!(normalize_image(&format!("img:1@{D}")), format!("img:1@{D}"));
         assert_eq!(
             normalize_image(&format!("reg.example:443/a/b@{D}")),
             format!("reg.example:443/a/b@{D}")
         );
-        assert_eq!(normalize_image("hearth-fixture:test"), "hearth-fixture:test");
+        assert_eq!(
+            normalize_image("hearth-fixture:test"),
+            "hearth-fixture:test"
+        );
     }
 
     #[test]
@@ -201,7 +207,10 @@ mod tests {
         // What docker/cli's FamiliarString gives: docker.io/ and library/ dropped.
         assert_eq!(normalize_image("docker.io/library/nginx"), "nginx:latest");
         assert_eq!(normalize_image("index.docker.io/nginx:1"), "nginx:1");
-        assert_eq!(normalize_image("docker.io/google/cadvisor"), "google/cadvisor:latest");
+        assert_eq!(
+            normalize_image("docker.io/google/cadvisor"),
+            "google/cadvisor:latest"
+        );
         assert_eq!(normalize_image("library/nginx:1"), "nginx:1");
         // Three parts under library/ keep it.
         assert_eq!(normalize_image("library/a/b"), "library/a/b:latest");

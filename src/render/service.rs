@@ -18,7 +18,7 @@ use bollard::models::{
 };
 
 use super::image::normalize_image;
-use super::objects::{Names, service_network_keys};
+use super::objects::{Names, check_label_name_length, service_network_keys};
 use super::parse::parse_cpus;
 use super::{
     Cx, LABEL_DEPLOYMENT, LABEL_IMAGE, LABEL_MANAGED_BY, LABEL_NAMESPACE, ServicePlan,
@@ -180,6 +180,7 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
     labels.insert(version_label(cx.stack()), cx.input.version.into());
 
     let name = cx.scope(key);
+    check_label_name_length(cx, &f, &name);
     let spec = ServiceSpec {
         name: Some(name.clone()),
         labels: Some(labels),
