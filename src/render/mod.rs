@@ -17,6 +17,8 @@
 //! Secret and config references carry names only; the applier fills in `SecretID` / `ConfigID`.
 
 mod image;
+mod keys;
+pub use keys::docker_key_names;
 mod objects;
 mod parse;
 pub use parse::base64;
