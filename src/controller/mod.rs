@@ -98,6 +98,8 @@ struct Applied {
 
 struct Controller {
     cfg: Config,
+    /// [`manifest::fingerprint`] of the manifest files at the last reload (files source only).
+    files_fingerprint: [u8; 32],
     shared: Arc<Shared>,
     client: Client,
     queue: Queue,
@@ -164,6 +166,7 @@ pub async fn run(
     let cfg_git = cfg.git.clone();
     let advancer = advancer::Advancer::new(cfg.advance.clone());
     let mut c = Controller {
+        files_fingerprint: [0; 32],
         cfg,
         shared,
         client,
@@ -241,7 +244,14 @@ pub async fn run(
                 c.reload();
                 c.mark_all();
             }
-            _ = poll.tick() => c.mark_unsettled(),
+            _ = poll.tick() => {
+                // Manifest files changed: reload and look at everything at once.
+                if c.git_loaded.is_none() && c.files_changed() {
+                    c.reload();
+                    c.mark_all();
+                }
+                c.mark_unsettled();
+            }
             Ok(()) = leadership.changed() => {
                 if c.shared.is_leader() {
                     // Taking over: look at everything afresh.
@@ -332,9 +342,17 @@ impl Controller {
         desired::recipe_store(&self.loaded, self.cfg.recipes.clone())
     }
 
+    /// Whether the manifest files differ from what the last reload read.
+    fn files_changed(&self) -> bool {
+        manifest::fingerprint(&self.cfg.paths) != self.files_fingerprint
+    }
+
     /// Reloads the manifests (files, or the applied git revision) and re-renders what changed.
     fn reload(&mut self) {
         let meter = cost::Meter::start(0);
+        if self.git_loaded.is_none() {
+            self.files_fingerprint = manifest::fingerprint(&self.cfg.paths);
+        }
         self.loaded = match &self.git_loaded {
             // Until a revision is applied there is nothing to reconcile (and nothing to prune).
             Some(rx) => rx.borrow().clone().unwrap_or_default(),
@@ -458,6 +476,11 @@ impl Controller {
     fn on_event(&mut self, affects: Affects) {
         match affects {
             Affects::All => self.mark_all(),
+            // A new revision is acted on at once, not at the next resync.
+            Affects::Reload => {
+                self.reload();
+                self.mark_all();
+            }
             Affects::Deployments(ds) => ds.iter().for_each(|d| self.queue.mark(d)),
             Affects::Raw(ev) => match events::affected(&ev, &self.stacks) {
                 Affects::All => self.mark_all(),
