@@ -690,7 +690,11 @@ impl Controller {
         // Stateful services stay on the node holding their data (plan/pin.rs), whichever version
         // is converged.
         if d.spec.pin_volumes
-            && let Some((pinned, _)) = crate::plan::pin_volumes_in(&desired.stack_spec, &view)
+            && let Some((pinned, _)) = crate::plan::pin_volumes_in(
+                &desired.stack_spec,
+                &view,
+                crate::plan::eligible_nodes(&snap.nodes),
+            )
         {
             let mut with_pins = (*desired).clone();
             with_pins.stack_spec = pinned;
