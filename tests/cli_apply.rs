@@ -85,3 +85,37 @@ async fn apply_wait_names_the_stuck_service() {
     })
     .await;
 }
+
+/// A service with a local volume on this one-node swarm: `apply --wait` ends converged in
+/// hearth's own terms (no pin: one node cannot make one matter), so the plan right after is clean.
+#[tokio::test]
+async fn apply_wait_then_plan_is_clean_for_a_volume_service() {
+    with_swarm("cli-apply-volume", |env| async move {
+        let nodes = common::docker(&["node", "ls", "-q"]);
+        anyhow::ensure!(nodes.lines().count() == 1, "needs the one-node swarm: {nodes}");
+        let pool = TestPool::new(&env, false);
+        pool.deployment("bsky", "  recipe: bluesky-pds\n  version: 0.2.0+0.4.1\n");
+        let dir = pool.path().to_str().unwrap().to_string();
+        let out = hearth(&["apply", "-f", &dir, "--wait", "--timeout", "90s"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let out = hearth(&["plan", "-f", &dir, "--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let service = format!("{}_app", pool.stack("bsky"));
+        let mounts = common::docker(&[
+            "service",
+            "inspect",
+            &service,
+            "--format",
+            "{{len .Spec.TaskTemplate.ContainerSpec.Mounts}} {{index .Spec.Labels \"hearth.pin-node\"}}",
+        ]);
+        let mut parts = mounts.split_whitespace();
+        assert_ne!(parts.next(), Some("0"), "the service mounts a volume");
+        assert_eq!(parts.next(), None, "not pinned on one node: {mounts}");
+        // And a pass later (when the first pin would have come) still nothing.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let out = hearth(&["plan", "-f", &dir, "--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        Ok(())
+    })
+    .await;
+}

@@ -145,3 +145,120 @@ async fn manifests_follow_git_and_bad_commits_are_contained() {
     })
     .await;
 }
+
+/// With the DEFAULT resync (30 s), the first revision is deployed as soon as it is loaded and a
+/// new revision is acted on at once: both well before a resync could come round.
+#[tokio::test]
+async fn first_and_new_revisions_are_applied_at_once_with_the_default_resync() {
+    with_swarm("ctl-git-at-once", |env| async move {
+        let pool = TestPool::new(&env, false);
+        pool.deployment("kc", KC);
+        let repo = pool.path();
+        git(repo, &["init", "-q", "-b", "main"]);
+        commit(repo, "kc at 1.0.0");
+        let cache = tempfile::tempdir()?;
+        let defaults = Config::default();
+        assert_eq!(
+            defaults.resync,
+            Duration::from_secs(30),
+            "the default resync"
+        );
+        let cfg = Config {
+            git: Some(GitConfig {
+                url: format!("file://{}", repo.display()),
+                branch: "main".into(),
+                path: String::new(),
+                interval: Duration::from_secs(1),
+                cache_dir: cache.path().to_path_buf(),
+                options: Default::default(),
+            }),
+            ..defaults
+        };
+        let shared = Arc::new(Shared::default());
+        let (stop, rx) = watch::channel(false);
+        let started = Instant::now();
+        let handle = tokio::spawn(controller::run(cfg, shared.clone(), rx));
+        let live = |v: &'static str| {
+            let shared = shared.clone();
+            move || {
+                shared
+                    .status("kc")
+                    .filter(|s| s.live_version.as_deref() == Some(v))
+                    .map(|_| ())
+            }
+        };
+        until(
+            "kc created at 1.0.0",
+            Duration::from_secs(12),
+            live("1.0.0+25.0.6"),
+        )
+        .await?;
+        let first = started.elapsed();
+        pool.deployment("kc", &KC.replace("1.0.0+25.0.6", "1.1.0+26.0.1"));
+        commit(repo, "kc to 1.1.0");
+        let t = Instant::now();
+        until(
+            "kc updated to 1.1.0",
+            Duration::from_secs(12),
+            live("1.1.0+26.0.1"),
+        )
+        .await?;
+        let second = t.elapsed();
+        println!(
+            "default resync: first revision live after {first:?}, new revision after {second:?}"
+        );
+        stop.send(true)?;
+        let _ = handle.await;
+        Ok(())
+    })
+    .await;
+}
+
+/// The same from files: with the default resync, the first pass runs at once, and a changed
+/// manifest file is acted on at the next poll (2 s), not at the next resync (30 s).
+#[tokio::test]
+async fn changed_manifest_files_are_applied_at_once_with_the_default_resync() {
+    with_swarm("ctl-files-at-once", |env| async move {
+        let pool = TestPool::new(&env, false);
+        pool.deployment("kc", KC);
+        let cfg = Config {
+            paths: vec![pool.path().to_path_buf()],
+            ..Config::default()
+        };
+        assert_eq!(cfg.resync, Duration::from_secs(30), "the default resync");
+        let shared = Arc::new(Shared::default());
+        let (stop, rx) = watch::channel(false);
+        let started = Instant::now();
+        let handle = tokio::spawn(controller::run(cfg, shared.clone(), rx));
+        let live = |v: &'static str| {
+            let shared = shared.clone();
+            move || {
+                shared
+                    .status("kc")
+                    .filter(|s| s.live_version.as_deref() == Some(v))
+                    .map(|_| ())
+            }
+        };
+        until(
+            "kc created at 1.0.0",
+            Duration::from_secs(12),
+            live("1.0.0+25.0.6"),
+        )
+        .await?;
+        let first = started.elapsed();
+        pool.deployment("kc", &KC.replace("1.0.0+25.0.6", "1.1.0+26.0.1"));
+        let t = Instant::now();
+        until(
+            "kc updated to 1.1.0",
+            Duration::from_secs(12),
+            live("1.1.0+26.0.1"),
+        )
+        .await?;
+        let second = t.elapsed();
+        println!("default resync, files: first pass live after {first:?}, change after {second:?}");
+        stop.send(true)?;
+        let _ = handle.await;
+        Ok(())
+    })
+    .await;
+}

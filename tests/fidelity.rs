@@ -603,6 +603,77 @@ async fn discourse_with_sidekiq_matches_docker_stack_deploy() {
     .await;
 }
 
+/// Local tags this test makes of the fixture image, removed when it ends (also on failure).
+struct TagGuard(Vec<String>);
+
+impl TagGuard {
+    fn new(tags: &[&str]) -> anyhow::Result<TagGuard> {
+        let guard = TagGuard(tags.iter().map(|t| t.to_string()).collect());
+        for t in tags {
+            docker(
+                &["tag", "hearth-fixture:test", t],
+                None,
+                &IndexMap::new(),
+                None,
+            )?;
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for TagGuard {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            // Untags only: hearth-fixture:test keeps the image.
+            let _ = docker(&["rmi", t], None, &IndexMap::new(), None);
+        }
+    }
+}
+
+/// Image references as `docker stack deploy` sends them (docs/compose-support.md, `image`):
+/// untagged (`:latest` added), with the default registry spelled out (`docker.io/library/` goes),
+/// registry-with-port untagged, and by digest (untouched). static-site takes its image from `IMAGE`;
+/// the tags are local (no registry here), the services need only exist to be compared.
+#[tokio::test]
+async fn image_references_match_docker_stack_deploy() {
+    let _tags = TagGuard::new(&["hearthparity-untagged", "localhost:5000/hearthparity"])
+        .expect("tag the fixture image");
+    let id = docker(
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            "hearth-fixture:test",
+        ],
+        None,
+        &IndexMap::new(),
+        None,
+    )
+    .expect("fixture image id");
+    let digest: &'static str =
+        Box::leak(format!("hearthparity-untagged@{}", id.trim()).into_boxed_str());
+    for (name, image) in [
+        ("img", "hearthparity-untagged"),
+        ("imgdocker", "docker.io/library/hearthparity-untagged"),
+        ("imgport", "localhost:5000/hearthparity"),
+        ("imgdigest", digest),
+    ] {
+        let env: &'static [(&'static str, &'static str)] =
+            Box::leak(vec![("IMAGE", image)].into_boxed_slice());
+        fidelity(Case {
+            recipe: "static-site",
+            version: "1.1.0+1.27.1",
+            name,
+            ports: &[],
+            env,
+            secrets: &[],
+            slot: 7,
+        })
+        .await;
+    }
+}
+
 #[test]
 fn diff_gives_dotted_paths_and_quotes_dotted_keys() {
     let d = diff(

@@ -71,7 +71,10 @@ fn render_snapshot(repos: &Path, work: &Path, recipe: &str, version: &str) -> St
                 "{recipe}@{version} rendered with errors: {:?}",
                 pool.errors
             );
-            let mut v = hearth::render::canonical_value(d).expect("serialize");
+            // Printed as `hearth render` prints it: Docker's key names.
+            let mut v = hearth::render::docker_key_names(
+                hearth::render::canonical_value(d).expect("serialize"),
+            );
             let Value::Object(m) = &mut v else {
                 panic!("a deployment serializes to an object")
             };

@@ -131,6 +131,45 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
                 eprintln!("{stuck}");
                 return ExitCode::from(1);
             }
+            // Converged in hearth's own terms: what only running tasks reveal (pins of services
+            // with local volumes, plan/pin.rs) is applied too, so a plan right after is clean.
+            for _ in 0..2 {
+                let Ok(snap) = client.snapshot().await else {
+                    break;
+                };
+                let follow: Vec<_> = plan_pool(&pool, &loaded, &snap, args.deployment)
+                    .into_iter()
+                    .filter(|p| to_wait.contains(&p.deployment))
+                    .filter(|p| !p.is_empty() && p.problems.is_empty())
+                    .collect();
+                if follow.is_empty() {
+                    break;
+                }
+                let mut ids = Ids::from_snapshot(&snap);
+                for plan in &follow {
+                    let progress = |e: StepEvent<'_>| {
+                        if let StepEvent::Done(s) = e {
+                            eprintln!(
+                                "{}: {} {} ({})",
+                                plan.deployment,
+                                s.action.kind(),
+                                s.action.object(),
+                                s.reason
+                            );
+                        }
+                    };
+                    if apply_plan(&client, plan, &mut ids, &progress)
+                        .await
+                        .is_err()
+                    {
+                        failed = true;
+                    }
+                }
+                if let Err(stuck) = wait(&client, &stacks, args.timeout, tty).await {
+                    eprintln!("{stuck}");
+                    return ExitCode::from(1);
+                }
+            }
         }
         if failed {
             ExitCode::from(1)

@@ -25,7 +25,9 @@ pub fn run(source: &Source, host: Option<&str>, output: Output, detailed: bool) 
     let plans = plan_pool(&pool, &loaded, &snap, None);
     match output {
         Output::Json | Output::Yaml => {
-            let v = crate::render::canonical_value(&plans).unwrap_or_default();
+            let v = crate::render::canonical_value(&plans)
+                .map(crate::render::docker_key_names)
+                .unwrap_or_default();
             let text = if output == Output::Json {
                 serde_json::to_string_pretty(&v).unwrap_or_default()
             } else {

@@ -29,7 +29,9 @@ pub fn run(source: &Source, deployment: &str, output: Output) -> ExitCode {
         eprintln!("{w}");
     }
     // Sorted keys: the same input prints the same bytes (label maps are hash maps).
+    // Docker's key names (`Healthcheck`), as `docker service inspect` writes them.
     let text = crate::render::canonical_value(d)
+        .map(crate::render::docker_key_names)
         .map_err(|e| e.to_string())
         .and_then(|v| match output {
             Output::Json | Output::Text => {

@@ -13,6 +13,8 @@ use bollard::models::{EventMessage, EventMessageTypeEnum};
 pub enum Affects {
     Nothing,
     All,
+    /// New manifests (a git revision was applied): reload them, then look at everything.
+    Reload,
     Deployments(Vec<String>),
     /// An event still to be mapped (by whoever knows the stacks).
     Raw(Box<EventMessage>),

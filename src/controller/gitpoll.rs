@@ -49,7 +49,7 @@ pub async fn run(
         if let Some(l) = restored {
             publish(&shared, &src, &state);
             loaded.send_replace(Some(l));
-            let _ = notify.send(Affects::All).await;
+            let _ = notify.send(Affects::Reload).await;
         }
     }
     loop {
@@ -73,7 +73,7 @@ pub async fn run(
                     rev.summary
                 );
                 loaded.send_replace(synced.loaded);
-                if notify.send(Affects::All).await.is_err() {
+                if notify.send(Affects::Reload).await.is_err() {
                     return;
                 }
                 interval

@@ -100,6 +100,8 @@ struct Applied {
 
 struct Controller {
     cfg: Config,
+    /// [`manifest::fingerprint`] of the manifest files at the last reload (files source only).
+    files_fingerprint: [u8; 32],
     shared: Arc<Shared>,
     client: Client,
     queue: Queue,
@@ -166,6 +168,7 @@ pub async fn run(
     let cfg_git = cfg.git.clone();
     let advancer = advancer::Advancer::new(cfg.advance.clone());
     let mut c = Controller {
+        files_fingerprint: [0; 32],
         cfg,
         shared,
         client,
@@ -243,7 +246,14 @@ pub async fn run(
                 c.reload();
                 c.mark_all();
             }
-            _ = poll.tick() => c.mark_unsettled(),
+            _ = poll.tick() => {
+                // Manifest files changed: reload and look at everything at once.
+                if c.git_loaded.is_none() && c.files_changed() {
+                    c.reload();
+                    c.mark_all();
+                }
+                c.mark_unsettled();
+            }
             Ok(()) = leadership.changed() => {
                 if c.shared.is_leader() {
                     // Taking over: look at everything afresh.
@@ -334,9 +344,17 @@ impl Controller {
         desired::recipe_store(&self.loaded, self.cfg.recipes.clone())
     }
 
+    /// Whether the manifest files differ from what the last reload read.
+    fn files_changed(&self) -> bool {
+        manifest::fingerprint(&self.cfg.paths) != self.files_fingerprint
+    }
+
     /// Reloads the manifests (files, or the applied git revision) and re-renders what changed.
     fn reload(&mut self) {
         let meter = cost::Meter::start(0);
+        if self.git_loaded.is_none() {
+            self.files_fingerprint = manifest::fingerprint(&self.cfg.paths);
+        }
         self.loaded = match &self.git_loaded {
             // Until a revision is applied there is nothing to reconcile (and nothing to prune).
             Some(rx) => rx.borrow().clone().unwrap_or_default(),
@@ -460,6 +478,11 @@ impl Controller {
     fn on_event(&mut self, affects: Affects) {
         match affects {
             Affects::All => self.mark_all(),
+            // A new revision is acted on at once, not at the next resync.
+            Affects::Reload => {
+                self.reload();
+                self.mark_all();
+            }
             Affects::Deployments(ds) => ds.iter().for_each(|d| self.queue.mark(d)),
             Affects::Raw(ev) => match events::affected(&ev, &self.stacks) {
                 Affects::All => self.mark_all(),
@@ -669,7 +692,11 @@ impl Controller {
         // Stateful services stay on the node holding their data (plan/pin.rs), whichever version
         // is converged.
         if d.spec.pin_volumes
-            && let Some((pinned, _)) = crate::plan::pin_volumes_in(&desired.stack_spec, &view)
+            && let Some((pinned, _)) = crate::plan::pin_volumes_in(
+                &desired.stack_spec,
+                &view,
+                crate::plan::eligible_nodes(&snap.nodes),
+            )
         {
             let mut with_pins = (*desired).clone();
             with_pins.stack_spec = pinned;

@@ -166,13 +166,7 @@ pub fn build_cached(
             Ok((desired, warnings)) => {
                 longest.insert(
                     d.name().to_string(),
-                    desired
-                        .stack_spec
-                        .services
-                        .iter()
-                        .map(|s| s.key.len())
-                        .max()
-                        .unwrap_or(0),
+                    desired.stack_spec.longest_scoped_key(),
                 );
                 out.warnings.extend(warnings);
                 out.deployments.push(desired);
@@ -261,17 +255,12 @@ pub fn render_one(
         .open(&d.spec.recipe, &d.spec.version)
         .map_err(|e| at_version(e.to_string()))?;
     let domain = names::derive_domain(d, pool, all);
-    // The stack name depends on the longest service name (Docker's 63-character limit), which is
+    // The stack name depends on the longest service, network or secret key (Docker's 63 and 64
+    // character limits on `<stack>_<key>`), which is
     // known only after loading; load once with the plain name and again if it had to be shortened.
     let stack = names::stack_name(&domain, 0);
     let (compose, files, mut warnings) = load_compose(d, &recipe, &stack, &domain)?;
-    let longest = compose
-        .model
-        .services
-        .keys()
-        .map(String::len)
-        .max()
-        .unwrap_or(0);
+    let longest = render::longest_scoped_key(&compose.model);
     let stack_final = names::stack_name(&domain, longest);
     let (compose, files, w) = if stack_final == stack {
         (compose, files, Vec::new())

@@ -67,6 +67,31 @@ pub fn load_texts(files: &[(PathBuf, String)]) -> Loaded {
     acc.finish()
 }
 
+/// A digest of the manifest files [`load_paths`] would read (names and contents): the controller
+/// compares it on every poll to reload changed manifests at once, not at the next resync.
+pub fn fingerprint(paths: &[PathBuf]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut ignored = Vec::new();
+    for path in paths {
+        let mut files = Vec::new();
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => collect_yaml(path, 0, &mut files, &mut ignored),
+            Ok(_) => files.push(path.clone()),
+            Err(_) => {}
+        }
+        for file in files {
+            h.update(file.to_string_lossy().as_bytes());
+            h.update([0]);
+            if let Ok(data) = std::fs::read(&file) {
+                h.update((data.len() as u64).to_le_bytes());
+                h.update(&data);
+            }
+        }
+    }
+    h.finalize().into()
+}
+
 /// Loads the manifests in `text` as if read from `file`. Never panics.
 pub fn load_str(text: &str, file: &Path) -> Loaded {
     let mut acc = Acc::default();

@@ -16,6 +16,6 @@ mod types;
 mod validate;
 
 pub use fields::{Payload, parse_duration};
-pub use load::{Loaded, load_paths, load_str, load_texts};
+pub use load::{Loaded, fingerprint, load_paths, load_str, load_texts};
 pub use types::*;
 pub use validate::{check_domain, check_label, validate};

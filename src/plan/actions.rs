@@ -337,6 +337,29 @@ pub fn plan_deployment(intent: &Intent, snap: &Snapshot) -> Plan {
     plan_indexed(intent, &SnapIndex::new(snap))
 }
 
+/// A config under a recipe-given name whose live content differs: Swarm configs are immutable
+/// (docker stack deploy fails with "only updates to Labels are allowed"), and hearth does not
+/// invent another name for it (docs/compose-support.md, "Object names").
+fn config_content_changed(
+    c: &crate::render::ConfigPlan,
+    mine: Option<&Vec<&bollard::models::Config>>,
+) -> Option<String> {
+    let want = c.spec.as_ref()?;
+    let live = mine?
+        .iter()
+        .filter_map(|l| l.spec.as_ref())
+        .find(|l| l.name.as_deref() == Some(c.name.as_str()))?;
+    if live.data == want.data && live.templating == want.templating {
+        return None;
+    }
+    Some(format!(
+        "config {} exists with other content, and Swarm configs cannot change (docker: \"only \
+         updates to Labels are allowed\"); give the recipe's configs.{}.name a new value (e.g. \
+         bump its version variable), or leave `name:` out so hearth names it by content",
+        c.name, c.key
+    ))
+}
+
 /// Plans one deployment against an indexed snapshot.
 pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
     let mut plan = Plan {
@@ -473,6 +496,9 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
                 if !c.external
                     && let Some(p) = blocked("config", &c.name, live)
                 {
+                    ok = false;
+                    plan.problems.push(p);
+                } else if let Some(p) = config_content_changed(c, ix.owned_configs.get(&key)) {
                     ok = false;
                     plan.problems.push(p);
                 }

@@ -12,7 +12,7 @@ pub use actions::{
     plan_indexed, plan_prune,
 };
 pub use diff::{FieldDiff, diff};
-pub use pin::{LABEL_PIN_NODE, pin_volumes, pin_volumes_in};
+pub use pin::{LABEL_PIN_NODE, eligible_nodes, pin_volumes, pin_volumes_in};
 pub use pool::{foreign_stacks, plan_pool};
 
 #[cfg(test)]

@@ -14,9 +14,15 @@
 //! A service whose node is gone waits (`VolumeNodeDown` in the assessment) instead of starting
 //! elsewhere on empty data. Global services and services whose running tasks span several nodes
 //! are not pinned (each task has its own node's volume).
+//!
+//! On a swarm with one node that can run tasks (ready and `active`), a pin cannot matter: nothing
+//! is pinned, so `hearth apply --wait` ends with a plan that is clean. A new pin is made only when
+//! a second such node exists; a recorded pin is kept whatever the node count (it protects data
+//! already written). Node eligibility ignores the service's own placement constraints
+//! (docs/decisions.md, "Pins wait for a second node").
 
 use crate::observed::live::{Service, Task};
-use bollard::models::TaskState;
+use bollard::models::{Node, NodeSpecAvailabilityEnum, NodeState, TaskState};
 
 use crate::observed::{Snapshot, StackView};
 use crate::render::{ServicePlan, StackSpec};
@@ -35,12 +41,33 @@ pub struct Pin {
 
 /// `stack` with its stateful services pinned against `snap`, and the pins.
 pub fn pin_volumes(stack: &StackSpec, snap: &Snapshot) -> (StackSpec, Vec<Pin>) {
-    pin_volumes_in(stack, &snap.stack(&stack.stack)).unwrap_or_else(|| (stack.clone(), Vec::new()))
+    pin_volumes_in(
+        stack,
+        &snap.stack(&stack.stack),
+        eligible_nodes(&snap.nodes),
+    )
+    .unwrap_or_else(|| (stack.clone(), Vec::new()))
 }
 
-/// [`pin_volumes`] against the stack's own part of a snapshot (`view`, grouped once per pass):
-/// `None` when nothing is pinned, so the common case copies nothing.
-pub fn pin_volumes_in(stack: &StackSpec, view: &StackView) -> Option<(StackSpec, Vec<Pin>)> {
+/// Nodes that can run tasks: status ready and availability active.
+pub fn eligible_nodes(nodes: &[Node]) -> usize {
+    nodes
+        .iter()
+        .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY))
+        .filter(|n| {
+            n.spec.as_ref().and_then(|s| s.availability) == Some(NodeSpecAvailabilityEnum::ACTIVE)
+        })
+        .count()
+}
+
+/// [`pin_volumes`] against the stack's own part of a snapshot (`view`, grouped once per pass) and
+/// the number of [`eligible_nodes`]: `None` when nothing is pinned, so the common case copies
+/// nothing.
+pub fn pin_volumes_in(
+    stack: &StackSpec,
+    view: &StackView,
+    eligible_nodes: usize,
+) -> Option<(StackSpec, Vec<Pin>)> {
     let mut pins = Vec::new();
     for s in &stack.services {
         if !s.pinnable() {
@@ -58,6 +85,9 @@ pub fn pin_volumes_in(stack: &StackSpec, view: &StackView) -> Option<(StackSpec,
             .cloned();
         let node = match &recorded {
             Some(n) => n.clone(),
+            // One node that can run it: a pin cannot matter (and would make a plan right after
+            // `apply --wait` unclean); pin once a second node could take the task.
+            None if eligible_nodes < 2 => continue,
             None => match running_node(live, &view.tasks) {
                 Some(n) => n,
                 None => continue,
@@ -215,6 +245,7 @@ mod tests {
         let db = plan("s_db", Some("s_data"));
         let web = plan("s_web", None);
         let snap = Snapshot {
+            nodes: nodes(2),
             services: vec![live(&db, &[]), live(&web, &[])],
             tasks: vec![
                 task("s_db", "n2", TaskState::RUNNING),
@@ -319,11 +350,67 @@ mod tests {
         }
     }
 
+    /// `n` ready, active nodes `n1`..; plus one drained node that never counts.
+    fn nodes(n: usize) -> Vec<Node> {
+        use bollard::models::{NodeSpec, NodeStatus};
+        let node = |i: usize, availability| Node {
+            id: Some(format!("n{i}")),
+            spec: Some(NodeSpec {
+                availability: Some(availability),
+                ..Default::default()
+            }),
+            status: Some(NodeStatus {
+                state: Some(NodeState::READY),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut out: Vec<Node> = (1..=n)
+            .map(|i| node(i, NodeSpecAvailabilityEnum::ACTIVE))
+            .collect();
+        out.push(node(n + 1, NodeSpecAvailabilityEnum::DRAIN));
+        out
+    }
+
+    #[test]
+    fn one_eligible_node_pins_nothing_a_second_one_pins_and_the_pin_stays() {
+        let db = plan("s_db", Some("s_data"));
+        let running = vec![task("s_db", "n1", TaskState::RUNNING)];
+        let one = Snapshot {
+            nodes: nodes(1),
+            services: vec![live(&db, &[])],
+            tasks: running.clone(),
+            ..Default::default()
+        };
+        assert_eq!(eligible_nodes(&one.nodes), 1);
+        let (out, pins) = pin_volumes(&stack(vec![db.clone()]), &one);
+        assert!(pins.is_empty() && out.services[0] == db);
+        // A second node joins: the service is pinned where it runs.
+        let two = Snapshot {
+            nodes: nodes(2),
+            ..one.clone()
+        };
+        let (pinned, pins) = pin_volumes(&stack(vec![db.clone()]), &two);
+        assert_eq!(pins.len(), 1);
+        assert_eq!(constraints(&pinned.services[0]), ["node.id==n1"]);
+        // Back to one eligible node: the recorded pin is kept.
+        let back = Snapshot {
+            nodes: nodes(1),
+            services: vec![live(&db, &[(LABEL_PIN_NODE, "n1")])],
+            tasks: running,
+            ..Default::default()
+        };
+        let (kept, pins) = pin_volumes(&stack(vec![db.clone()]), &back);
+        assert!(pins[0].recorded);
+        assert_eq!(kept, pinned);
+    }
+
     #[test]
     fn the_pin_is_not_drift_for_the_plan() {
         use crate::plan::diff::diff_ignoring;
         let db = plan("s_db", Some("s_data"));
         let snap = Snapshot {
+            nodes: nodes(2),
             services: vec![live(&db, &[])],
             tasks: vec![task("s_db", "n2", TaskState::RUNNING)],
             ..Default::default()
@@ -331,6 +418,7 @@ mod tests {
         let (pinned, _) = pin_volumes(&stack(vec![db]), &snap);
         // after hearth applied the pinned spec, the live spec is the pinned one
         let mut applied = Snapshot {
+            nodes: nodes(2),
             tasks: snap.tasks.clone(),
             ..Default::default()
         };

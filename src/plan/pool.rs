@@ -26,6 +26,7 @@ pub fn plan_pool(
     let mut plans = Vec::new();
     let ix = SnapIndex::new(snap);
     let stacks = snap.stacks();
+    let eligible = super::eligible_nodes(&snap.nodes);
     for d in &loaded.deployments {
         if only.is_some_and(|o| o != d.name()) {
             continue;
@@ -43,7 +44,7 @@ pub fn plan_pool(
                     .get(rendered.stack.as_str())
                     .cloned()
                     .unwrap_or_default();
-                super::pin_volumes_in(&rendered.stack_spec, &view).map(|p| p.0)
+                super::pin_volumes_in(&rendered.stack_spec, &view, eligible).map(|p| p.0)
             })
             .flatten();
         let mut plan = plan_indexed(

@@ -547,3 +547,25 @@ fn the_advance_state_config_is_never_an_old_config_but_goes_with_a_prune() {
         kinds(&plan)
     );
 }
+
+#[test]
+fn a_recipe_named_config_with_new_content_is_a_problem_not_a_new_name() {
+    let mut c = compose();
+    c["configs"]["app_ini"]["name"] = json!("web_example_org_app_ini_v1");
+    let spec = stack(c, "1.0.0");
+    assert_eq!(spec.configs[0].name, "web_example_org_app_ini_v1");
+    let secrets = manifest_secrets();
+    let mut snap = applied(&spec);
+    let plan = plan_deployment(&intent(Some(&spec), &secrets), &snap);
+    assert!(plan.is_empty() && plan.problems.is_empty(), "{plan:#?}");
+    // The same name, other content (the recipe changed the file but not the name).
+    snap.configs[0].spec.as_mut().unwrap().data = Some(crate::render::base64(b"old"));
+    let plan = plan_deployment(&intent(Some(&spec), &secrets), &snap);
+    assert_eq!(plan.problems.len(), 1, "{plan:#?}");
+    let p = &plan.problems[0];
+    assert!(
+        p.contains("web_example_org_app_ini_v1") && p.contains("only updates to Labels"),
+        "{p}"
+    );
+    assert!(kinds(&plan).iter().all(|(k, _)| *k != "create_config"));
+}

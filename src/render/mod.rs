@@ -16,6 +16,9 @@
 //!
 //! Secret and config references carry names only; the applier fills in `SecretID` / `ConfigID`.
 
+mod image;
+mod keys;
+pub use keys::docker_key_names;
 mod objects;
 mod parse;
 pub use parse::base64;
@@ -92,6 +95,63 @@ pub struct StackSpec {
     pub warnings: Vec<String>,
 }
 
+/// The longest compose key that becomes `<stack>_<key>` under Swarm's 63-character limit
+/// (services, and the overlay networks the services use, `default` included), or one less for
+/// a secret (64): what the stack name must leave room for (manifest::names::stack_name).
+pub fn longest_scoped_key(compose: &crate::compose::model::ComposeFile) -> usize {
+    let services = compose.services.keys().map(String::len);
+    let networks = compose
+        .services
+        .values()
+        .flat_map(|s| objects::service_network_keys(&s.networks))
+        .filter(|k| {
+            compose.networks.get(k).is_none_or(|n| {
+                !n.external.external
+                    && n.name.as_deref().is_none_or(str::is_empty)
+                    && n.driver
+                        .as_deref()
+                        .is_none_or(|d| d.is_empty() || d == "overlay")
+            })
+        })
+        .map(|k| k.len());
+    let secrets = compose
+        .secrets
+        .iter()
+        .filter(|(_, s)| !s.external.external && s.name.as_deref().is_none_or(str::is_empty))
+        .map(|(k, _)| k.len().saturating_sub(1));
+    services.chain(networks).chain(secrets).max().unwrap_or(0)
+}
+
+impl StackSpec {
+    /// [`longest_scoped_key`] read back from a rendering (for the pool-wide name checks).
+    pub fn longest_scoped_key(&self) -> usize {
+        let scoped = |name: &str, key: &str| {
+            name.strip_prefix(self.stack.as_str())
+                .and_then(|r| r.strip_prefix('_'))
+                == Some(key)
+        };
+        let services = self.services.iter().map(|s| s.key.len());
+        let networks = self
+            .networks
+            .iter()
+            .filter(|n| {
+                !n.external
+                    && scoped(&n.name, &n.key)
+                    && n.spec
+                        .as_ref()
+                        .and_then(|s| s.driver.as_deref())
+                        .is_none_or(|d| d == objects::DEFAULT_NETWORK_DRIVER)
+            })
+            .map(|n| n.key.len());
+        let secrets = self
+            .secrets
+            .iter()
+            .filter(|s| !s.external && scoped(&s.name, &s.key))
+            .map(|s| s.key.len().saturating_sub(1));
+        services.chain(networks).chain(secrets).max().unwrap_or(0)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NetworkPlan {
     /// The Swarm name (`<stack>_<key>`, or `name:`, or the external name).
@@ -132,7 +192,8 @@ pub struct SecretPlan {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConfigPlan {
-    /// The Swarm name: `<name or <stack>_<key>>_<first 10 hex of sha256(data)>`; external: as given.
+    /// The Swarm name: the compose `name:` as written, else `<stack>_<key>_<first 10 hex of
+    /// sha256(data)>` within 64 characters; external: as given.
     pub name: String,
     pub key: String,
     pub external: bool,

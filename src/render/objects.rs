@@ -91,6 +91,15 @@ pub fn networks(cx: &mut Cx) -> Vec<NetworkPlan> {
             }
         } else {
             let name = non_empty(&nw.name).unwrap_or_else(|| cx.scope(&key));
+            // Swarm-scoped (overlay) networks carry Swarm's service-name limit.
+            if non_empty(&nw.driver).is_none_or(|d| d == DEFAULT_NETWORK_DRIVER) {
+                let at = if non_empty(&nw.name).is_some() {
+                    format!("{field}.name")
+                } else {
+                    field.clone()
+                };
+                check_label_name_length(cx, &at, &name);
+            }
             let ipam = nw.ipam.as_ref().and_then(|ipam| {
                 let driver = non_empty(&ipam.driver);
                 if driver.is_none() && ipam.config.is_empty() {
@@ -229,6 +238,20 @@ fn check_name_length(cx: &mut Cx, field: &str, name: &str) {
     }
 }
 
+/// Swarm's limit on service and (overlay) network names: a DNS label.
+pub const MAX_SERVICE_NAME: usize = 63;
+
+/// Services and networks: Swarm refuses names over 63 characters (`name must be 63 characters or
+/// fewer`); say so at render time, naming the field.
+pub fn check_label_name_length(cx: &mut Cx, field: &str, name: &str) {
+    if name.len() > MAX_SERVICE_NAME {
+        cx.error(
+            field.to_owned(),
+            format!("{name:?} is longer than Swarm's {MAX_SERVICE_NAME} characters"),
+        );
+    }
+}
+
 /// Every top-level secret. Data is never part of the plan: values are made at apply time.
 pub fn secrets(cx: &mut Cx) -> Vec<SecretPlan> {
     let mut plans: Vec<SecretPlan> = Vec::new();
@@ -292,10 +315,23 @@ pub fn secrets(cx: &mut Cx) -> Vec<SecretPlan> {
     plans
 }
 
-/// The content-versioned name of a config: `<base>_<first 10 hex of sha256(data)>`.
+/// The content-versioned name of a config without a recipe-given `name:`:
+/// `<base>_<first 10 hex of sha256(data)>`, the base cut (never the hash) so the name stays within
+/// Swarm's 64 characters.
 pub fn versioned_config_name(base: &str, data: &[u8]) -> String {
     let digest = hex::encode(Sha256::digest(data));
-    format!("{base}_{}", &digest[..10])
+    let hash = &digest[..10];
+    let keep = MAX_OBJECT_NAME - hash.len() - 1;
+    let mut base: &str = base;
+    if base.len() > keep {
+        let mut end = keep;
+        while !base.is_char_boundary(end) {
+            end -= 1;
+        }
+        // A name must end in [a-zA-Z0-9] before the `_`; `_` itself is allowed inside.
+        base = base[..end].trim_end_matches(['-', '.']);
+    }
+    format!("{base}_{hash}")
 }
 
 /// Every top-level config, with its data, named by content hash.
@@ -343,8 +379,12 @@ fn config_plan(
     };
     let path = checked_file(cx, field, file)?;
     let data = read(cx, field, &path)?;
-    let base = non_empty(&obj.name).unwrap_or_else(|| cx.scope(key));
-    let name = versioned_config_name(&base, &data);
+    // A recipe-given `name:` is used as written (as docker does; never made longer): its content
+    // cannot change under that name (see the plan). Without one, the name is derived from content.
+    let name = match non_empty(&obj.name) {
+        Some(given) => given,
+        None => versioned_config_name(&cx.scope(key), &data),
+    };
     check_name_length(cx, field, &name);
     let spec = ConfigSpec {
         name: Some(name.clone()),

@@ -17,7 +17,8 @@ use bollard::models::{
     TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
 
-use super::objects::{Names, service_network_keys};
+use super::image::normalize_image;
+use super::objects::{Names, check_label_name_length, service_network_keys};
 use super::parse::parse_cpus;
 use super::{
     Cx, LABEL_DEPLOYMENT, LABEL_IMAGE, LABEL_MANAGED_BY, LABEL_NAMESPACE, ServicePlan,
@@ -97,7 +98,9 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
     container_labels.insert(LABEL_NAMESPACE.into(), cx.stack().into());
 
     let container = TaskSpecContainerSpec {
-        image: Some(image.clone()),
+        // docker/cli's client sends the image with `:latest` added (see `image.rs`); the stack
+        // label keeps the compose file's text, as `convert.Service` does.
+        image: Some(normalize_image(&image)),
         labels: Some(container_labels),
         command: non_empty_vec(svc.entrypoint.clone().unwrap_or_default()),
         args: non_empty_vec(svc.command.clone().unwrap_or_default()),
@@ -177,6 +180,7 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
     labels.insert(version_label(cx.stack()), cx.input.version.into());
 
     let name = cx.scope(key);
+    check_label_name_length(cx, &f, &name);
     let spec = ServiceSpec {
         name: Some(name.clone()),
         labels: Some(labels),

@@ -122,7 +122,7 @@ fn snapshot_small_stack() {
                              "SecretName": "s_db_password_v1"}],
                 "Configs": [{"File": {"Name": "/etc/nginx/conf.d/default.conf", "UID": "0",
                                       "GID": "0", "Mode": 292},
-                             "ConfigName": "s_nginx_conf_b9148fc6df"}]
+                             "ConfigName": "s_nginx_conf"}]
             },
             "Resources": {},
             "RestartPolicy": {"Condition": "on-failure", "MaxAttempts": 3},
@@ -159,8 +159,8 @@ fn snapshot_small_stack() {
              "labels": hearth, "file": null, "driver": null, "template_driver": null}
         ],
         "configs": [
-            {"name": "s_nginx_conf_b9148fc6df", "key": "nginx_conf", "external": false,
-             "spec": {"Name": "s_nginx_conf_b9148fc6df", "Labels": hearth,
+            {"name": "s_nginx_conf", "key": "nginx_conf", "external": false,
+             "spec": {"Name": "s_nginx_conf", "Labels": hearth,
                       "Data": "c2VydmVyIHsgbGlzdGVuIDgwOyB9Cg=="},
              "template_driver": null}
         ],
@@ -229,6 +229,7 @@ fn config_name_follows_content() {
     let mut changed = files();
     changed.insert("nginx.conf".into(), b"other".to_vec());
     let b = render_with(compose, &changed, "1").unwrap();
+    // No recipe-given `name:`: hearth names the config by content.
     assert!(a.configs[0].name.starts_with("s_c_"));
     assert_eq!(a.configs[0].name.len(), "s_c_".len() + 10);
     assert_ne!(a.configs[0].name, b.configs[0].name);
@@ -682,4 +683,147 @@ fn env_file_and_bad_enums_are_errors() {
 fn errors_from_several_services_are_all_reported() {
     let e = err(json!({"services": {"a": {}, "b": {}, "c": {"image": "x"}}}));
     assert_eq!(e.len(), 2);
+}
+
+#[test]
+fn untagged_image_gets_latest_and_the_label_keeps_the_compose_text() {
+    let s = svc(json!({"image": "docker.io/library/nginx"}));
+    assert_eq!(s["TaskTemplate"]["ContainerSpec"]["Image"], "nginx:latest");
+    assert_eq!(
+        s["Labels"]["com.docker.stack.image"],
+        "docker.io/library/nginx"
+    );
+    let s = svc(json!({"image": "localhost:5000/app"}));
+    assert_eq!(
+        s["TaskTemplate"]["ContainerSpec"]["Image"],
+        "localhost:5000/app:latest"
+    );
+}
+
+/// Renders `compose` under `stack`.
+fn render_stack(stack: &str, compose: Value) -> Result<StackSpec, Diagnostics> {
+    let compose: ComposeFile = serde_json::from_value(compose).expect("valid compose model");
+    let files = files();
+    let read = |p: &str| -> Result<Option<Vec<u8>>, String> { Ok(files.get(p).cloned()) };
+    render(&RenderInput {
+        deployment: "web",
+        stack,
+        version: "1",
+        source: "recipe@1.0.0:compose.yml",
+        compose: &compose,
+        read_file: &read,
+        extra_labels: &Default::default(),
+    })
+}
+
+fn fields(r: Result<StackSpec, Diagnostics>) -> Vec<(String, String)> {
+    match r {
+        Ok(_) => vec![],
+        Err(d) => d.0.into_iter().map(|d| (d.field, d.message)).collect(),
+    }
+}
+
+#[test]
+fn object_names_at_swarms_limits_with_the_longest_stack_names() {
+    // The longest stack name hearth derives: a one-letter service on an external network only,
+    // with a two-letter secret key, leaves 63 - 2 = 61 characters (`warm-canon-<recipe>.<pool
+    // domain>` cut and hashed by manifest::names::stack_name).
+    let domain = format!("warm-canon-postgres-with-a-long-name.{}", "d".repeat(40));
+    let base = json!({"services": {"a": {"image": "x", "configs": ["c"], "secrets": ["sa"],
+                                         "networks": ["proxy"]}},
+                      "networks": {"proxy": {"external": true}},
+                      "configs": {"c": {"file": "nginx.conf"}},
+                      "secrets": {"sa": {"file": "nginx.conf"}}});
+    let model: ComposeFile = serde_json::from_value(base.clone()).unwrap();
+    assert_eq!(longest_scoped_key(&model), 1);
+    let stack = crate::manifest::names::stack_name(&domain, longest_scoped_key(&model));
+    assert_eq!(stack.len(), 61, "{stack}");
+    let service = |extra: Value| {
+        let mut c = base.clone();
+        merge(&mut c, extra);
+        c
+    };
+    // Derived config name: `<stack>_c_<hash>` would be 74; the base is cut, the hash kept.
+    let ok = render_stack(&stack, service(json!({}))).expect("renders");
+    let c = &ok.configs[0].name;
+    assert_eq!(c.len(), 64, "{c}");
+    assert!(c.starts_with(&stack[..53]), "{c}");
+    assert_eq!(&c[53..54], "_");
+    assert_eq!(ok.services[0].name.len(), 63);
+    assert_eq!(ok.secrets[0].name.len(), 64);
+    // A `default` network (a service without `networks:`) is room the stack name must leave.
+    let mut with_default = base.clone();
+    with_default["services"]["a"]
+        .as_object_mut()
+        .unwrap()
+        .remove("networks");
+    let model: ComposeFile = serde_json::from_value(with_default.clone()).unwrap();
+    assert_eq!(longest_scoped_key(&model), "default".len());
+    let short = crate::manifest::names::stack_name(&domain, longest_scoped_key(&model));
+    let r = render_stack(&short, with_default).expect("renders");
+    assert_eq!(r.networks[0].name.len(), 63);
+    assert_eq!(r.longest_scoped_key(), "default".len());
+    assert_eq!(ok.longest_scoped_key(), 1);
+    // A recipe-given config name is used as written: 64 characters deploy, 65 are refused.
+    for (len, refused) in [(64, false), (65, true)] {
+        let name = format!("{stack}_{}", "e".repeat(len - stack.len() - 1));
+        let r = render_stack(
+            &stack,
+            service(json!({"configs": {"c": {"file": "nginx.conf", "name": name.clone()}}})),
+        );
+        if refused {
+            let f = fields(r);
+            assert_eq!(f.len(), 1, "{f:?}");
+            assert_eq!(f[0].0, "configs.c.name");
+            assert!(f[0].1.contains("longer than Swarm's 64"), "{f:?}");
+        } else {
+            let r = r.expect("64 characters render");
+            assert_eq!(r.configs[0].name, name, "never made longer");
+        }
+        // Secrets alike.
+        let r = render_stack(
+            &stack,
+            service(json!({"secrets": {"sa": {"file": "nginx.conf", "name": name.clone()}}})),
+        );
+        if refused {
+            assert_eq!(fields(r)[0].0, "secrets.sa.name");
+        } else {
+            assert_eq!(r.expect("renders").secrets[0].name, name);
+        }
+    }
+    // Services and overlay networks: 63 characters.
+    let f = fields(render_stack(
+        &stack,
+        json!({"services": {"abc": {"image": "x", "networks": ["n"]}},
+               "networks": {"n": {"name": "n".repeat(64)}}}),
+    ));
+    let at: Vec<&str> = f.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(at, ["networks.n.name", "services.abc"], "{f:?}");
+    assert!(f.iter().all(|(_, m)| m.contains("longer than Swarm's 63")));
+    let f = fields(render_stack(
+        &stack,
+        json!({"services": {"a": {"image": "x", "networks": ["n"]}},
+               "networks": {"n": {"name": "n".repeat(63)}}}),
+    ));
+    assert!(f.is_empty(), "{f:?}");
+}
+
+fn merge(a: &mut Value, b: Value) {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (a, b) => *a = b,
+    }
+}
+
+#[test]
+fn recipe_config_names_are_not_versioned_by_hearth() {
+    let s = ok(
+        json!({"services": {"app": {"image": "x", "configs": ["c"]}},
+                      "configs": {"c": {"file": "nginx.conf", "name": "s_c_v1"}}}),
+    );
+    assert_eq!(s.configs[0].name, "s_c_v1");
 }

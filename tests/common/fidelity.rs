@@ -21,7 +21,7 @@ pub struct Side {
     pub domain: String,
     /// Published port -> placeholder (`<KS_HTTP_PORT>`): each side publishes its own ports.
     pub ports: BTreeMap<i64, String>,
-    /// hearth names configs `<name>_<first 10 hex of sha256>` (documented difference 2).
+    /// hearth names configs without a recipe `name:` `<stack>_<key>_<first 10 hex of sha256>` (documented difference 2).
     pub hashed_configs: bool,
 }
 
