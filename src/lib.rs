@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod plan;
 pub mod probe;
 pub mod recipe;
+pub mod redact;
 pub mod render;
 pub mod report;
 pub mod source;

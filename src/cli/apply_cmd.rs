@@ -48,7 +48,7 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
         let mut to_wait = Vec::new();
         for plan in &plans {
             for p in &plan.problems {
-                eprintln!("{}: {p}", plan.deployment);
+                eprintln!("{}: {}", plan.deployment, crate::redact::text(p));
                 failed = true;
             }
             let suspended = loaded
@@ -80,10 +80,11 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
                 }
                 (Some(b), StepEvent::Done(_)) => b.inc(1),
                 (Some(b), StepEvent::Failed(s, m)) => b.println(format!(
-                    "{}: {} {} failed: {m}",
+                    "{}: {} {} failed: {}",
                     plan.deployment,
                     s.action.kind(),
-                    s.action.object()
+                    s.action.object(),
+                    crate::redact::text(&m)
                 )),
                 (None, StepEvent::Started(_)) => {}
                 (None, StepEvent::Done(s)) => eprintln!(
@@ -94,10 +95,11 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
                     s.reason
                 ),
                 (None, StepEvent::Failed(s, m)) => eprintln!(
-                    "{}: {} {} failed: {m}",
+                    "{}: {} {} failed: {}",
                     plan.deployment,
                     s.action.kind(),
-                    s.action.object()
+                    s.action.object(),
+                    crate::redact::text(&m)
                 ),
             };
             let result = apply_plan(&client, plan, &mut ids, &progress).await;
@@ -127,7 +129,7 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
                 .map(|d| d.stack.clone())
                 .collect();
             if let Err(stuck) = wait(&client, &stacks, args.timeout, tty).await {
-                eprintln!("{stuck}");
+                eprintln!("{}", crate::redact::text(&stuck));
                 return ExitCode::from(1);
             }
         }

@@ -31,6 +31,12 @@ pub struct Cli {
     /// when it stops answering or loses quorum. A worker is refused.
     #[arg(long, global = true, env = "HEARTH_DOCKER_HOST", value_delimiter = ',')]
     pub docker_host: Vec<String>,
+    /// Env keys whose values are never printed (plan, drift, render, API, status page, logs):
+    /// a key containing one of these comma-separated words, case-insensitive, has its value shown
+    /// as `<redacted:sha256:1a2b3c4d>` (the value's SHA-256 prefix). Empty: key-based redaction off
+    /// (values of secrets hearth made or read are still hidden). See docs/redaction.md.
+    #[arg(long, global = true, env = "HEARTH_REDACT_KEYS", default_value = crate::redact::DEFAULT_KEYS)]
+    pub redact_keys: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -69,6 +75,9 @@ pub enum Command {
         deployment: String,
         #[arg(long, short = 'o', value_enum, default_value = "json")]
         output: Output,
+        /// Print credential values as they are (by default they are redacted like everywhere).
+        #[arg(long)]
+        show_secrets: bool,
     },
     /// Show what `apply` would change on the swarm, with reasons.
     Plan {
@@ -173,13 +182,15 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     // Several managers travel as one comma-separated string (`Client::connect` splits it).
     let docker_host = (!cli.docker_host.is_empty()).then(|| cli.docker_host.join(","));
+    crate::redact::configure(&cli.redact_keys);
     match cli.command {
         Command::Validate { source } => validate::run(&source),
         Command::Render {
             source,
             deployment,
             output,
-        } => render_cmd::run(&source, &deployment, output),
+            show_secrets,
+        } => render_cmd::run(&source, &deployment, output, show_secrets),
         Command::Plan {
             source,
             output,

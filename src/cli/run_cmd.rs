@@ -214,7 +214,7 @@ where
     let filter = tracing_subscriber::EnvFilter::try_new(directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(writer)
+        .with_writer(crate::redact::MakeWriter(writer))
         .with_target(false)
         .with_ansi(ansi)
         .with_filter(filter)

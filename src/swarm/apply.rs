@@ -107,6 +107,7 @@ async fn apply_step(client: &Client, step: &Step, ids: &mut Ids) -> Result<(), S
             ..
         } => {
             let value = secret_value(source)?;
+            crate::redact::remember(&value);
             let spec = SecretSpec {
                 name: Some(name.clone()),
                 labels: Some(labels.clone().into_iter().collect()),
