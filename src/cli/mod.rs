@@ -6,6 +6,7 @@ mod apply_cmd;
 mod common;
 mod healthcheck_cmd;
 mod plan_cmd;
+mod purge_cmd;
 mod render_cmd;
 mod run_cmd;
 mod status_cmd;
@@ -138,6 +139,14 @@ pub enum Command {
         /// The snapshot id (see `hearth snapshots NAME`).
         snapshot: Option<String>,
     },
+    /// Remove what is left of a deployment no manifest declares any more, its secrets included
+    /// (prune and park keep them), and list the volumes left (never removed).
+    Purge {
+        #[command(flatten)]
+        source: Source,
+        /// The deployment.
+        name: String,
+    },
     /// Clear a deployment's AdvanceFailed so the running controller tries the version again.
     Retry {
         #[command(flatten)]
@@ -236,6 +245,7 @@ pub fn run(cli: Cli) -> ExitCode {
             &name,
             snapshot.as_deref(),
         ),
+        Command::Purge { source, name } => purge_cmd::run(&source, docker_host.as_deref(), &name),
         Command::Retry { source, name } => {
             advance_cmd::retry(&source, docker_host.as_deref(), &name)
         }
