@@ -105,10 +105,12 @@ pub enum Command {
         /// How long in-flight changes may take to finish after SIGTERM.
         #[arg(long, default_value = "30s", value_parser = crate::manifest::parse_duration)]
         grace: std::time::Duration,
-        /// Address of the status page, JSON API and /metrics. Loopback by default: the endpoints
-        /// are unauthenticated, so give another address (e.g. 0.0.0.0:9480) only on purpose.
+        /// Address of the status page, JSON API and /metrics. Loopback by default; another
+        /// address (e.g. 0.0.0.0:9480) needs --api-token-file (or --insecure-listen).
         #[arg(long, default_value = crate::report::DEFAULT_LISTEN, env = "HEARTH_LISTEN")]
         listen: std::net::SocketAddr,
+        #[command(flatten)]
+        endpoints: run_cmd::EndpointArgs,
         /// How probes reach tasks: `gwbridge` (hearth on a swarm node, outside any container:
         /// the task's docker_gwbridge address) or `overlay[:NET,...]` (hearth in a container
         /// attached to the apps' overlay networks: their task addresses, optionally only on NETs).
@@ -163,6 +165,9 @@ pub enum Command {
         url: String,
         #[arg(long, short = 'o', value_enum, default_value = "text")]
         output: status_cmd::StatusOutput,
+        /// File of the bearer token the API needs (a hearth with --api-token-file).
+        #[arg(long, env = "HEARTH_API_TOKEN_FILE")]
+        token_file: Option<PathBuf>,
     },
     /// Exit 0 when the hearth listening at --listen answers `/healthz` (the image's HEALTHCHECK).
     Healthcheck {
@@ -212,6 +217,7 @@ pub fn run(cli: Cli) -> ExitCode {
             poll,
             grace,
             listen,
+            endpoints,
             probe_reach,
             lease,
             snapshots,
@@ -223,6 +229,7 @@ pub fn run(cli: Cli) -> ExitCode {
             poll,
             grace,
             listen,
+            endpoints: &endpoints,
             probe_reach,
             lease: &lease,
             advance: snapshots.config(),
@@ -249,10 +256,16 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Retry { source, name } => {
             advance_cmd::retry(&source, docker_host.as_deref(), &name)
         }
-        Command::Status { name, url, output } => status_cmd::run(&status_cmd::StatusArgs {
+        Command::Status {
+            name,
+            url,
+            output,
+            token_file,
+        } => status_cmd::run(&status_cmd::StatusArgs {
             url: &url,
             output,
             name: name.as_deref(),
+            token_file: token_file.as_deref(),
         }),
         Command::Apply {
             source,
@@ -330,7 +343,9 @@ mod tests {
         ])
         .expect("parses");
         match cli.command {
-            Command::Status { name, url, output } => {
+            Command::Status {
+                name, url, output, ..
+            } => {
                 assert_eq!(name.as_deref(), Some("gitea"));
                 assert_eq!(url, "http://h:1");
                 assert_eq!(output, status_cmd::StatusOutput::Json);
