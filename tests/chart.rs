@@ -353,6 +353,9 @@ fn the_deployment_reaches_a_remote_daemon_over_tls() {
     assert!(mounts.contains(&"/var/lib/hearth/cache"), "{mounts:?}");
     // Off loopback in the pod: the API token from a Secret.
     assert!(mounts.contains(&"/etc/hearth/api-token"), "{mounts:?}");
-    assert!(d.contains("name: HEARTH_API_TOKEN_FILE"), "no API token env");
+    assert!(
+        d.contains("name: HEARTH_API_TOKEN_FILE"),
+        "no API token env"
+    );
     assert_eq!(doc["spec"]["strategy"]["type"], "Recreate");
 }
