@@ -55,6 +55,8 @@ COPY --from=builder /out/hearth /usr/local/bin/hearth
 USER 10001:10001
 WORKDIR /var/lib/hearth
 # Change the port with HEARTH_LISTEN, not `--listen`: the HEALTHCHECK reads the same variable.
+# 0.0.0.0 is off loopback: hearth then needs HEARTH_API_TOKEN_FILE (the API and status page want a
+# bearer token) or refuses to start (HEARTH_INSECURE_LISTEN=true serves them open on purpose).
 ENV HEARTH_LISTEN=0.0.0.0:9480 \
     HEARTH_CACHE=/var/lib/hearth/cache \
     HOME=/var/lib/hearth

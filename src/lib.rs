@@ -20,6 +20,7 @@ pub mod observed;
 pub mod plan;
 pub mod probe;
 pub mod recipe;
+pub mod redact;
 pub mod relpath;
 pub mod render;
 pub mod report;

@@ -300,6 +300,7 @@ fn templates_are_yaml_of_the_expected_kinds() {
         ("configmap.yaml", ("v1", "ConfigMap")),
         ("deployment.yaml", ("apps/v1", "Deployment")),
         ("pvc.yaml", ("v1", "PersistentVolumeClaim")),
+        ("secret.yaml", ("v1", "Secret")),
         ("service.yaml", ("v1", "Service")),
         (
             "servicemonitor.yaml",
@@ -350,6 +351,12 @@ fn the_deployment_reaches_a_remote_daemon_over_tls() {
         .collect();
     assert!(mounts.contains(&"/var/lib/hearth/snapshots"), "{mounts:?}");
     assert!(mounts.contains(&"/var/lib/hearth/cache"), "{mounts:?}");
+    // Off loopback in the pod: the API token from a Secret.
+    assert!(mounts.contains(&"/etc/hearth/api-token"), "{mounts:?}");
+    assert!(
+        d.contains("name: HEARTH_API_TOKEN_FILE"),
+        "no API token env"
+    );
     assert_eq!(doc["spec"]["strategy"]["type"], "Recreate");
 }
 

@@ -283,7 +283,7 @@ fn cleanup(n: u32, stack: &str) -> String {
         std::thread::sleep(Duration::from_millis(300));
     }
     let mut left = String::new();
-    for kind in ["service", "network", "config"] {
+    for kind in ["service", "network", "config", "secret"] {
         let (_, ids, _) = sm(&[
             "docker",
             &n.to_string(),
@@ -406,6 +406,26 @@ async fn leader_node_killed_standby_replica_takes_over() -> anyhow::Result<()> {
     let stack = "hearthha";
     let overlay = work.path().join("compose.test.yml");
     std::fs::write(&overlay, test_overlay(stack))?;
+
+    // The stack's API token (an external secret); a killed earlier run's one is replaced.
+    let token_file = work.path().join("api_token");
+    std::fs::write(&token_file, "ha-test-token")?;
+    let secret = format!("{stack}_api_token_v1");
+    let host = format!("unix://{}", sock(raft));
+    let _ = Command::new("docker")
+        .args(["-H", &host, "secret", "rm", &secret])
+        .output();
+    let out = Command::new("docker")
+        .args(["-H", &host, "secret", "create", "--label"])
+        .arg(format!("hearth.test={TEST}"))
+        .arg(&secret)
+        .arg(&token_file)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "docker secret create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let recipe = repo_dir().join("manifests/hearth");
     let deployed = Instant::now();

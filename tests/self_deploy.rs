@@ -1,8 +1,9 @@
 //! hearth deployed as a Swarm stack from `manifests/hearth/` with `docker stack deploy`, running the
 //! offline-built image (`scripts/image`, tagged `hearth:test`): it converges a fixture pool (its
 //! manifests from a Swarm config, its recipe repos bind-mounted read-only) and serves `/metrics` and
-//! the API on a host-mode published port; the image's HEALTHCHECK turns healthy and the process runs
-//! as the non-root user. Everything (the hearth stack, its volumes, the pool's stacks) is removed.
+//! the API on a host-mode published port (the API and page only with the bearer token from the
+//! stack's `api_token` secret, `/metrics` open); the image's HEALTHCHECK turns healthy and the
+//! process runs as the non-root user. Everything (the hearth stack, its volumes, the pool's stacks) is removed.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::http::{free_port, get};
+use common::http::{free_port, get, get_with_token};
 use common::pool::TestPool;
 use common::with_swarm;
 use hearth::report::api::DeploymentList;
@@ -203,6 +204,19 @@ async fn hearth_deploys_itself_as_a_stack_and_converges_a_pool() {
         let overlay = work.path().join("compose.test.yml");
         std::fs::write(&overlay, test_overlay(&stack))?;
         let port = free_port();
+        // The API token, as the recipe expects it: an external secret (labelled for the cleanup).
+        let token = env.unique("token");
+        let token_file = work.path().join("api_token");
+        std::fs::write(&token_file, &token)?;
+        let (ok, out) = docker(&[
+            "secret",
+            "create",
+            "--label",
+            &format!("hearth.test={TEST}"),
+            &format!("{stack}_api_token_v1"),
+            token_file.to_str().unwrap_or_default(),
+        ]);
+        anyhow::ensure!(ok, "docker secret create: {out}");
 
         let recipe = repo_dir().join("manifests/hearth");
         let started = Instant::now();
@@ -238,7 +252,7 @@ async fn hearth_deploys_itself_as_a_stack_and_converges_a_pool() {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(240);
         let list = loop {
-            let last = match get(addr, "/api/v1/deployments") {
+            let last = match get_with_token(addr, "/api/v1/deployments", Some(&token)) {
                 Ok((200, body)) => match serde_json::from_str::<DeploymentList>(&body) {
                     Ok(list)
                         if list.deployments.len() == DEPLOYMENTS.len()
@@ -289,7 +303,11 @@ async fn hearth_deploys_itself_as_a_stack_and_converges_a_pool() {
             );
         }
 
-        // /metrics on the same port.
+        // The API and page need the token; /metrics on the same port is open.
+        for path in ["/api/v1/deployments", "/"] {
+            let (status, _) = get(addr, path).map_err(anyhow::Error::msg)?;
+            anyhow::ensure!(status == 401, "{path} without the token: HTTP {status}");
+        }
         let (status, metrics) = get(addr, "/metrics").map_err(anyhow::Error::msg)?;
         anyhow::ensure!(status == 200, "/metrics: HTTP {status}");
         for (name, _) in DEPLOYMENTS {

@@ -13,7 +13,7 @@ use crate::manifest::DesiredState;
 use crate::observed::Snapshot;
 use crate::plan::plan_pool;
 use crate::swarm::Client;
-use crate::swarm::apply::{Ids, StepEvent, apply_plan};
+use crate::swarm::apply::{ApplyError, Ids, StepEvent, apply_plan, apply_replanning};
 
 use super::Source;
 use super::common::{connect, load_and_render, runtime};
@@ -47,9 +47,10 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
         let mut ids = Ids::from_snapshot(&snap);
         let mut failed = !pool.errors.is_empty();
         let mut to_wait = Vec::new();
+        let mut failed_deployments: Vec<String> = Vec::new();
         for plan in &plans {
             for p in &plan.problems {
-                eprintln!("{}: {p}", plan.deployment);
+                eprintln!("{}: {}", plan.deployment, crate::redact::text(p));
                 failed = true;
             }
             let suspended = loaded
@@ -81,10 +82,11 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
                 }
                 (Some(b), StepEvent::Done(_)) => b.inc(1),
                 (Some(b), StepEvent::Failed(s, m)) => b.println(format!(
-                    "{}: {} {} failed: {m}",
+                    "{}: {} {} failed: {}",
                     plan.deployment,
                     s.action.kind(),
-                    s.action.object()
+                    s.action.object(),
+                    crate::redact::text(&m)
                 )),
                 (None, StepEvent::Started(_)) => {}
                 (None, StepEvent::Done(s)) => eprintln!(
@@ -95,13 +97,35 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
                     s.reason
                 ),
                 (None, StepEvent::Failed(s, m)) => eprintln!(
-                    "{}: {} {} failed: {m}",
+                    "{}: {} {} failed: {}",
                     plan.deployment,
                     s.action.kind(),
-                    s.action.object()
+                    s.action.object(),
+                    crate::redact::text(&m)
                 ),
             };
-            let result = apply_plan(&client, plan, &mut ids, &progress).await;
+            // An object the plan counted on may vanish under it (a network still being removed
+            // by the previous apply's prune): plan this deployment again and retry, bounded.
+            let replan = |snap: &Snapshot| {
+                plan_pool(&pool, &loaded, snap, Some(&plan.deployment))
+                    .into_iter()
+                    .find(|p| p.deployment == plan.deployment)
+            };
+            let retrying = |e: &ApplyError, delay: Duration| {
+                let line = format!(
+                    "{}: {} {} failed: {}; planning again in {delay:.1?}",
+                    plan.deployment,
+                    e.action,
+                    e.object,
+                    crate::redact::text(&e.message)
+                );
+                match &bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
+            };
+            let result =
+                apply_replanning(&client, plan, &mut ids, &progress, &replan, &retrying).await;
             if let Some(b) = &bar {
                 b.finish_with_message(if result.is_ok() { "done" } else { "failed" });
             }
@@ -117,7 +141,10 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
                         to_wait.push(plan.deployment.clone());
                     }
                 }
-                Err(_) => failed = true,
+                Err(_) => {
+                    failed = true;
+                    failed_deployments.push(plan.deployment.clone());
+                }
             }
         }
         if args.wait && !to_wait.is_empty() {
@@ -127,8 +154,20 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
                 .filter(|d| to_wait.contains(&d.deployment))
                 .map(|d| d.stack.clone())
                 .collect();
-            if let Err(stuck) = wait(&client, &stacks, args.timeout, tty).await {
-                eprintln!("{stuck}");
+            // After a failed step, "all services converged" would be a lie: only the others are
+            // waited for, and said so.
+            let scope = if failed {
+                let which = if failed_deployments.is_empty() {
+                    "see the problems above".to_string()
+                } else {
+                    format!("a step failed: {}", failed_deployments.join(", "))
+                };
+                format!("the applied deployments' services converged; NOT everything ({which})")
+            } else {
+                "all services converged".to_string()
+            };
+            if let Err(stuck) = wait(&client, &stacks, args.timeout, tty, &scope).await {
+                eprintln!("{}", crate::redact::text(&stuck));
                 return ExitCode::from(1);
             }
             // Converged in hearth's own terms: what only running tasks reveal (pins of services
@@ -165,8 +204,8 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
                         failed = true;
                     }
                 }
-                if let Err(stuck) = wait(&client, &stacks, args.timeout, tty).await {
-                    eprintln!("{stuck}");
+                if let Err(stuck) = wait(&client, &stacks, args.timeout, tty, &scope).await {
+                    eprintln!("{}", crate::redact::text(&stuck));
                     return ExitCode::from(1);
                 }
             }
@@ -186,6 +225,7 @@ async fn wait(
     stacks: &BTreeSet<String>,
     timeout: Duration,
     tty: bool,
+    converged: &str,
 ) -> Result<(), String> {
     let start = Instant::now();
     let spinner = tty.then(ProgressBar::new_spinner);
@@ -198,7 +238,7 @@ async fn wait(
             .filter(|(_, c)| matches!(c, Convergence::Failed(_)))
             .collect();
         let line = if stuck.is_empty() {
-            "all services converged".to_string()
+            converged.to_string()
         } else {
             format!(
                 "waiting for {} service(s): {}",
@@ -221,7 +261,7 @@ async fn wait(
         last_line = line;
         if stuck.is_empty() {
             if let Some(s) = spinner {
-                s.finish_with_message(format!("converged in {:.1?}", start.elapsed()));
+                s.finish_with_message(format!("{converged} ({:.1?})", start.elapsed()));
             }
             return Ok(());
         }

@@ -30,6 +30,7 @@ pub fn load_and_render(source: &Source, only: Option<&str>) -> Option<(Loaded, D
         return None;
     }
     let pool = desired::build(&loaded, &store, only);
+    crate::redact::remember_pool(&loaded, &pool);
     for e in &pool.errors {
         eprintln!("{e}");
     }

@@ -6,6 +6,7 @@ mod apply_cmd;
 mod common;
 mod healthcheck_cmd;
 mod plan_cmd;
+mod purge_cmd;
 mod render_cmd;
 mod run_cmd;
 mod schema_cmd;
@@ -32,6 +33,12 @@ pub struct Cli {
     /// when it stops answering or loses quorum. A worker is refused.
     #[arg(long, global = true, env = "HEARTH_DOCKER_HOST", value_delimiter = ',')]
     pub docker_host: Vec<String>,
+    /// Env keys whose values are never printed (plan, drift, render, API, status page, logs):
+    /// a key containing one of these comma-separated words, case-insensitive, has its value shown
+    /// as `<redacted:sha256:1a2b3c4d>` (the value's SHA-256 prefix). Empty: key-based redaction off
+    /// (values of secrets hearth made or read are still hidden). See docs/redaction.md.
+    #[arg(long, global = true, env = "HEARTH_REDACT_KEYS", default_value = crate::redact::DEFAULT_KEYS)]
+    pub redact_keys: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -118,6 +125,9 @@ pub enum Command {
         deployment: DeploymentName,
         #[arg(long, short = 'o', value_enum, default_value = "json")]
         output: Output,
+        /// Print credential values as they are (by default they are redacted like everywhere).
+        #[arg(long)]
+        show_secrets: bool,
     },
     /// Print the JSON Schema of manifests (docs/manifest.schema.json), or with --markdown the
     /// field reference (docs/manifest.md).
@@ -158,10 +168,12 @@ pub enum Command {
         /// How long in-flight changes may take to finish after SIGTERM.
         #[arg(long, default_value = "30s", value_parser = crate::manifest::parse_duration)]
         grace: std::time::Duration,
-        /// Address of the status page, JSON API and /metrics. Loopback by default: the endpoints
-        /// are unauthenticated, so give another address (e.g. 0.0.0.0:9480) only on purpose.
+        /// Address of the status page, JSON API and /metrics. Loopback by default; another
+        /// address (e.g. 0.0.0.0:9480) needs --api-token-file (or --insecure-listen).
         #[arg(long, default_value = crate::report::DEFAULT_LISTEN, env = "HEARTH_LISTEN")]
         listen: std::net::SocketAddr,
+        #[command(flatten)]
+        endpoints: run_cmd::EndpointArgs,
         /// How probes reach tasks: `gwbridge` (hearth on a swarm node, outside any container:
         /// the task's docker_gwbridge address) or `overlay[:NET,...]` (hearth in a container
         /// attached to the apps' overlay networks: their task addresses, optionally only on NETs).
@@ -192,6 +204,14 @@ pub enum Command {
         /// The snapshot id (see `hearth snapshots NAME`).
         snapshot: Option<String>,
     },
+    /// Remove what is left of a deployment no manifest declares any more, its secrets included
+    /// (prune and park keep them), and list the volumes left (never removed).
+    Purge {
+        #[command(flatten)]
+        source: Source,
+        /// The deployment.
+        name: String,
+    },
     /// Clear a deployment's AdvanceFailed so the running controller tries the version again.
     Retry {
         #[command(flatten)]
@@ -210,6 +230,9 @@ pub enum Command {
         url: String,
         #[arg(long, short = 'o', value_enum, default_value = "text")]
         output: status_cmd::StatusOutput,
+        /// File of the bearer token the API needs (a hearth with --api-token-file).
+        #[arg(long, env = "HEARTH_API_TOKEN_FILE")]
+        token_file: Option<PathBuf>,
     },
     /// Exit 0 when the hearth listening at --listen answers `/healthz` (the image's HEALTHCHECK).
     Healthcheck {
@@ -238,13 +261,15 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     // Several managers travel as one comma-separated string (`Client::connect` splits it).
     let docker_host = (!cli.docker_host.is_empty()).then(|| cli.docker_host.join(","));
+    crate::redact::configure(&cli.redact_keys);
     match cli.command {
         Command::Validate { source, output } => validate::run(&source, output),
         Command::Render {
             source,
             deployment,
             output,
-        } => render_cmd::run(&source, deployment.get().unwrap_or_default(), output),
+            show_secrets,
+        } => render_cmd::run(&source, deployment.get().unwrap_or_default(), output, show_secrets),
         Command::Schema { markdown } => schema_cmd::run(markdown),
         Command::Completions { shell } => schema_cmd::completions(shell),
         Command::Plan {
@@ -259,6 +284,7 @@ pub fn run(cli: Cli) -> ExitCode {
             poll,
             grace,
             listen,
+            endpoints,
             probe_reach,
             lease,
             snapshots,
@@ -270,6 +296,7 @@ pub fn run(cli: Cli) -> ExitCode {
             poll,
             grace,
             listen,
+            endpoints: &endpoints,
             probe_reach,
             lease: &lease,
             advance: snapshots.config(),
@@ -292,13 +319,20 @@ pub fn run(cli: Cli) -> ExitCode {
             &name,
             snapshot.as_deref(),
         ),
+        Command::Purge { source, name } => purge_cmd::run(&source, docker_host.as_deref(), &name),
         Command::Retry { source, name } => {
             advance_cmd::retry(&source, docker_host.as_deref(), &name)
         }
-        Command::Status { name, url, output } => status_cmd::run(&status_cmd::StatusArgs {
+        Command::Status {
+            name,
+            url,
+            output,
+            token_file,
+        } => status_cmd::run(&status_cmd::StatusArgs {
             url: &url,
             output,
             name: name.get(),
+            token_file: token_file.as_deref(),
         }),
         Command::Apply {
             source,
@@ -376,7 +410,9 @@ mod tests {
         ])
         .expect("parses");
         match cli.command {
-            Command::Status { name, url, output } => {
+            Command::Status {
+                name, url, output, ..
+            } => {
                 assert_eq!(name.get(), Some("gitea"));
                 assert_eq!(url, "http://h:1");
                 assert_eq!(output, status_cmd::StatusOutput::Json);

@@ -1,4 +1,5 @@
-//! `hearth plan`: what `apply` would do, per deployment, with reasons and field differences.
+//! `hearth plan`: what `apply` would do, per deployment, with reasons and field differences
+//! (credentials redacted: [`crate::redact`]).
 
 use std::process::ExitCode;
 
@@ -22,12 +23,15 @@ pub fn run(source: &Source, host: Option<&str>, output: Output, detailed: bool) 
         Ok(s) => s,
         Err(code) => return code,
     };
-    let plans = plan_pool(&pool, &loaded, &snap, None);
+    let mut plans = plan_pool(&pool, &loaded, &snap, None);
+    crate::redact::with(|r| plans.iter_mut().for_each(|p| r.plan(p)));
     match output {
         Output::Json | Output::Yaml => {
-            let v = crate::render::canonical_value(&plans)
+            let mut v = crate::render::canonical_value(&plans)
                 .map(crate::render::docker_key_names)
                 .unwrap_or_default();
+            // The specs of create and update steps carry env values too.
+            crate::redact::with(|r| r.json(&mut v));
             let text = if output == Output::Json {
                 serde_json::to_string_pretty(&v).unwrap_or_default()
             } else {

@@ -46,6 +46,38 @@ pub struct GitArgs {
     pub refresh_token_file: Option<std::path::PathBuf>,
 }
 
+/// Who may read the endpoints (`report::auth`, docs/endpoints.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct EndpointArgs {
+    /// File holding the bearer token the API and status page require
+    /// (`Authorization: Bearer <token>`); needed with a --listen off loopback.
+    #[arg(long, env = "HEARTH_API_TOKEN_FILE")]
+    pub api_token_file: Option<std::path::PathBuf>,
+    /// File holding the bearer token /metrics requires (open without it).
+    #[arg(long, env = "HEARTH_METRICS_TOKEN_FILE")]
+    pub metrics_token_file: Option<std::path::PathBuf>,
+    /// Serve the API and status page without a token on an address off loopback.
+    #[arg(long, env = "HEARTH_INSECURE_LISTEN")]
+    pub insecure_listen: bool,
+}
+
+impl EndpointArgs {
+    /// The tokens, read, after checking that `listen` may be served with them.
+    pub fn auth(&self, listen: std::net::SocketAddr) -> Result<report::auth::Auth, String> {
+        let read = |p: &Option<std::path::PathBuf>, what| {
+            p.as_deref()
+                .map(|p| report::auth::read_token(p, what))
+                .transpose()
+        };
+        let auth = report::auth::Auth {
+            api: read(&self.api_token_file, "API token")?,
+            metrics: read(&self.metrics_token_file, "metrics token")?,
+        };
+        report::auth::check_listen(listen, auth.api.is_some(), self.insecure_listen)?;
+        Ok(auth)
+    }
+}
+
 /// Leader election between hearth instances of one pool (`controller::lease`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct LeaseArgs {
@@ -90,6 +122,7 @@ pub struct RunArgs<'a> {
     pub poll: Duration,
     pub grace: Duration,
     pub listen: std::net::SocketAddr,
+    pub endpoints: &'a EndpointArgs,
     pub probe_reach: crate::probe::ReachPolicy,
     pub lease: &'a LeaseArgs,
     pub advance: controller::AdvanceConfig,
@@ -128,6 +161,13 @@ pub fn run(args: &RunArgs) -> ExitCode {
         },
         None => None,
     };
+    let auth = match args.endpoints.auth(args.listen) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
     let lease = match args.lease.config() {
         Ok(l) => l,
         Err(e) => {
@@ -159,9 +199,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut server_stop = stop_rx.clone();
-        let server = tokio::spawn(report::serve(listener, shared.clone(), async move {
-            let _ = server_stop.wait_for(|stop| *stop).await;
-        }));
+        let server = tokio::spawn(report::serve_with(
+            listener,
+            shared.clone(),
+            auth,
+            async move {
+                let _ = server_stop.wait_for(|stop| *stop).await;
+            },
+        ));
         tokio::spawn(async move {
             let (Ok(mut term), Ok(mut int)) = (
                 signal(SignalKind::terminate()),
@@ -214,7 +259,7 @@ where
     let filter = tracing_subscriber::EnvFilter::try_new(directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(writer)
+        .with_writer(crate::redact::MakeWriter(writer))
         .with_target(false)
         .with_ansi(ansi)
         .with_filter(filter)

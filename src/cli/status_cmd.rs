@@ -24,6 +24,8 @@ pub struct StatusArgs<'a> {
     pub url: &'a str,
     pub output: StatusOutput,
     pub name: Option<&'a str>,
+    /// File of the bearer token the API needs (a hearth listening off loopback).
+    pub token_file: Option<&'a std::path::Path>,
 }
 
 /// Splits `http://host:port[/prefix]` into (authority, path prefix without trailing slash).
@@ -46,18 +48,20 @@ pub fn split_url(url: &str) -> Result<(String, String), String> {
     Ok((authority, path.to_string()))
 }
 
-/// GETs `path` under `url`; returns (HTTP status, body).
-pub async fn get(url: &str, path: &str) -> Result<(u16, Bytes), String> {
+/// GETs `path` under `url`, with `token` as bearer token if given; returns (HTTP status, body).
+pub async fn get(url: &str, path: &str, token: Option<&str>) -> Result<(u16, Bytes), String> {
     let (authority, prefix) = split_url(url)?;
     let uri = format!("{prefix}{path}");
     let stream = tokio::net::TcpStream::connect(&authority)
         .await
         .map_err(|e| format!("cannot reach hearth at {url}: {e}"))?;
-    let req = Request::get(&uri)
+    let mut req = Request::get(&uri)
         .header("Host", &authority)
-        .header("Accept", "application/json")
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
+        .header("Accept", "application/json");
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let req = req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("GET {uri}: {e}"))?;
@@ -222,7 +226,11 @@ async fn fetch(args: &StatusArgs<'_>) -> Result<String, String> {
         Some(n) => format!("/api/v1/deployments/{}", encode_segment(n)),
         None => "/api/v1/deployments".to_string(),
     };
-    let (status, body) = get(args.url, &path).await?;
+    let token = args
+        .token_file
+        .map(|p| crate::report::auth::read_token(p, "API token"))
+        .transpose()?;
+    let (status, body) = get(args.url, &path, token.as_deref()).await?;
     if status != 200 {
         let why = serde_json::from_slice::<ApiError>(&body)
             .map(|e| e.message)

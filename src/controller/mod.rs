@@ -383,6 +383,7 @@ impl Controller {
         }
         store.refresh();
         self.desired = desired::build_cached(&self.loaded, &store, None, &mut self.cache);
+        crate::redact::remember_pool(&self.loaded, &self.desired);
         self.shared
             .set_lease_pool(self.loaded.pool.as_ref().map(|p| status::LeasePool {
                 name: p.metadata.name.clone(),
@@ -723,6 +724,7 @@ impl Controller {
             plan.steps.retain(|s| !s.heals_drift);
         }
         st.drift = plan.drift.clone();
+        crate::redact::with(|r| st.drift.iter_mut().for_each(|d| r.drift(d)));
 
         let dependencies: Vec<(String, crate::assess::Phase)> = d
             .spec

@@ -634,8 +634,20 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
 }
 
 /// Removes a deployment that is gone from the manifests (only when the pool says `prune: true`):
-/// its services, then its networks, configs and secrets. Volumes are never removed.
+/// its services, then its networks and configs. Its secrets stay, like its volumes: generated
+/// values cannot be made again, and a deployment added back must find the passwords its data was
+/// initialised with. Only [`plan_purge`] (`hearth purge NAME`) removes them.
 pub fn plan_prune(pool: &str, deployment: &str, snap: &Snapshot) -> Plan {
+    removal(pool, deployment, snap, false)
+}
+
+/// Removes everything hearth made for a deployment: [`plan_prune`] and its secrets. Volumes are
+/// never removed.
+pub fn plan_purge(pool: &str, deployment: &str, snap: &Snapshot) -> Plan {
+    removal(pool, deployment, snap, true)
+}
+
+fn removal(pool: &str, deployment: &str, snap: &Snapshot, purge: bool) -> Plan {
     let mine = owned_by(pool, deployment);
     let mut plan = Plan {
         deployment: deployment.to_string(),
@@ -645,7 +657,13 @@ pub fn plan_prune(pool: &str, deployment: &str, snap: &Snapshot) -> Plan {
     if deployment.is_empty() {
         return plan;
     }
-    let reason = || "deployment removed from the manifests and the pool prunes".to_string();
+    let reason = || {
+        if purge {
+            "deployment purged".to_string()
+        } else {
+            "deployment removed from the manifests and the pool prunes".to_string()
+        }
+    };
     let step = |action| Step {
         action,
         reason: reason(),
@@ -684,7 +702,7 @@ pub fn plan_prune(pool: &str, deployment: &str, snap: &Snapshot) -> Plan {
             }));
         }
     }
-    for s in &snap.secrets {
+    for s in snap.secrets.iter().filter(|_| purge) {
         let spec = s.spec.as_ref();
         if labels_of(spec.and_then(|s| s.labels.as_ref())) == mine {
             plan.steps.push(step(Action::RemoveSecret {

@@ -9,7 +9,7 @@ pub mod pool;
 
 pub use actions::{
     Action, DriftItem, Intent, Plan, SecretValue, SnapIndex, Step, orphans, plan_deployment,
-    plan_indexed, plan_prune,
+    plan_indexed, plan_prune, plan_purge,
 };
 pub use diff::{FieldDiff, diff};
 pub use pin::{LABEL_PIN_NODE, eligible_nodes, pin_volumes, pin_volumes_in};

@@ -354,11 +354,23 @@ fn prune_removes_the_stack_objects_but_has_no_volume_action() {
             "remove_service",
             "remove_network",
             "remove_config",
-            "remove_secret"
         ]
     );
     assert_eq!(plan.stack, "web_example_org");
     assert!(plan_prune("p", "nope", &applied(&spec)).is_empty());
+    // Secrets stay with a prune (like volumes); only a purge removes them.
+    let purge = plan_purge("p", "web", &applied(&spec));
+    let k: Vec<&str> = purge.steps.iter().map(|s| s.action.kind()).collect();
+    assert_eq!(
+        &k[..4],
+        &plan
+            .steps
+            .iter()
+            .map(|s| s.action.kind())
+            .collect::<Vec<_>>()[..]
+    );
+    assert_eq!(k[4..], ["remove_secret"]);
+    assert!(purge.steps.iter().all(|s| s.reason == "deployment purged"));
 }
 
 #[test]

@@ -112,7 +112,7 @@ pub fn age(rfc3339: Option<&str>, now: SystemTime) -> String {
 
 impl From<&DeploymentStatus> for Deployment {
     fn from(s: &DeploymentStatus) -> Deployment {
-        Deployment {
+        let mut d = Deployment {
             name: s.name.clone(),
             recipe: s.recipe.clone(),
             role: s.role.clone(),
@@ -175,8 +175,29 @@ impl From<&DeploymentStatus> for Deployment {
             last_reconcile: time(s.last_reconcile),
             last_error: s.last_error.clone(),
             last_ready: time(s.last_ready),
-        }
+        };
+        redact(&mut d);
+        d
     }
+}
+
+/// Hides credentials in everything a deployment's report shows (drift values, messages, the last
+/// error): see [`crate::redact`].
+pub fn redact(d: &mut Deployment) {
+    crate::redact::with(|r| {
+        let t = |s: &mut String| *s = r.text(s);
+        t(&mut d.message);
+        d.conditions.iter_mut().for_each(|c| t(&mut c.message));
+        d.services.iter_mut().for_each(|x| t(&mut x.message));
+        d.probes.iter_mut().for_each(|x| t(&mut x.message));
+        if let Some(e) = d.last_error.as_mut() {
+            t(e);
+        }
+        for x in &mut d.drift {
+            x.desired = r.json_text(&x.desired);
+            x.live = r.json_text(&x.live);
+        }
+    });
 }
 
 /// Every deployment, by name, and the controller's own state.
@@ -194,7 +215,7 @@ pub fn list(shared: &Shared) -> DeploymentList {
         manifest_errors: shared
             .manifest_errors
             .read()
-            .map(|e| e.clone())
+            .map(|e| e.iter().map(|x| crate::redact::text(x)).collect())
             .unwrap_or_default(),
     }
 }

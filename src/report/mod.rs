@@ -8,11 +8,14 @@
 //!   error with 404 for an unknown name;
 //! - `/` and `/deployments/{name}`: the server-rendered status page ([`html`]).
 //!
+//! Off loopback, the API and page need a bearer token ([`auth`]).
+//!
 //! Nothing here writes to the controller's state, except that a scrape moves queued reconcile
 //! durations into the histogram. Secrets never reach this module: [`Shared`] holds names,
 //! phases, messages and drift of non-secret fields only.
 
 pub mod api;
+pub mod auth;
 pub mod html;
 pub mod metrics;
 
@@ -40,8 +43,13 @@ struct AppState {
     metrics: Arc<metrics::Metrics>,
 }
 
-/// The routes, bound to `shared`.
+/// The routes, bound to `shared`, open to every caller.
 pub fn router(shared: Arc<Shared>) -> Router {
+    router_with(shared, auth::Auth::default())
+}
+
+/// The routes, bound to `shared`, checking the tokens of `auth`.
+pub fn router_with(shared: Arc<Shared>, auth: auth::Auth) -> Router {
     let state = AppState {
         metrics: Arc::new(metrics::Metrics::new(shared.clone())),
         shared,
@@ -58,30 +66,53 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/source/refresh", axum::routing::post(api_refresh))
         .fallback(not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(auth, auth::require))
 }
 
-/// Binds `addr`; warns when it is not a loopback address (the endpoints are unauthenticated).
+/// Binds `addr`.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    if !addr.ip().is_loopback() {
-        tracing::warn!(
-            "listening on {addr}, not a loopback address: the status page, API and metrics are \
-             unauthenticated and readable from the network"
-        );
-    }
-    Ok(listener)
+    tokio::net::TcpListener::bind(addr).await
 }
 
-/// Serves the routes on `listener` until `shutdown` resolves.
+/// Serves the routes on `listener`, open to every caller, until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, shared, auth::Auth::default(), shutdown).await
+}
+
+/// Serves the routes on `listener`, checking the tokens of `auth`, until `shutdown` resolves.
+/// Warns when the API is open on an address off loopback (`--insecure-listen`).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    auth: auth::Auth,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!("status page, API and metrics on http://{addr}/");
+        tracing::info!(
+            "status page, API and metrics on http://{addr}/ (API and page: {}; metrics: {})",
+            if auth.api.is_some() {
+                "bearer token"
+            } else {
+                "open"
+            },
+            if auth.metrics.is_some() {
+                "bearer token"
+            } else {
+                "open"
+            }
+        );
+        if !addr.ip().is_loopback() && auth.api.is_none() {
+            tracing::warn!(
+                "listening on {addr}, not a loopback address, without --api-token-file: the \
+                 status page and API are readable from the network"
+            );
+        }
     }
-    axum::serve(listener, router(shared))
+    axum::serve(listener, router_with(shared, auth))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -182,12 +213,7 @@ async fn api_refresh(State(state): State<AppState>, headers: axum::http::HeaderM
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     // Constant-time comparison: the token must not leak through timing.
-    let same = given.len() == token.len()
-        && given
-            .bytes()
-            .zip(token.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
+    let same = auth::same_token(given, &token);
     if !same {
         return api_error(
             StatusCode::UNAUTHORIZED,

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use bollard::models::{SecretSpec, ServiceSpec};
 
 use super::{Client, SwarmError};
@@ -32,6 +32,9 @@ pub struct ApplyError {
     pub action: &'static str,
     pub object: String,
     pub message: String,
+    /// The step failed because an object it needs is gone or going (a network or secret being
+    /// removed while it was planned as present): planning again on a fresh snapshot may fix it.
+    pub vanished: bool,
 }
 
 /// Name -> ID of the secrets and configs Swarm has.
@@ -75,12 +78,74 @@ pub async fn apply_plan(
                     deployment: plan.deployment.clone(),
                     action: step.action.kind(),
                     object: step.action.object().to_string(),
+                    vanished: vanished(&step.action, &message),
                     message,
                 });
             }
         }
     }
     Ok(plan.steps.len())
+}
+
+/// Whether a failed step's error says an object it refers to does not exist (Docker answers a
+/// service create naming a network that is being removed with `network X not found`, HTTP 500).
+pub fn vanished(action: &Action, message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    matches!(
+        action,
+        Action::CreateService { .. } | Action::UpdateService { .. }
+    ) && (m.contains("not found") || m.contains("does not exist"))
+}
+
+/// How often and how long [`apply_replanning`] plans again: 8 tries over up to about 25 s, the
+/// time Swarm takes to finish removing a network once the tasks on it stopped.
+fn replan_policy() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(5))
+        .with_max_times(8)
+        .with_jitter()
+}
+
+/// [`apply_plan`], and when a step fails because an object it needs vanished under it
+/// ([`ApplyError::vanished`]), reads the swarm again, plans again with `replan` and applies that
+/// plan; bounded by [`replan_policy`]. `replan` returns `None` when there is nothing left to do.
+/// `retrying` is told each failure that leads to another try. Returns the steps done by the last
+/// try (at least 1 after a failed try: something was done).
+pub async fn apply_replanning(
+    client: &Client,
+    plan: &Plan,
+    ids: &mut Ids,
+    progress: &(dyn Fn(StepEvent<'_>) + Sync),
+    replan: &(dyn Fn(&Snapshot) -> Option<Plan> + Sync),
+    retrying: &(dyn Fn(&ApplyError, Duration) + Sync),
+) -> Result<usize, ApplyError> {
+    let mut retried = 0;
+    let mut current = plan.clone();
+    let mut delays = replan_policy().build();
+    loop {
+        match apply_plan(client, &current, ids, progress).await {
+            Ok(n) => return Ok(n.max(retried)),
+            Err(e) if e.vanished => {
+                let Some(delay) = delays.next() else {
+                    return Err(e);
+                };
+                retried = 1;
+                retrying(&e, delay);
+                tokio::time::sleep(delay).await;
+                let snap = client.snapshot().await.map_err(|err| ApplyError {
+                    message: format!("{}; reading the swarm again: {err}", e.message),
+                    ..e
+                })?;
+                *ids = Ids::from_snapshot(&snap);
+                match replan(&snap) {
+                    Some(p) if !p.is_empty() => current = p,
+                    _ => return Ok(1),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn retry_policy() -> ExponentialBuilder {
@@ -92,8 +157,10 @@ fn retry_policy() -> ExponentialBuilder {
 }
 
 async fn apply_step(client: &Client, step: &Step, ids: &mut Ids) -> Result<(), String> {
+    // Already gone, or going: Docker answers the removal of a network it is still removing
+    // with `network X not found` and HTTP 500.
     let gone_ok = |r: Result<(), SwarmError>| match r {
-        Err(e) if !e.is_not_found() => Err(e.to_string()),
+        Err(e) if !e.is_not_found() && !e.to_string().contains(" not found") => Err(e.to_string()),
         _ => Ok(()),
     };
     match &step.action {
@@ -108,6 +175,7 @@ async fn apply_step(client: &Client, step: &Step, ids: &mut Ids) -> Result<(), S
             ..
         } => {
             let value = secret_value(source)?;
+            crate::redact::remember(&value);
             let spec = SecretSpec {
                 name: Some(name.clone()),
                 labels: Some(labels.clone().into_iter().collect()),
@@ -242,6 +310,25 @@ mod tests {
             "two 32-char secrets from 3 letters collide with p=3^-32"
         );
         assert!(generate(4, b"").is_err());
+    }
+
+    #[test]
+    fn only_a_missing_object_under_a_service_write_is_worth_planning_again() {
+        let create = Action::CreateService {
+            name: "s".into(),
+            spec: ServiceSpec::default(),
+        };
+        let secret = Action::CreateSecret {
+            name: "x".into(),
+            key: "x".into(),
+            labels: Default::default(),
+            source: SecretValue::None,
+        };
+        let m = "docker service_create: network s_internal not found (HTTP 500)";
+        assert!(vanished(&create, m));
+        assert!(vanished(&create, "secret s_pw does not exist"));
+        assert!(!vanished(&create, "no such image (HTTP 400)... rejected"));
+        assert!(!vanished(&secret, "cannot read secret file /x: not found"));
     }
 
     #[test]

@@ -6,12 +6,24 @@ use std::time::Duration;
 
 /// GETs `path` from `addr`; returns (status, body).
 pub fn get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    get_with_token(addr, path, None)
+}
+
+/// [`get`] with `Authorization: Bearer <token>` when a token is given.
+pub fn get_with_token(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> Result<(u16, String), String> {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
         .map_err(|e| format!("connect {addr}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
     write!(
         s,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
     )
     .map_err(|e| format!("write: {e}"))?;
     let mut buf = Vec::new();
