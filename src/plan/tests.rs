@@ -11,6 +11,8 @@ use crate::manifest::{Charset, Generate, SecretSource};
 use crate::render::{RenderInput, StackSpec, render};
 use crate::swarm::Snapshot;
 
+mod adopt_tests;
+
 fn stack(compose: Value, version: &str) -> StackSpec {
     stack_in_pool(compose, version, "p")
 }
