@@ -84,11 +84,11 @@ async fn abra_stack_is_adopted_without_restarting_anything() {
             "{manifest}"
         );
         assert!(manifest.contains("adopt: true"), "{manifest}");
-        assert!(manifest.contains("APP_GREETING: \"hi-from-abra\""), "{manifest}");
         assert!(
-            manifest.contains("smtp_password: existing"),
+            manifest.contains("APP_GREETING: \"hi-from-abra\""),
             "{manifest}"
         );
+        assert!(manifest.contains("smtp_password: existing"), "{manifest}");
         let o = import(&[]);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         assert!(text(&o).contains("unchanged"), "{}", text(&o));
@@ -135,7 +135,11 @@ async fn abra_stack_is_adopted_without_restarting_anything() {
         assert_eq!(inspect("secret", &db, managed), "hearth");
         assert_eq!(inspect("service", &service, managed), "hearth");
         assert_eq!(
-            inspect("service", &service, "{{index .Spec.Labels \"hearth.deployment\"}}"),
+            inspect(
+                "service",
+                &service,
+                "{{index .Spec.Labels \"hearth.deployment\"}}"
+            ),
             name
         );
 
@@ -168,7 +172,10 @@ async fn abra_stack_is_adopted_without_restarting_anything() {
                 "--filter",
                 &format!("label=com.docker.swarm.task.id={}", after[0]),
             ]);
-            assert_eq!(docker(&["exec", c.trim(), "cat", "/data/marker"]).trim(), "kept");
+            assert_eq!(
+                docker(&["exec", c.trim(), "cat", "/data/marker"]).trim(),
+                "kept"
+            );
             let o = hearth(&["plan", "-f", &out, "--detailed-exitcode"]);
             assert_eq!(o.status.code(), Some(0), "{}", text(&o));
             assert!(!text(&o).contains("deferred"), "{}", text(&o));

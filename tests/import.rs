@@ -39,7 +39,10 @@ fn import_recipe_and_type_lines_and_a_missing_recipe() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = text(&o);
     assert!(
-        err.contains(&format!("{}:2:1: RECIPE: recipe \"nope\" is not in", missing.display())),
+        err.contains(&format!(
+            "{}:2:1: RECIPE: recipe \"nope\" is not in",
+            missing.display()
+        )),
         "{err}"
     );
     assert!(err.contains("nothing written"), "{err}");
@@ -74,7 +77,10 @@ fn import_recipe_and_type_lines_and_a_missing_recipe() {
     let t = std::fs::read_to_string(out.path().join("typed-example-org.yml")).unwrap();
     assert!(t.contains("recipe: \"abra-app\"  # TYPE= at "), "{t}");
     assert!(t.contains("version: \"1.0.0+1\"  # NOT KNOWN"), "{t}");
-    assert!(t.contains("domain: \"typed.example.org\"  # the name of "), "{t}");
+    assert!(
+        t.contains("domain: \"typed.example.org\"  # the name of "),
+        "{t}"
+    );
     // What was written validates.
     let o = hearth(&["validate", "-f", out.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -162,9 +168,15 @@ async fn unlisted_secrets_follow_the_recipe_hints() {
             &format!("label=com.docker.swarm.task.id={}", tasks[0]),
         ]);
         let len = |key: &str| {
-            docker(&["exec", c.trim(), "sh", "-c", &format!("cat /run/secrets/{key} | wc -c")])
-                .trim()
-                .to_string()
+            docker(&[
+                "exec",
+                c.trim(),
+                "sh",
+                "-c",
+                &format!("cat /run/secrets/{key} | wc -c"),
+            ])
+            .trim()
+            .to_string()
         };
         assert_eq!(len("api_key"), "12");
         assert_eq!(len("db_password"), "32");

@@ -53,7 +53,10 @@ pub fn run(args: &ImportArgs, host: Option<&str>) -> ExitCode {
             .filter(|p| p.extension().is_some_and(|x| x == "env") && p.is_file())
             .collect(),
         Err(e) => {
-            eprintln!("{}: cannot read abra's server directory: {e}", server_dir.display());
+            eprintln!(
+                "{}: cannot read abra's server directory: {e}",
+                server_dir.display()
+            );
             return ExitCode::from(1);
         }
     };
@@ -83,9 +86,7 @@ pub fn run(args: &ImportArgs, host: Option<&str>) -> ExitCode {
         }
     });
     if client.is_none() {
-        eprintln!(
-            "warning: no Docker daemon answers: versions are not read from the live stacks"
-        );
+        eprintln!("warning: no Docker daemon answers: versions are not read from the live stacks");
     }
 
     let mut outputs: Vec<(PathBuf, String)> = vec![(
@@ -161,9 +162,8 @@ fn import_app(
     stem: &str,
 ) -> Result<(String, String), Diagnostic> {
     let label = file.display().to_string();
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        Diagnostic::new(&label, Pos::default(), "", format!("cannot read: {e}"))
-    })?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Diagnostic::new(&label, Pos::default(), "", format!("cannot read: {e}")))?;
     let app = import::parse_app(&label, stem, &text)?;
     let (var, line) = app.recipe_var.clone();
     let at = Pos { line, col: 1 };
@@ -181,7 +181,8 @@ fn import_app(
             ),
         ));
     }
-    let recipe_err = |e: crate::recipe::RecipeError| Diagnostic::new(&label, at, &var, e.to_string());
+    let recipe_err =
+        |e: crate::recipe::RecipeError| Diagnostic::new(&label, at, &var, e.to_string());
     let stack = app.domain.replace('.', "_");
     let (version, from) = match &app.version {
         Some(v) => (v.clone(), VersionFrom::EnvFile),

@@ -250,8 +250,15 @@ mod tests {
         assert_eq!(app.recipe, "gitea");
         assert_eq!(app.version.as_deref(), Some("3.6.0+1.24.2"));
         assert_eq!(app.recipe_var, ("RECIPE".to_string(), 2));
-        assert_eq!((app.domain.as_str(), app.domain_line), ("git.example.org", Some(3)));
-        let env: Vec<_> = app.env.iter().map(|e| (e.0.as_str(), e.1.as_str(), e.2)).collect();
+        assert_eq!(
+            (app.domain.as_str(), app.domain_line),
+            ("git.example.org", Some(3))
+        );
+        let env: Vec<_> = app
+            .env
+            .iter()
+            .map(|e| (e.0.as_str(), e.1.as_str(), e.2))
+            .collect();
         assert_eq!(
             env,
             [
@@ -267,7 +274,10 @@ mod tests {
         let app = parse_app("a.env", "a.example.org", "TYPE=static-site\nX=1\n").unwrap();
         assert_eq!((app.recipe.as_str(), app.version), ("static-site", None));
         assert_eq!(app.recipe_var, ("TYPE".to_string(), 1));
-        assert_eq!((app.domain.as_str(), app.domain_line), ("a.example.org", None));
+        assert_eq!(
+            (app.domain.as_str(), app.domain_line),
+            ("a.example.org", None)
+        );
     }
 
     #[test]
@@ -298,8 +308,13 @@ mod tests {
         assert!(text.contains("version: \"3.6.0+1.24.2\"  # RECIPE= at s/git.example.org.env:2"));
         assert!(text.contains("db_password: {generate: {length: 32}}  # `# length=32` on"));
         assert!(text.contains("smtp: existing  # `# generate=false` on SECRET_SMTP_VERSION"));
-        let pool = pool_yaml("srv.example.org", "/a/servers/srv.example.org", "/a/recipes");
-        let loaded = crate::manifest::load_str(&format!("{pool}---\n{text}"), std::path::Path::new("m.yml"));
+        let pool = pool_yaml(
+            "srv.example.org",
+            "/a/servers/srv.example.org",
+            "/a/recipes",
+        );
+        let loaded =
+            crate::manifest::load_str(&format!("{pool}---\n{text}"), std::path::Path::new("m.yml"));
         assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
         let d = &loaded.deployments[0];
         assert!(d.spec.adopt);
@@ -316,6 +331,9 @@ mod tests {
             SecretSource::Generate(g) => assert_eq!(g.length, 32),
             other => panic!("{other:?}"),
         }
-        assert_eq!(loaded.pool.as_ref().unwrap().metadata.name, "srv-example-org");
+        assert_eq!(
+            loaded.pool.as_ref().unwrap().metadata.name,
+            "srv-example-org"
+        );
     }
 }

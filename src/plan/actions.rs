@@ -11,8 +11,8 @@ use bollard::models::{ConfigSpec, NetworkCreateRequest, ServiceSpec};
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use super::diff::{FieldDiff, diff_ignoring};
 use super::adopt::{self, LABEL_ADOPTED};
+use super::diff::{FieldDiff, diff_ignoring};
 use crate::manifest::SecretSource;
 use crate::recipe::hints::SecretHint;
 use crate::render::{LABEL_DEPLOYMENT, LABEL_MANAGED_BY, LABEL_POOL, LABEL_SPEC_HASH, StackSpec};
@@ -475,9 +475,7 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
                         action: Action::LabelSecret {
                             name: s.name.clone(),
                             id: live.id.clone(),
-                            version: found
-                                .and_then(|x| x.version.as_ref()?.index)
-                                .unwrap_or(0),
+                            version: found.and_then(|x| x.version.as_ref()?.index).unwrap_or(0),
                             labels: adopt::merged_labels(live_labels, &s.labels)
                                 .into_iter()
                                 .collect(),
@@ -586,9 +584,7 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
                         action: Action::LabelConfig {
                             name: c.name.clone(),
                             id: live.id.clone(),
-                            version: found
-                                .and_then(|x| x.version.as_ref()?.index)
-                                .unwrap_or(0),
+                            version: found.and_then(|x| x.version.as_ref()?.index).unwrap_or(0),
                             labels: adopt::merged_labels(live_labels, &want)
                                 .into_iter()
                                 .collect(),
@@ -647,7 +643,10 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
             && adopt::in_namespace(live_labels, &s.name, intent.stack)
         {
             if ok {
-                plan.steps.extend(adopt_service(intent, snap, ix, s, live, &mut plan.deferred));
+                match adopt_service(intent, snap, ix, s, live, &mut plan.deferred) {
+                    Ok(step) => plan.steps.extend(step),
+                    Err(e) => plan.problems.push(e),
+                }
             }
             continue;
         }
@@ -658,7 +657,10 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
         if live_labels.is_some_and(|l| l.contains_key(LABEL_ADOPTED)) {
             // Adopted without a restart: deferred changes wait for a version change or --restart.
             if ok {
-                plan.steps.extend(adopt_service(intent, snap, ix, s, live, &mut plan.deferred));
+                match adopt_service(intent, snap, ix, s, live, &mut plan.deferred) {
+                    Ok(step) => plan.steps.extend(step),
+                    Err(e) => plan.problems.push(e),
+                }
             }
             continue;
         }
@@ -849,7 +851,7 @@ fn adopt_service(
     s: &crate::render::ServicePlan,
     live: &crate::swarm::live::Service,
     deferred: &mut Vec<DriftItem>,
-) -> Option<Step> {
+) -> Result<Option<Step>, String> {
     let labels = live.spec.as_ref().and_then(|sp| sp.labels.as_ref());
     let want = s.spec_value();
     let have = snap.live_spec_named(live, &ix.network_names);
@@ -865,7 +867,7 @@ fn adopt_service(
     let version = live.version.as_ref().and_then(|v| v.index).unwrap_or(0);
     if intent.restart || live_version != want_version {
         if adopted_at.is_some() && diffs.is_empty() && !intent.restart {
-            return None;
+            return Ok(None);
         }
         let reason = if intent.restart {
             "--restart: the full desired spec, deferred changes included (tasks restart)".into()
@@ -874,7 +876,7 @@ fn adopt_service(
                 "adopted at version {live_version:?}, desired {want_version:?}: the new version                  is applied in full (tasks restart)"
             )
         };
-        return Some(Step {
+        return Ok(Some(Step {
             action: Action::UpdateService {
                 name: s.name.clone(),
                 id,
@@ -884,7 +886,7 @@ fn adopt_service(
             reason,
             diffs,
             heals_drift: false,
-        });
+        }));
     }
     let (now, later) = adopt::split(diffs);
     deferred.extend(later.into_iter().map(|d| DriftItem {
@@ -894,16 +896,21 @@ fn adopt_service(
         live: d.live,
     }));
     if now.is_empty() {
-        return None;
+        return Ok(None);
     }
-    let raw = live.id.as_deref().and_then(|i| snap.raw_spec(i))?;
-    let spec = adopt::typed(&adopt::adoption_spec(&raw, &want, &want_version)).ok()?;
+    let raw = live
+        .id
+        .as_deref()
+        .and_then(|i| snap.raw_spec(i))
+        .ok_or_else(|| format!("service {}: the snapshot has no live spec to adopt", s.name))?;
+    let spec = adopt::typed(&adopt::adoption_spec(&raw, &want, &want_version))
+        .map_err(|e| format!("service {}: cannot adopt: {e}", s.name))?;
     let reason = if adopted_at.is_some() {
         "adopted: applying the changes that restart no task".to_string()
     } else {
         "adopt: hearth's labels on the live spec, task template kept (nothing restarts)".to_string()
     };
-    Some(Step {
+    Ok(Some(Step {
         action: Action::UpdateService {
             name: s.name.clone(),
             id,
@@ -913,7 +920,7 @@ fn adopt_service(
         reason,
         diffs: now,
         heals_drift: false,
-    })
+    }))
 }
 
 fn service_name(s: &crate::swarm::live::Service) -> String {

@@ -36,7 +36,7 @@ pub fn restarts_tasks(field: &str) -> bool {
 pub fn in_namespace(labels: Option<&HashMap<String, String>>, name: &str, stack: &str) -> bool {
     labels
         .and_then(|l| l.get(LABEL_NAMESPACE))
-        .map_or(false, |ns| ns == stack)
+        .is_some_and(|ns| ns == stack)
         || name
             .strip_prefix(stack)
             .is_some_and(|rest| rest.starts_with('_'))
@@ -163,7 +163,12 @@ mod tests {
         assert_eq!(spec["Mode"]["Replicated"]["Replicas"], 2);
         assert_eq!(spec["UpdateConfig"]["Parallelism"], 1);
         let t = typed(&spec).unwrap();
-        let hc = t.task_template.unwrap().container_spec.unwrap().health_check;
+        let hc = t
+            .task_template
+            .unwrap()
+            .container_spec
+            .unwrap()
+            .health_check;
         assert_eq!(hc.unwrap().retries, Some(3));
         assert_eq!(version_of(&live, "s").as_deref(), Some("1.0.0"));
     }

@@ -130,7 +130,15 @@ mod tests {
         let h = secret_hints(SAMPLE);
         let got: Vec<_> = h
             .iter()
-            .map(|h| (h.key.as_str(), h.version.as_str(), h.line, h.length, h.generate))
+            .map(|h| {
+                (
+                    h.key.as_str(),
+                    h.version.as_str(),
+                    h.line,
+                    h.length,
+                    h.generate,
+                )
+            })
             .collect();
         assert_eq!(
             got,

@@ -16,7 +16,11 @@ fn ns() -> HashMap<String, String> {
 /// `spec` as `docker stack deploy` left it: no hearth labels, and app's env differs.
 fn deployed_by_abra(spec: &StackSpec) -> Snapshot {
     let mut snap = applied(spec);
-    for n in snap.networks.iter_mut().filter(|n| n.name.as_deref() != Some("proxy")) {
+    for n in snap
+        .networks
+        .iter_mut()
+        .filter(|n| n.name.as_deref() != Some("proxy"))
+    {
         n.labels = Some(ns());
     }
     for s in &mut snap.secrets {
@@ -42,7 +46,11 @@ fn deployed_by_abra(spec: &StackSpec) -> Snapshot {
 }
 
 fn with<'a>(i: Intent<'a>, adopt: bool, restart: bool) -> Intent<'a> {
-    Intent { adopt, restart, ..i }
+    Intent {
+        adopt,
+        restart,
+        ..i
+    }
 }
 
 #[test]
@@ -67,7 +75,9 @@ fn a_foreign_stack_is_refused_without_adopt_and_labelled_with_it() {
         ]
     );
     match &plan.steps[0].action {
-        Action::LabelSecret { version, labels, .. } => {
+        Action::LabelSecret {
+            version, labels, ..
+        } => {
             assert_eq!(*version, 7);
             assert_eq!(labels["hearth.managed-by"], "hearth");
         }
@@ -89,8 +99,16 @@ fn a_foreign_stack_is_refused_without_adopt_and_labelled_with_it() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(plan.steps.iter().all(|s| s.diffs.iter().all(|d| !d.field.starts_with("Task"))));
-    let deferred: Vec<_> = plan.deferred.iter().map(|d| (d.service.as_str(), d.field.as_str())).collect();
+    assert!(
+        plan.steps
+            .iter()
+            .all(|s| s.diffs.iter().all(|d| !d.field.starts_with("Task")))
+    );
+    let deferred: Vec<_> = plan
+        .deferred
+        .iter()
+        .map(|d| (d.service.as_str(), d.field.as_str()))
+        .collect();
     assert_eq!(deferred, [("app", "TaskTemplate.ContainerSpec.Env")]);
     assert!(plan.drift.is_empty());
 }
@@ -100,7 +118,10 @@ fn adopted(spec: &StackSpec) -> Snapshot {
     let mut snap = applied(spec);
     edit_service(&mut snap, "web_example_org_app-id", |s| {
         let sp = s.spec.as_mut().unwrap();
-        sp.labels.as_mut().unwrap().insert(LABEL_ADOPTED.into(), "1.0.0".into());
+        sp.labels
+            .as_mut()
+            .unwrap()
+            .insert(LABEL_ADOPTED.into(), "1.0.0".into());
         let t = sp.task_template.as_mut().unwrap();
         t.container_spec.as_mut().unwrap().env = Some(vec!["A=0".into()]);
     });
