@@ -3,7 +3,8 @@
 //! then `hearth import` and `hearth apply`. Nothing restarts: the same service, task and container
 //! IDs, the same secret ID, the volume's data kept; hearth's labels on the services and secrets; a
 //! clean second plan. Without `adopt: true` the stack is still refused. `--restart` then applies
-//! the deferred changes and the data survives that too.
+//! the deferred changes and the data survives that too; abra deploying the app again makes it
+//! foreign again, and hearth adopts it again without a restart.
 
 mod common;
 
@@ -180,6 +181,19 @@ async fn abra_stack_is_adopted_without_restarting_anything() {
             assert_eq!(o.status.code(), Some(0), "{}", text(&o));
             assert!(!text(&o).contains("deferred"), "{}", text(&o));
         }
+        // abra deploys the adopted app again: its labels are gone, hearth adopts it again.
+        abra.deploy("abra-app", "1.0.0+1", &domain, &app_env);
+        running_tasks(&service, Duration::from_secs(90));
+        let o = hearth(&["plan", "-f", &out, "--detailed-exitcode"]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("adopt: hearth's labels"), "{}", text(&o));
+        let tasks = common::abra::all_tasks(&service);
+        let o = hearth(&["apply", "-f", &out]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert_eq!(common::abra::all_tasks(&service), tasks);
+        assert_eq!(inspect("service", &service, managed), "hearth");
+        let o = hearth(&["plan", "-f", &out, "--detailed-exitcode"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         let _ = docker_try(&["stack", "rm", &stack]);
         Ok(())
     })
