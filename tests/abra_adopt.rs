@@ -31,7 +31,7 @@ async fn abra_stack_is_adopted_without_restarting_anything() {
         // abra copies .env.sample into the app env file; TYPE without a version: the version
         // comes from the live stack's label.
         let app_env = format!(
-            "TYPE=abra-app\nDOMAIN={domain}\nAPP_GREETING=hi-from-abra\n\
+            "TYPE=abra-app\nDOMAIN={domain}\nAPP_GREETING=hi-from-abra\nAPP_CONF_VERSION=v1\n\
              SECRET_DB_PASSWORD_VERSION=v1 # length=32\nSECRET_API_KEY_VERSION=v1 # length=12\n\
              SECRET_SMTP_PASSWORD_VERSION=v1 # generate=false\n"
         );
@@ -177,6 +177,13 @@ async fn abra_stack_is_adopted_without_restarting_anything() {
                 docker(&["exec", c.trim(), "cat", "/data/marker"]).trim(),
                 "kept"
             );
+            // abra's config (hearth names configs by content) went with the restart; adopted, it
+            // is removed like an old config of hearth's.
+            let abra_conf = format!("{stack}_app_conf_v1");
+            assert_eq!(inspect("config", &abra_conf, managed), "hearth");
+            let o = hearth(&["apply", "-f", &out]);
+            assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+            assert!(!docker_try(&["config", "inspect", &abra_conf]).0);
             let o = hearth(&["plan", "-f", &out, "--detailed-exitcode"]);
             assert_eq!(o.status.code(), Some(0), "{}", text(&o));
             assert!(!text(&o).contains("deferred"), "{}", text(&o));

@@ -616,6 +616,41 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
         }
     }
 
+    // The adopted stack's other configs (older versions, or named differently than hearth names
+    // them): labelled too, so once no service uses them they go like hearth's own old configs.
+    if intent.adopt {
+        let desired_names: BTreeSet<&str> =
+            desired.configs.iter().map(|c| c.name.as_str()).collect();
+        for c in &snap.configs {
+            let Some(spec) = &c.spec else { continue };
+            let name = spec.name.as_deref().unwrap_or_default();
+            let labels = spec.labels.as_ref();
+            if desired_names.contains(name)
+                || labels_of(labels) != Ownership::Foreign
+                || labels.and_then(|l| l.get(crate::render::LABEL_NAMESPACE))
+                    != Some(&intent.stack.to_string())
+            {
+                continue;
+            }
+            let mut want = BTreeMap::new();
+            want.insert(LABEL_MANAGED_BY.to_string(), "hearth".to_string());
+            want.insert(LABEL_DEPLOYMENT.to_string(), intent.deployment.to_string());
+            want.insert(LABEL_POOL.to_string(), intent.pool.to_string());
+            plan.steps.push(Step {
+                action: Action::LabelConfig {
+                    name: name.to_string(),
+                    id: c.id.clone().unwrap_or_default(),
+                    version: c.version.as_ref().and_then(|v| v.index).unwrap_or(0),
+                    labels: adopt::merged_labels(labels, &want).into_iter().collect(),
+                },
+                reason: "adopt: a config of the stack hearth does not render; removed once no \
+                         service uses it"
+                    .into(),
+                diffs: vec![],
+                heals_drift: false,
+            });
+        }
+    }
     let live_by_name = &ix.services;
     let desired_names: BTreeSet<&str> = desired.services.iter().map(|s| s.name.as_str()).collect();
     for s in &desired.services {

@@ -81,9 +81,20 @@ impl AbraDir {
     pub fn deploy(&self, recipe: &str, tag: &str, domain: &str, env_file: &str) -> String {
         let stack = domain.replace('.', "_");
         let repo = self.path().join("recipes").join(recipe);
-        let compose = git(&repo, &["show", &format!("{tag}:compose.yml")]);
-        let file = self.path().join(format!("{stack}.compose.yml"));
-        std::fs::write(&file, compose).expect("write compose");
+        // The recipe at its tag, checked out as abra has it (relative `file:`s resolve there).
+        let checkout = self.path().join(format!("{stack}.checkout"));
+        std::fs::create_dir_all(&checkout).expect("mkdir checkout");
+        let tar = self.path().join(format!("{stack}.tar"));
+        git(&repo, &["archive", "-o", tar.to_str().unwrap(), tag]);
+        let out = Command::new("tar")
+            .arg("-xf")
+            .arg(&tar)
+            .arg("-C")
+            .arg(&checkout)
+            .output()
+            .expect("tar");
+        assert!(out.status.success(), "tar: {}", text(&out));
+        let file = checkout.join("compose.yml");
         let mut cmd = Command::new("docker");
         cmd.args(["stack", "deploy", "--resolve-image", "never", "-c"])
             .arg(&file)

@@ -153,3 +153,23 @@ fn deferred_changes_wait_for_a_version_change_or_restart() {
     assert!(kinds(&plan).contains(&("update_service", "web_example_org_app")));
     assert!(plan.deferred.is_empty());
 }
+
+#[test]
+fn other_configs_of_the_adopted_stack_are_labelled_for_removal() {
+    let spec = stack(compose(), "1.0.0");
+    let secrets = manifest_secrets();
+    let mut snap = deployed_by_abra(&spec);
+    snap.configs.push(Config {
+        id: Some("abra-conf-id".into()),
+        spec: Some(bollard::models::ConfigSpec {
+            name: Some("web_example_org_app_ini_v1".into()),
+            labels: Some(ns()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let plan = plan_deployment(&with(intent(Some(&spec), &secrets), true, false), &snap);
+    assert!(kinds(&plan).contains(&("label_config", "web_example_org_app_ini_v1")));
+    let refused = plan_deployment(&intent(Some(&spec), &secrets), &snap);
+    assert!(!kinds(&refused).contains(&("label_config", "web_example_org_app_ini_v1")));
+}
