@@ -88,6 +88,30 @@ fn import_recipe_and_type_lines_and_a_missing_recipe() {
     let o = hearth(&args);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(text(&o).matches("unchanged").count(), 3, "{}", text(&o));
+    // A relative --abra-dir: the Pool still names the recipes absolutely.
+    let rel = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .current_dir(abra.path())
+        .args([
+            "import",
+            "--abra-dir",
+            ".",
+            "--server",
+            "srv",
+            "--app",
+            "pinned.example.org",
+        ])
+        .arg("--output-dir")
+        .arg(rel.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let pool = std::fs::read_to_string(rel.path().join("pool.yml")).unwrap();
+    let recipes = abra.path().join("recipes");
+    assert!(
+        pool.contains(&format!("recipes: \"{}\"", recipes.display())),
+        "{pool}"
+    );
 }
 
 #[tokio::test]

@@ -45,6 +45,8 @@ pub fn run(args: &ImportArgs, host: Option<&str>) -> ExitCode {
             .unwrap_or_default()
             .join(".abra")
     });
+    // The Pool names the recipes directory: absolute, whatever directory hearth later runs in.
+    let abra = std::path::absolute(&abra).unwrap_or(abra);
     let server_dir = abra.join("servers").join(&args.server);
     let recipes = abra.join("recipes");
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&server_dir) {
