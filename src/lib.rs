@@ -15,6 +15,7 @@ pub mod cli;
 pub mod controller;
 pub mod desired;
 pub mod gitcmd;
+pub mod import;
 pub mod manifest;
 pub mod observed;
 pub mod plan;

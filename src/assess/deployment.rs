@@ -180,6 +180,10 @@ fn decide(
             )
         };
     }
+    // A secret only an operator can make is missing: nothing can be converged until it exists.
+    if let Some(why) = &input.waiting {
+        return decision(Phase::Pending, "SecretMissing", why.clone());
+    }
     // 4. Nothing deployed yet: waiting for a dependency, or for the first apply.
     if verdicts.is_empty() && !deps_waiting.is_empty() {
         return decision(

@@ -191,6 +191,9 @@ pub struct AssessInput<'a> {
     pub suspended: bool,
     /// Why the manifest or its render is invalid.
     pub invalid: Option<String>,
+    /// What the deployment waits for that only an operator can provide (a secret that must be
+    /// made by hand): `Pending`, reason `SecretMissing`.
+    pub waiting: Option<String>,
     /// Out-of-band changes found by the plan.
     pub drift: &'a [DriftItem],
     pub probes: &'a [ProbeOutcome],
@@ -226,6 +229,7 @@ impl<'a> AssessInput<'a> {
             desired_running: true,
             suspended: false,
             invalid: None,
+            waiting: None,
             drift: &[],
             probes: &[],
             dependencies: &[],

@@ -775,3 +775,16 @@ fn tasks_failed_after_their_node_came_back_are_no_crash_loop() {
     let input = AssessInput::new(at(57), &v);
     assert_eq!(assess(&input).reason, "CrashLoop");
 }
+
+#[test]
+fn a_secret_only_an_operator_can_make_keeps_it_pending() {
+    let v = StackView::default();
+    let mut input = AssessInput::new(at(0), &v);
+    input.waiting = Some("secret s_smtp_v1 (compose key smtp) does not exist".into());
+    let a = assess(&input);
+    assert_eq!(
+        (a.phase, a.reason.as_str()),
+        (Phase::Pending, "SecretMissing")
+    );
+    assert!(a.message.contains("s_smtp_v1"), "{}", a.message);
+}

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::assess::{Convergence, service_progress};
 use crate::manifest::DesiredState;
 use crate::observed::Snapshot;
-use crate::plan::plan_pool;
+use crate::plan::{plan_pool, plan_pool_with};
 use crate::swarm::Client;
 use crate::swarm::apply::{ApplyError, Ids, StepEvent, apply_plan, apply_replanning};
 
@@ -24,6 +24,8 @@ pub struct ApplyArgs<'a> {
     pub deployment: Option<&'a str>,
     pub wait: bool,
     pub timeout: Duration,
+    /// Apply the deferred changes of adopted services (their tasks restart).
+    pub restart: bool,
 }
 
 pub fn run(args: &ApplyArgs) -> ExitCode {
@@ -43,7 +45,7 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        let plans = plan_pool(&pool, &loaded, &snap, args.deployment);
+        let plans = plan_pool_with(&pool, &loaded, &snap, args.deployment, args.restart);
         let mut ids = Ids::from_snapshot(&snap);
         let mut failed = !pool.errors.is_empty();
         let mut to_wait = Vec::new();
@@ -52,6 +54,19 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
             for p in &plan.problems {
                 eprintln!("{}: {}", plan.deployment, crate::redact::text(p));
                 failed = true;
+            }
+            for p in &plan.pending {
+                eprintln!("{}: pending: {p}", plan.deployment);
+                failed = true;
+            }
+            if !plan.deferred.is_empty() {
+                eprintln!(
+                    "{}: {} deferred change(s) of adopted services wait for the next version \
+                     or `hearth apply --deployment {} --restart`",
+                    plan.deployment,
+                    plan.deferred.len(),
+                    plan.deployment
+                );
             }
             let suspended = loaded
                 .deployment(&plan.deployment)

@@ -5,6 +5,7 @@ mod advance_cmd;
 mod apply_cmd;
 mod common;
 mod healthcheck_cmd;
+mod import_cmd;
 mod plan_cmd;
 mod purge_cmd;
 mod render_cmd;
@@ -254,7 +255,14 @@ pub enum Command {
         /// How long `--wait` waits (e.g. 90s, 5m).
         #[arg(long, default_value = "5m", value_parser = crate::manifest::parse_duration)]
         timeout: std::time::Duration,
+        /// Also apply the deferred changes of adopted services: their tasks restart (see
+        /// docs/abra.md). Needs --deployment.
+        #[arg(long, requires = "deployment")]
+        restart: bool,
     },
+    /// Write Pool and Deployment manifests for the apps abra deployed on one server (its
+    /// `~/.abra/servers/<server>/*.env` files); see docs/abra.md.
+    Import(import_cmd::ImportArgs),
 }
 
 /// Runs the parsed command line.
@@ -339,13 +347,16 @@ pub fn run(cli: Cli) -> ExitCode {
             deployment,
             wait,
             timeout,
+            restart,
         } => apply_cmd::run(&apply_cmd::ApplyArgs {
             source: &source,
             host: docker_host.as_deref(),
             deployment: deployment.get(),
             wait,
             timeout,
+            restart,
         }),
+        Command::Import(args) => import_cmd::run(&args, docker_host.as_deref()),
     }
 }
 

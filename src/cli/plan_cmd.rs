@@ -41,7 +41,10 @@ pub fn run(source: &Source, host: Option<&str>, output: Output, detailed: bool) 
         }
         Output::Text => print!("{}", describe(&plans)),
     }
-    let errors = !pool.errors.is_empty() || plans.iter().any(|p| !p.problems.is_empty());
+    let errors = !pool.errors.is_empty()
+        || plans
+            .iter()
+            .any(|p| !p.problems.is_empty() || !p.pending.is_empty());
     let changes = plans.iter().any(|p| !p.is_empty());
     match (errors, detailed, changes) {
         (true, _, _) => ExitCode::from(1),
@@ -63,9 +66,30 @@ pub fn describe(plans: &[Plan]) -> String {
         for problem in &p.problems {
             out.push_str(&format!("  ! {problem}\n"));
         }
+        for pending in &p.pending {
+            out.push_str(&format!("  ? pending: {pending}\n"));
+        }
+        if !p.deferred.is_empty() {
+            out.push_str(&format!(
+                "  deferred (would restart tasks; applied with the next version or `hearth apply \
+                 --deployment {} --restart`):\n",
+                p.deployment
+            ));
+            for d in &p.deferred {
+                out.push_str(&format!(
+                    "      {}: {}: {} -> {}\n",
+                    d.service,
+                    d.field,
+                    clip(&d.live),
+                    clip(&d.desired)
+                ));
+            }
+        }
         for s in &p.steps {
             let sign = match s.action {
-                Action::UpdateService { .. } => '~',
+                Action::UpdateService { .. }
+                | Action::LabelSecret { .. }
+                | Action::LabelConfig { .. } => '~',
                 Action::RemoveService { .. }
                 | Action::RemoveConfig { .. }
                 | Action::RemoveNetwork { .. }

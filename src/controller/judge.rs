@@ -90,6 +90,7 @@ pub fn judge(f: &Facts) -> Verdict {
         desired_running: !f.parked,
         suspended: f.suspended,
         invalid: problems,
+        waiting: (!f.plan.pending.is_empty()).then(|| f.plan.pending.join("; ")),
         drift: &f.plan.drift,
         probes: f.probes,
         dependencies: f.dependencies,

@@ -712,6 +712,9 @@ impl Controller {
                 desired: (!parked).then_some(&desired.stack_spec),
                 secrets: &d.spec.secrets,
                 secret_files: &desired.secret_files,
+                secret_hints: &desired.secret_hints,
+                adopt: d.spec.adopt,
+                restart: false,
             },
             ix,
         );

@@ -31,6 +31,10 @@ pub struct Desired {
     /// Contents of the recipe's `file:` secrets by compose key; never printed.
     #[serde(skip)]
     pub secret_files: BTreeMap<String, Vec<u8>>,
+    /// abra's `.env.sample` hint for each compose secret that has one (`SECRET_<KEY>_VERSION`
+    /// with `# length=` / `# generate=false`), by compose key: how an unlisted secret is made.
+    #[serde(skip)]
+    pub secret_hints: BTreeMap<String, crate::recipe::hints::SecretHint>,
 }
 
 /// The rendered pool: what rendered, and every problem found (errors and warnings).
@@ -308,6 +312,17 @@ pub fn render_one(
             }
         }
     }
+    let hints = match recipe.read_string(".env.sample") {
+        Ok(Some(text)) => crate::recipe::hints::secret_hints(&text),
+        _ => Vec::new(),
+    };
+    let secret_hints = spec
+        .secrets
+        .iter()
+        .filter_map(|s| {
+            crate::recipe::hints::hint_for(&hints, &s.key).map(|h| (s.key.clone(), h.clone()))
+        })
+        .collect();
     Ok((
         Desired {
             deployment: d.name().to_string(),
@@ -319,6 +334,7 @@ pub fn render_one(
             compose_files: files,
             stack_spec: spec,
             secret_files,
+            secret_hints,
         },
         warnings,
     ))

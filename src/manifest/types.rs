@@ -205,6 +205,11 @@ pub struct DeploymentSpec {
     #[serde(default)]
     #[schemars(extend("examples" = ["https://git.coopcloud.tech/coop-cloud/gitea.git"]))]
     pub source: Option<String>,
+    /// Take over a stack of this name that exists without hearth's labels (one `abra app deploy`
+    /// made): label its services, secrets and configs without restarting a task; differences
+    /// that would restart tasks wait for the next version change (docs/abra.md).
+    #[serde(default)]
+    pub adopt: bool,
 }
 
 fn yes() -> bool {
@@ -220,6 +225,9 @@ pub enum SecretSource {
     /// Content read from this file; a relative path is resolved against the manifest's directory
     /// at load time, `~` is expanded.
     File(#[schemars(extend("examples" = ["secrets/smtp_password"]))] PathBuf),
+    /// `existing`: the secret must already exist (made by hand, as abra's `# generate=false`
+    /// hint asks); hearth never creates it, and a missing one keeps the deployment `Pending`.
+    Existing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]

@@ -11,9 +11,11 @@ use bollard::models::{ConfigSpec, NetworkCreateRequest, ServiceSpec};
 use indexmap::IndexMap;
 use serde::Serialize;
 
+use super::adopt::{self, LABEL_ADOPTED};
 use super::diff::{FieldDiff, diff_ignoring};
 use crate::manifest::SecretSource;
 use crate::observed::Snapshot;
+use crate::recipe::hints::SecretHint;
 use crate::render::{LABEL_DEPLOYMENT, LABEL_MANAGED_BY, LABEL_POOL, LABEL_SPEC_HASH, StackSpec};
 
 /// What to do to the swarm.
@@ -63,6 +65,21 @@ pub enum Action {
         name: String,
         id: String,
     },
+    /// Adopt a secret: put hearth's labels on it (Swarm allows only label changes); its value
+    /// stays.
+    LabelSecret {
+        name: String,
+        id: String,
+        version: u64,
+        labels: BTreeMap<String, String>,
+    },
+    /// Adopt a config: put hearth's labels on it.
+    LabelConfig {
+        name: String,
+        id: String,
+        version: u64,
+        labels: BTreeMap<String, String>,
+    },
 }
 
 impl Action {
@@ -78,6 +95,8 @@ impl Action {
             Action::RemoveConfig { .. } => "remove_config",
             Action::RemoveNetwork { .. } => "remove_network",
             Action::RemoveSecret { .. } => "remove_secret",
+            Action::LabelSecret { .. } => "label_secret",
+            Action::LabelConfig { .. } => "label_config",
         }
     }
 
@@ -92,7 +111,9 @@ impl Action {
             | Action::RemoveService { name, .. }
             | Action::RemoveConfig { name, .. }
             | Action::RemoveNetwork { name, .. }
-            | Action::RemoveSecret { name, .. } => name,
+            | Action::RemoveSecret { name, .. }
+            | Action::LabelSecret { name, .. }
+            | Action::LabelConfig { name, .. } => name,
         }
     }
 }
@@ -137,6 +158,14 @@ pub struct Plan {
     pub problems: Vec<String>,
     /// Live fields changed out of band (hash unchanged but fields differ): the drift items.
     pub drift: Vec<DriftItem>,
+    /// What the deployment waits for before it can be converged (a secret that must be made by
+    /// hand); the controller reports these as `Pending`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
+    /// Differences of adopted services that would restart tasks: applied with the next version
+    /// change or `hearth apply --restart` (see `adopt.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<DriftItem>,
 }
 
 /// A live field that differs from what hearth set.
@@ -166,6 +195,12 @@ pub struct Intent<'a> {
     pub secrets: &'a IndexMap<String, SecretSource>,
     /// Contents of the recipe's `file:` secrets, by compose key.
     pub secret_files: &'a BTreeMap<String, Vec<u8>>,
+    /// The recipe's `.env.sample` hints, by compose key: how unlisted secrets are made.
+    pub secret_hints: &'a BTreeMap<String, SecretHint>,
+    /// `spec.adopt`: take over foreign objects of this stack's namespace (see `adopt.rs`).
+    pub adopt: bool,
+    /// Apply the deferred changes of adopted services now (restarts their tasks).
+    pub restart: bool,
 }
 
 fn labels_of(l: Option<&HashMap<String, String>>) -> Ownership {
@@ -419,7 +454,13 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
             }
             (true, Some(_)) => {}
             (false, Some(live)) => {
-                if let Some(p) = blocked("network", &n.name, live) {
+                // An adopted stack's networks are used as they are (their labels are immutable).
+                let adoptable = intent.adopt
+                    && live.owner == Ownership::Foreign
+                    && adopt::in_namespace(network_labels(snap, &n.name), &n.name, intent.stack);
+                if let Some(p) = blocked("network", &n.name, live)
+                    && !adoptable
+                {
                     ok = false;
                     plan.problems.push(p);
                 }
@@ -443,7 +484,30 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
         let listed = intent.secrets.get(&s.key);
         match secrets.get(s.name.as_str()) {
             Some(live) => {
-                if listed.is_some()
+                let found = snap
+                    .secrets
+                    .iter()
+                    .find(|x| x.spec.as_ref().and_then(|sp| sp.name.as_deref()) == Some(&s.name));
+                let live_labels = found.and_then(|x| x.spec.as_ref()?.labels.as_ref());
+                if intent.adopt
+                    && live.owner == Ownership::Foreign
+                    && adopt::in_namespace(live_labels, &s.name, intent.stack)
+                {
+                    // Adopted: used as it is (never generated again), labelled as hearth's.
+                    plan.steps.push(Step {
+                        action: Action::LabelSecret {
+                            name: s.name.clone(),
+                            id: live.id.clone(),
+                            version: found.and_then(|x| x.version.as_ref()?.index).unwrap_or(0),
+                            labels: adopt::merged_labels(live_labels, &s.labels)
+                                .into_iter()
+                                .collect(),
+                        },
+                        reason: "adopt: the existing secret is kept and labelled".into(),
+                        diffs: vec![],
+                        heals_drift: false,
+                    });
+                } else if listed.is_some()
                     && let Some(p) = blocked("secret", &s.name, live)
                 {
                     // It exists, so services can use it; report that hearth did not make it.
@@ -451,16 +515,45 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
                 }
             }
             None => {
+                let hint = intent.secret_hints.get(&s.key);
+                let must_exist = |why: &str| {
+                    format!(
+                        "secret {} (compose key {}) does not exist and hearth must not create it                          ({why}); create it by hand, e.g. `printf '%s' VALUE | docker secret                          create {} -`",
+                        s.name, s.key, s.name
+                    )
+                };
                 let source = match listed {
                     Some(SecretSource::Generate(g)) => SecretValue::Generate {
                         length: g.length,
                         alphabet: g.charset.alphabet().to_vec(),
                     },
                     Some(SecretSource::File(p)) => SecretValue::File(p.clone()),
+                    Some(SecretSource::Existing) => {
+                        ok = false;
+                        plan.pending
+                            .push(must_exist("listed as `existing` under spec.secrets"));
+                        continue;
+                    }
                     // A recipe `file:` secret: created from the file, as docker stack deploy does.
                     None if intent.secret_files.contains_key(&s.key) => {
                         SecretValue::Data(intent.secret_files[&s.key].clone())
                     }
+                    // Unlisted: as `abra app secret generate --all`, from the recipe's hint.
+                    None if hint.is_some() => match hint.and_then(SecretHint::generate) {
+                        Some(g) => SecretValue::Generate {
+                            length: g.length,
+                            alphabet: g.charset.alphabet().to_vec(),
+                        },
+                        None => {
+                            ok = false;
+                            let h = hint.map(|h| (h.var.as_str(), h.line)).unwrap_or_default();
+                            plan.pending.push(must_exist(&format!(
+                                "`# generate=false` on {} in the recipe's .env.sample, line {}",
+                                h.0, h.1
+                            )));
+                            continue;
+                        }
+                    },
                     None => {
                         ok = false;
                         plan.problems.push(format!(
@@ -493,7 +586,37 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
                     .push(format!("external config {} does not exist", c.name));
             }
             (_, Some(live)) => {
+                let found = snap
+                    .configs
+                    .iter()
+                    .find(|x| x.spec.as_ref().and_then(|sp| sp.name.as_deref()) == Some(&c.name));
+                let live_labels = found.and_then(|x| x.spec.as_ref()?.labels.as_ref());
                 if !c.external
+                    && intent.adopt
+                    && live.owner == Ownership::Foreign
+                    && adopt::in_namespace(live_labels, &c.name, intent.stack)
+                {
+                    let want = c
+                        .spec
+                        .as_ref()
+                        .and_then(|sp| sp.labels.clone())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect();
+                    plan.steps.push(Step {
+                        action: Action::LabelConfig {
+                            name: c.name.clone(),
+                            id: live.id.clone(),
+                            version: found.and_then(|x| x.version.as_ref()?.index).unwrap_or(0),
+                            labels: adopt::merged_labels(live_labels, &want)
+                                .into_iter()
+                                .collect(),
+                        },
+                        reason: "adopt: the existing config is kept and labelled".into(),
+                        diffs: vec![],
+                        heals_drift: false,
+                    });
+                } else if !c.external
                     && let Some(p) = blocked("config", &c.name, live)
                 {
                     ok = false;
@@ -519,6 +642,41 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
         }
     }
 
+    // The adopted stack's other configs (older versions, or named differently than hearth names
+    // them): labelled too, so once no service uses them they go like hearth's own old configs.
+    if intent.adopt {
+        let desired_names: BTreeSet<&str> =
+            desired.configs.iter().map(|c| c.name.as_str()).collect();
+        for c in &snap.configs {
+            let Some(spec) = &c.spec else { continue };
+            let name = spec.name.as_deref().unwrap_or_default();
+            let labels = spec.labels.as_ref();
+            if desired_names.contains(name)
+                || labels_of(labels) != Ownership::Foreign
+                || labels.and_then(|l| l.get(crate::render::LABEL_NAMESPACE))
+                    != Some(&intent.stack.to_string())
+            {
+                continue;
+            }
+            let mut want = BTreeMap::new();
+            want.insert(LABEL_MANAGED_BY.to_string(), "hearth".to_string());
+            want.insert(LABEL_DEPLOYMENT.to_string(), intent.deployment.to_string());
+            want.insert(LABEL_POOL.to_string(), intent.pool.to_string());
+            plan.steps.push(Step {
+                action: Action::LabelConfig {
+                    name: name.to_string(),
+                    id: c.id.clone().unwrap_or_default(),
+                    version: c.version.as_ref().and_then(|v| v.index).unwrap_or(0),
+                    labels: adopt::merged_labels(labels, &want).into_iter().collect(),
+                },
+                reason: "adopt: a config of the stack hearth does not render; removed once no \
+                         service uses it"
+                    .into(),
+                diffs: vec![],
+                heals_drift: false,
+            });
+        }
+    }
     let live_by_name = &ix.services;
     let desired_names: BTreeSet<&str> = desired.services.iter().map(|s| s.name.as_str()).collect();
     for s in &desired.services {
@@ -541,8 +699,30 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
             id: live.id.clone().unwrap_or_default(),
             owner: labels_of(live_labels),
         };
+        if intent.adopt
+            && owner.owner == Ownership::Foreign
+            && adopt::in_namespace(live_labels, &s.name, intent.stack)
+        {
+            if ok {
+                match adopt_service(intent, snap, ix, s, live, &mut plan.deferred) {
+                    Ok(step) => plan.steps.extend(step),
+                    Err(e) => plan.problems.push(e),
+                }
+            }
+            continue;
+        }
         if let Some(p) = blocked("service", &s.name, &owner) {
             plan.problems.push(p);
+            continue;
+        }
+        if live_labels.is_some_and(|l| l.contains_key(LABEL_ADOPTED)) {
+            // Adopted without a restart: deferred changes wait for a version change or --restart.
+            if ok {
+                match adopt_service(intent, snap, ix, s, live, &mut plan.deferred) {
+                    Ok(step) => plan.steps.extend(step),
+                    Err(e) => plan.problems.push(e),
+                }
+            }
             continue;
         }
         let live_hash = live_labels
@@ -729,6 +909,97 @@ pub fn orphans(snap: &Snapshot, pool: &str, known: &BTreeSet<&str>) -> BTreeSet<
             },
         )
         .collect()
+}
+
+/// Labels of the live network named `name`.
+fn network_labels<'a>(snap: &'a Snapshot, name: &str) -> Option<&'a HashMap<String, String>> {
+    snap.networks
+        .iter()
+        .find(|n| n.name.as_deref() == Some(name))
+        .and_then(|n| n.labels.as_ref())
+}
+
+/// The step for a service being adopted (foreign, of this stack) or adopted earlier (it carries
+/// `hearth.adopted=<version>`): at the same version and without `restart`, only what restarts no
+/// task is applied and the rest goes to `deferred`; at another version, or with `restart`, the
+/// full desired spec (tasks restart, the mark goes).
+fn adopt_service(
+    intent: &Intent,
+    snap: &Snapshot,
+    ix: &SnapIndex,
+    s: &crate::render::ServicePlan,
+    live: &crate::observed::live::Service,
+    deferred: &mut Vec<DriftItem>,
+) -> Result<Option<Step>, String> {
+    let labels = live.spec.as_ref().and_then(|sp| sp.labels.as_ref());
+    let want = s.spec_value();
+    let have = snap.live_spec_named(live, &ix.network_names);
+    let hash_label = format!("Labels.{LABEL_SPEC_HASH}");
+    let diffs = diff_ignoring(&want, &have, &|f| f == hash_label);
+    let want_version = adopt::version_of(&want, intent.stack).unwrap_or_default();
+    let adopted_at = labels.and_then(|l| l.get(LABEL_ADOPTED)).cloned();
+    let live_version = adopted_at
+        .clone()
+        .or_else(|| adopt::version_of(&have, intent.stack))
+        .unwrap_or_default();
+    let id = live.id.clone().unwrap_or_default();
+    let version = live.version.as_ref().and_then(|v| v.index).unwrap_or(0);
+    if intent.restart || live_version != want_version {
+        if adopted_at.is_some() && diffs.is_empty() && !intent.restart {
+            return Ok(None);
+        }
+        let reason = if intent.restart {
+            "--restart: the full desired spec, deferred changes included (tasks restart)".into()
+        } else {
+            format!(
+                "adopted at version {live_version:?}, desired {want_version:?}: the new version                  is applied in full (tasks restart)"
+            )
+        };
+        return Ok(Some(Step {
+            action: Action::UpdateService {
+                name: s.name.clone(),
+                id,
+                version,
+                spec: s.spec(),
+            },
+            reason,
+            diffs,
+            heals_drift: false,
+        }));
+    }
+    let (now, later) = adopt::split(diffs);
+    deferred.extend(later.into_iter().map(|d| DriftItem {
+        service: s.key.clone(),
+        field: d.field,
+        desired: d.desired,
+        live: d.live,
+    }));
+    if now.is_empty() {
+        return Ok(None);
+    }
+    let raw = live
+        .id
+        .as_deref()
+        .and_then(|i| snap.raw_spec(i))
+        .ok_or_else(|| format!("service {}: the snapshot has no live spec to adopt", s.name))?;
+    let spec = adopt::typed(&adopt::adoption_spec(&raw, &want, &want_version))
+        .map_err(|e| format!("service {}: cannot adopt: {e}", s.name))?;
+    let reason = if adopted_at.is_some() {
+        "adopted: applying the changes that restart no task".to_string()
+    } else {
+        "adopt: hearth's labels on the live spec, task template kept (nothing restarts)".to_string()
+    };
+    Ok(Some(Step {
+        action: Action::UpdateService {
+            name: s.name.clone(),
+            id,
+            version,
+            spec,
+        },
+        reason,
+        diffs: now,
+        heals_drift: false,
+    }))
 }
 
 fn service_name(s: &crate::observed::live::Service) -> String {

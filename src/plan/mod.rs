@@ -2,6 +2,7 @@
 //! reason (which fields differ, desired vs live). Nothing here talks to Docker.
 
 pub mod actions;
+pub mod adopt;
 pub mod defaults;
 pub mod diff;
 pub mod pin;
@@ -13,7 +14,7 @@ pub use actions::{
 };
 pub use diff::{FieldDiff, diff};
 pub use pin::{LABEL_PIN_NODE, eligible_nodes, pin_volumes, pin_volumes_in};
-pub use pool::{foreign_stacks, plan_pool};
+pub use pool::{foreign_stacks, plan_pool, plan_pool_with};
 
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,17 @@ pub fn plan_pool(
     snap: &Snapshot,
     only: Option<&str>,
 ) -> Vec<Plan> {
+    plan_pool_with(desired, loaded, snap, only, false)
+}
+
+/// [`plan_pool`]; `restart` applies the deferred changes of adopted services (`apply --restart`).
+pub fn plan_pool_with(
+    desired: &DesiredPool,
+    loaded: &Loaded,
+    snap: &Snapshot,
+    only: Option<&str>,
+    restart: bool,
+) -> Vec<Plan> {
     let foreign = foreign_stacks(snap);
     let pool_name = loaded
         .pool
@@ -55,15 +66,18 @@ pub fn plan_pool(
                 desired: (!parked).then_some(pinned.as_ref().unwrap_or(&rendered.stack_spec)),
                 secrets: &d.spec.secrets,
                 secret_files: &rendered.secret_files,
+                secret_hints: &rendered.secret_hints,
+                adopt: d.spec.adopt,
+                restart,
             },
             &ix,
         );
-        if foreign.contains(rendered.stack.as_str()) {
+        if foreign.contains(rendered.stack.as_str()) && !d.spec.adopt {
             plan.problems.insert(
                 0,
                 format!(
                     "a stack named {} that hearth does not manage is already on the swarm; \
-                     give this deployment another domain",
+                     give this deployment another domain, or take it over with `adopt: true`",
                     rendered.stack
                 ),
             );

@@ -11,6 +11,8 @@ use crate::manifest::{Charset, Generate, SecretSource};
 use crate::observed::Snapshot;
 use crate::render::{RenderInput, StackSpec, render};
 
+mod adopt_tests;
+
 fn stack(compose: Value, version: &str) -> StackSpec {
     stack_in_pool(compose, version, "p")
 }
@@ -157,10 +159,15 @@ fn intent<'a>(
         desired: spec,
         secrets,
         secret_files: &NO_FILES,
+        secret_hints: &NO_HINTS,
+        adopt: false,
+        restart: false,
     }
 }
 
 static NO_FILES: std::collections::BTreeMap<String, Vec<u8>> = std::collections::BTreeMap::new();
+static NO_HINTS: std::collections::BTreeMap<String, crate::recipe::hints::SecretHint> =
+    std::collections::BTreeMap::new();
 
 #[test]
 fn fresh_deploy_creates_in_dependency_order() {

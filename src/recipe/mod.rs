@@ -4,6 +4,7 @@
 //! - [`store`]: [`RecipeStore`] over a directory of recipe repos, [`RecipeAt`] one recipe at one tag;
 //! - [`version`]: [`Version`] parsing, ordering and [`is_major_bump`];
 //! - [`envfile`]: the `.env.sample` parser; [`abrash`]: `export` lines of `abra.sh`;
+//! - [`hints`]: abra's `SECRET_*_VERSION` lines and their `# length=` / `# generate=` hints;
 //! - [`env`]: layering the env sources and the `COMPOSE_FILE` list;
 //! - `git`: the only code that runs the `git` CLI (read-only plumbing).
 
@@ -12,6 +13,7 @@ pub mod env;
 pub mod envfile;
 pub mod error;
 mod git;
+pub mod hints;
 pub mod store;
 pub mod version;
 

@@ -232,6 +232,24 @@ async fn apply_step(client: &Client, step: &Step, ids: &mut Ids) -> Result<(), S
         Action::RemoveConfig { id, .. } => gone_ok(client.remove_config(id).await),
         Action::RemoveNetwork { id, .. } => gone_ok(client.remove_network(id).await),
         Action::RemoveSecret { id, .. } => gone_ok(client.remove_secret(id).await),
+        Action::LabelSecret {
+            name,
+            id,
+            version,
+            labels,
+        } => client
+            .update_secret_labels(id, *version, name, labels.clone().into_iter().collect())
+            .await
+            .map_err(|e| e.to_string()),
+        Action::LabelConfig {
+            name,
+            id,
+            version,
+            labels,
+        } => client
+            .update_config_labels(id, *version, name, labels.clone().into_iter().collect())
+            .await
+            .map_err(|e| e.to_string()),
     }
 }
 

@@ -640,6 +640,42 @@ impl Client {
         Ok(r.id)
     }
 
+    /// Replaces a secret's labels at `version` (Swarm allows no other change; the value stays).
+    pub async fn update_secret_labels(
+        &self,
+        id: &str,
+        version: u64,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<(), SwarmError> {
+        let spec = SecretSpec {
+            name: Some(name.to_string()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        let opts = bollard::query_parameters::UpdateSecretOptionsBuilder::default()
+            .version(version as i64)
+            .build();
+        self.call("secret_update", self.docker().update_secret(id, spec, opts))
+            .await
+    }
+
+    /// Replaces a config's labels at `version` (its data stays).
+    pub async fn update_config_labels(
+        &self,
+        id: &str,
+        version: u64,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<(), SwarmError> {
+        let spec = ConfigSpec {
+            name: Some(name.to_string()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.update_config(id, version, spec).await
+    }
+
     pub async fn remove_secret(&self, id: &str) -> Result<(), SwarmError> {
         self.call("secret_remove", self.docker().delete_secret(id))
             .await

@@ -3,6 +3,7 @@
 //! HTTP client for reaching task containers.
 #![allow(dead_code, unused_imports)]
 
+pub mod abra;
 pub mod controller;
 pub mod fidelity;
 pub mod http;

@@ -42,6 +42,14 @@ pub fn recipe_repos(recipes: &[&str]) -> RecipeRepos {
     RecipeRepos { dir }
 }
 
+/// Builds git repos for `recipes` from the version directories under `src` (another fixture
+/// tree than `tests/fixtures/recipes`, e.g. `tests/fixtures/abra-recipes`), into `dir`.
+pub fn recipe_repos_in(src: &Path, dir: &Path, recipes: &[&str]) {
+    for name in recipes {
+        build_repo(&src.join(name), &dir.join(name));
+    }
+}
+
 /// Orders versions like `1.2.10+x` after `1.2.9+y`: by the numeric `x.y.z` part, then the rest.
 pub fn version_key(v: &str) -> (Vec<u64>, String) {
     let (core, rest) = v.split_once('+').unwrap_or((v, ""));
