@@ -5,7 +5,7 @@
 //! resync reloads the manifests and marks every deployment as a safety net. Marked deployments go
 //! through the [`queue::Queue`] (never two reconciles of one deployment at once, bursts coalesce,
 //! bounded concurrency, backoff with jitter on errors). A pass takes ONE snapshot of the swarm for
-//! all the deployments it reconciles (six list calls, whatever their number), plans and assesses
+//! all the deployments it reconciles (seven list calls, whatever their number), plans and assesses
 //! each, and spawns the applies. The events stream and the daemon are reconnected when they drop;
 //! SIGTERM (the `shutdown` channel) lets in-flight applies finish within a grace period, then the
 //! loop returns.

@@ -13,4 +13,4 @@ pub use client::{
     Client, Counts, EXEC_OUTPUT_MAX, ExecOutput, REQUEST_TIMEOUT, SwarmError, WRITE_OPS,
     label_filter,
 };
-pub use snapshot::{Snapshot, StackView};
+pub use snapshot::{LiveVolume, Snapshot, StackView};

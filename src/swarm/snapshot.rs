@@ -1,6 +1,7 @@
-//! One snapshot of the live swarm: services, tasks, networks, secrets, configs and nodes, read with a
-//! constant number of list calls (six, made concurrently) whatever the number of deployments, and
-//! indexed by stack so planning and assessment never go back to Docker.
+//! One snapshot of the live swarm: services, tasks, networks, secrets, configs, nodes and the
+//! volumes of the node hearth talks to, read with a constant number of list calls (seven, made
+//! concurrently) whatever the number of deployments, and indexed by stack so planning and
+//! assessment never go back to Docker.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
@@ -30,6 +31,16 @@ pub struct Snapshot {
     pub secrets: Vec<Secret>,
     pub configs: Vec<Config>,
     pub nodes: Vec<Node>,
+    /// The named volumes of the daemon hearth talks to (name and labels only): who owns a volume
+    /// a deployment would mount (`migrate::owners`).
+    pub volumes: Vec<LiveVolume>,
+}
+
+/// A volume as the snapshot keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveVolume {
+    pub name: String,
+    pub labels: HashMap<String, String>,
 }
 
 /// The objects of one stack inside a [`Snapshot`].
@@ -43,16 +54,24 @@ pub struct StackView<'a> {
 }
 
 impl Client {
-    /// Reads the whole swarm with six list calls.
+    /// Reads the whole swarm with seven list calls.
     pub async fn snapshot(&self) -> Result<Snapshot, SwarmError> {
-        let (services, tasks, networks, secrets, configs, nodes) = tokio::try_join!(
+        let (services, tasks, networks, secrets, configs, nodes, volumes) = tokio::try_join!(
             self.list_services_raw(),
             self.list_tasks_live(),
             self.list_networks(None),
             self.list_secrets(None),
             self.list_configs(None),
             self.list_nodes(),
+            self.list_volumes(None),
         )?;
+        let volumes = volumes
+            .into_iter()
+            .map(|v| LiveVolume {
+                name: v.name,
+                labels: v.labels,
+            })
+            .collect();
         let mut service_specs = HashMap::new();
         let services = services
             .into_iter()
@@ -72,6 +91,7 @@ impl Client {
             secrets,
             configs,
             nodes,
+            volumes,
         })
     }
 }
