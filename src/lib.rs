@@ -12,6 +12,7 @@ pub mod controller;
 pub mod desired;
 pub mod diag;
 pub mod manifest;
+pub mod migrate;
 pub mod plan;
 pub mod probe;
 pub mod recipe;
