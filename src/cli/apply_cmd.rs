@@ -47,6 +47,10 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
         let mut failed = !pool.errors.is_empty();
         let mut to_wait = Vec::new();
         for plan in &plans {
+            if let Some(h) = &plan.hold {
+                eprintln!("{}: {} ({}): {}", plan.deployment, h.phase, h.reason, h.message);
+                continue;
+            }
             for p in &plan.problems {
                 eprintln!("{}: {p}", plan.deployment);
                 failed = true;

@@ -224,6 +224,8 @@ pub struct Advance {
     pub backup: bool,
     pub rollback: bool,
     pub allow_major: bool,
+    /// A stack move (the deployment's stack name changed) runs without `hearth migrate`.
+    pub allow_migration: bool,
 }
 
 impl Default for Advance {
@@ -232,6 +234,7 @@ impl Default for Advance {
             backup: true,
             rollback: true,
             allow_major: false,
+            allow_migration: false,
         }
     }
 }

@@ -229,6 +229,58 @@ impl Hold {
     }
 }
 
+/// A hold as reported (the plan's `hold`, the status's phase, reason and message).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Held {
+    pub phase: String,
+    pub reason: String,
+    pub message: String,
+    #[serde(flatten)]
+    pub hold: Hold,
+}
+
+impl Hold {
+    /// The hold as reported for `deployment`.
+    pub fn held(&self, deployment: &str) -> Held {
+        Held {
+            phase: self.phase().into(),
+            reason: self.reason().into(),
+            message: self.message(deployment),
+            hold: self.clone(),
+        }
+    }
+}
+
+/// The subject of a rendered deployment: its stack and the named volumes it would mount.
+pub fn subject_of<'s>(
+    pool: &'s str,
+    d: &'s crate::manifest::Deployment,
+    stack: &'s str,
+    spec: &'s crate::render::StackSpec,
+) -> Subject<'s> {
+    Subject {
+        pool,
+        deployment: d.name(),
+        stack,
+        volumes: spec
+            .volumes
+            .iter()
+            .filter(|v| !v.external)
+            .map(|v| v.name.as_str())
+            .collect(),
+        allow_migration: d.spec.advance.allow_migration,
+    }
+}
+
+/// Puts `hold` on `plan`: nothing is planned (no step, and the objects in the way are the hold's
+/// to explain, not problems).
+pub fn hold_plan(plan: &mut crate::plan::Plan, hold: &Hold) {
+    plan.steps.clear();
+    plan.problems.clear();
+    plan.drift.clear();
+    plan.hold = Some(hold.held(&plan.deployment));
+}
+
 fn describe((pool, deployment): Key) -> String {
     format!("deployment {deployment:?} of pool {pool:?}")
 }

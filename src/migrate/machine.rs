@@ -84,7 +84,8 @@ pub struct Record {
 /// What the executor does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Snapshot every named volume of `from` (all of them, not only backupbot-labelled ones).
+    /// Snapshot every named volume of `from` (all of them, not only backupbot-labelled ones); a
+    /// stack with none gives no snapshot, and the restore is skipped.
     TakeSnapshot,
     /// Apply the new stack's plan without its removals (volumes first, with owner labels).
     CreateStack,
@@ -135,8 +136,8 @@ pub fn next(r: &Record, o: &Observed) -> (Record, Action) {
                     snapshot: s.clone(),
                 },
             ),
-            // A record without its snapshot cannot restore: take one again.
-            None => (enter(r, State::Requested, o.now), Action::TakeSnapshot),
+            // No named volume to carry (the snapshot took nothing): nothing to restore.
+            None => (enter(r, State::Restored, o.now), Action::Wait),
         },
         State::Restored if o.verified => (enter(r, State::Verified, o.now), Action::RemoveOld),
         State::Restored => {
@@ -287,14 +288,14 @@ mod tests {
     }
 
     #[test]
-    fn a_record_without_its_snapshot_takes_one_again() {
+    fn a_move_without_volumes_skips_the_restore() {
         let r = Record {
             state: State::StackCreated,
             ..request("a", "b", 0)
         };
         let (n, a) = next(&r, &obs(1, false));
-        assert_eq!(a, Action::TakeSnapshot);
-        assert_eq!(n.state, State::Requested);
+        assert_eq!(a, Action::Wait);
+        assert_eq!(n.state, State::Restored);
     }
 
     #[test]

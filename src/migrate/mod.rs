@@ -10,5 +10,5 @@ pub mod record;
 #[cfg(test)]
 mod hold_tests;
 
-pub use hold::{Hold, Owners, Subject, decide};
+pub use hold::{Held, Hold, Owners, Subject, decide, hold_plan, subject_of};
 pub use machine::{Action, Observed, Record, State};

@@ -145,6 +145,10 @@ pub struct Plan {
     pub problems: Vec<String>,
     /// Live fields changed out of band (hash unchanged but fields differ): the drift items.
     pub drift: Vec<DriftItem>,
+    /// Why nothing is planned: a stack move held, a stack name or a volume held by another
+    /// deployment (`migrate::hold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<crate::migrate::Held>,
 }
 
 /// A live field that differs from what hearth set.

@@ -25,6 +25,7 @@ pub fn plan_pool(
         .unwrap_or_default();
     let mut plans = Vec::new();
     let ix = SnapIndex::new(snap);
+    let owners = crate::migrate::Owners::new(snap);
     let stacks = snap.stacks();
     for d in &loaded.deployments {
         if only.is_some_and(|o| o != d.name()) {
@@ -57,6 +58,13 @@ pub fn plan_pool(
             },
             &ix,
         );
+        let subject =
+            crate::migrate::subject_of(pool_name, d, &rendered.stack, &rendered.stack_spec);
+        if let Some(hold) = crate::migrate::decide(&owners, &subject) {
+            crate::migrate::hold_plan(&mut plan, &hold);
+            plans.push(plan);
+            continue;
+        }
         if foreign.contains(rendered.stack.as_str()) {
             plan.problems.insert(
                 0,

@@ -6,6 +6,7 @@ mod client;
 mod containers;
 pub mod failover;
 pub mod live;
+pub mod migrate;
 mod raw;
 pub mod snapshot;
 
