@@ -5,6 +5,7 @@ mod advance_cmd;
 mod apply_cmd;
 mod common;
 mod healthcheck_cmd;
+mod migrate_cmd;
 mod plan_cmd;
 mod render_cmd;
 mod run_cmd;
@@ -136,6 +137,20 @@ pub enum Command {
         /// The deployment.
         name: String,
     },
+    /// Move a deployment held with StackMoveHeld to the stack its manifests now give, with its
+    /// data: snapshot its volumes, create the new stack, restore, verify, remove the old stack
+    /// (the old volumes are kept). Resumes a move left half done.
+    Migrate {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        snapshots: advance_cmd::SnapshotArgs,
+        /// How long the new stack may take to converge with passing probes after the restore.
+        #[arg(long, default_value = "10m", value_parser = crate::manifest::parse_duration)]
+        timeout: std::time::Duration,
+        /// The deployment.
+        name: String,
+    },
     /// Show the deployments of a running hearth (its JSON API at --url).
     Status {
         /// The deployment to show in detail (default: the whole pool as a table).
@@ -228,6 +243,18 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Retry { source, name } => {
             advance_cmd::retry(&source, docker_host.as_deref(), &name)
         }
+        Command::Migrate {
+            source,
+            snapshots,
+            timeout,
+            name,
+        } => migrate_cmd::run_cmd(&migrate_cmd::MigrateArgs {
+            source: &source,
+            host: docker_host.as_deref(),
+            snapshots: &snapshots,
+            name: &name,
+            timeout,
+        }),
         Command::Status { name, url, output } => status_cmd::run(&status_cmd::StatusArgs {
             url: &url,
             output,
@@ -309,7 +336,7 @@ mod tests {
         ])
         .expect("parses");
         match cli.command {
-            Command::Status { name, url, output } => {
+        Command::Status { name, url, output } => {
                 assert_eq!(name.as_deref(), Some("gitea"));
                 assert_eq!(url, "http://h:1");
                 assert_eq!(output, status_cmd::StatusOutput::Json);

@@ -325,7 +325,12 @@ pub fn decide(owners: &Owners, s: &Subject) -> Option<Hold> {
         });
     }
     for v in &s.volumes {
-        if let Some((to, by)) = owners.migrated.get(v) {
+        // A record outlives its volume (removed by the operator): only a present volume counts.
+        if let Some((to, by)) = owners
+            .migrated
+            .get(v)
+            .filter(|_| owners.volumes.contains_key(v))
+        {
             return Some(Hold::VolumeOwnedByOther {
                 volume: v.to_string(),
                 owner: format!("{} (its data was migrated to stack {to})", describe(*by)),

@@ -161,6 +161,14 @@ fn a_migrated_volume_is_held_naming_where_its_data_went() {
     let h = decide(&owners, &subject("prov", "warm-kc", vec!["warm-kc_data"])).unwrap();
     assert_eq!(h.reason(), "VolumeOwnedByOther");
     assert!(h.message("prov").contains("migrated to stack warm-canon-kc"), "{}", h.message("prov"));
+    // Once the operator removed the volume, its record no longer holds anything.
+    let mut gone = snap.clone();
+    gone.volumes.clear();
+    let owners_gone = Owners::new(&gone);
+    assert_eq!(
+        decide(&owners_gone, &subject("prov", "warm-kc", vec!["warm-kc_data"])),
+        None
+    );
     // The records themselves hold no stack.
     assert_eq!(decide(&owners, &subject("kc", "warm-canon-kc", vec![])), None);
 }
