@@ -172,7 +172,14 @@ async fn moved(
     );
 
     // The operator removes the old volume: the provider starts on a fresh one of its own.
-    env.client.remove_volume(&format!("{old}_data")).await?;
+    // (Once the old task's container has stopped: Docker refuses to remove a volume in use.)
+    wait_for("the old volume removed", Duration::from_secs(60), || async {
+        env.client
+            .remove_volume(&format!("{old}_data"))
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await?;
     let (plans, _) = pool.apply(env).await?;
     assert!(hold_of(&plans, "gp").is_none(), "{plans:#?}");
     let labels = volume_labels(env, &format!("{old}_data")).await?.expect("fresh volume");

@@ -64,8 +64,28 @@ pub async fn run(
         let resumable = found
             .as_ref()
             .is_some_and(|(_, r)| r.state.in_progress() && r.to == to);
+        let finished = found
+            .as_ref()
+            .filter(|(_, r)| r.state == machine::State::Done && r.to == to)
+            .map(|(_, r)| r.clone());
         let rec = if resumable {
             found.as_ref().map(|(_, r)| r.clone()).expect("found")
+        } else if let Some(r) = finished {
+            // A finished move whose old objects are still listed (Docker lags behind a removal,
+            // or one failed): remove them again, never a new move from an emptied stack.
+            let owners = Owners::new(&snap);
+            let left = owners
+                .stacks_of(&job.pool, &job.deployment)
+                .contains(r.from.as_str());
+            if !left || !start {
+                return Ok(Some(r));
+            }
+            let again = Record {
+                state: machine::State::Verified,
+                ..r
+            };
+            persist(client, &snap, job, &again).await?;
+            continue;
         } else {
             if !start {
                 return Ok(found.map(|(_, r)| r));
