@@ -65,7 +65,10 @@ fn migrate_cmd(pool: &TestPool, snaps: &std::path::Path) -> Command {
 }
 
 /// Everything up to the held state: returns (old stack, new stack, the marker written).
-async fn held_canonical(env: &TestEnv, pool: &TestPool) -> anyhow::Result<(String, String, String)> {
+async fn held_canonical(
+    env: &TestEnv,
+    pool: &TestPool,
+) -> anyhow::Result<(String, String, String)> {
     pool.deployment("gc", &canonical());
     let (plans, _) = pool.apply(env).await?;
     let old = pool.stack("gc");
@@ -79,8 +82,13 @@ async fn held_canonical(env: &TestEnv, pool: &TestPool) -> anyhow::Result<(Strin
         "{:#?}",
         plans[0].steps
     );
-    let labels = volume_labels(env, &format!("{old}_data")).await?.expect("volume");
-    assert_eq!(labels.get("hearth.deployment").map(String::as_str), Some("gc"));
+    let labels = volume_labels(env, &format!("{old}_data"))
+        .await?
+        .expect("volume");
+    assert_eq!(
+        labels.get("hearth.deployment").map(String::as_str),
+        Some("gc")
+    );
     assert_eq!(
         labels.get("com.docker.stack.namespace").map(String::as_str),
         Some(old.as_str())
@@ -102,9 +110,16 @@ async fn held_canonical(env: &TestEnv, pool: &TestPool) -> anyhow::Result<(Strin
     };
     let plans = pool.plan(env).await;
     let held = hold_of(&plans, "gc").expect("canonical held");
-    assert_eq!((held.phase.as_str(), held.reason.as_str()), ("Held", "StackMoveHeld"));
+    assert_eq!(
+        (held.phase.as_str(), held.reason.as_str()),
+        ("Held", "StackMoveHeld")
+    );
     for want in [&old, &new, &format!("{old}_data")] {
-        assert!(held.message.contains(want.as_str()), "{want}: {}", held.message);
+        assert!(
+            held.message.contains(want.as_str()),
+            "{want}: {}",
+            held.message
+        );
     }
     let pending = hold_of(&plans, "gp").expect("provider pending");
     assert_eq!(
@@ -119,7 +134,10 @@ async fn held_canonical(env: &TestEnv, pool: &TestPool) -> anyhow::Result<(Strin
     assert_eq!(counts.writes(), 0);
     let after = env.client.snapshot().await?;
     assert_eq!(app_id(&before), app_id(&after));
-    assert_eq!(state(env, &format!("{old}_app"), &["read", STATE]).await?, token);
+    assert_eq!(
+        state(env, &format!("{old}_app"), &["read", STATE]).await?,
+        token
+    );
     Ok((old, new, token))
 }
 
@@ -132,7 +150,10 @@ async fn moved(
     new: &str,
     token: &str,
 ) -> anyhow::Result<()> {
-    assert_eq!(state(env, &format!("{new}_app"), &["read", STATE]).await?, token);
+    assert_eq!(
+        state(env, &format!("{new}_app"), &["read", STATE]).await?,
+        token
+    );
     let snap = env.client.snapshot().await?;
     assert!(
         !snap.services.iter().any(|s| s
@@ -142,7 +163,10 @@ async fn moved(
             .is_some_and(|n| n.starts_with(&format!("{old}_")))),
         "old services left"
     );
-    assert!(volume_labels(env, &format!("{old}_data")).await?.is_some(), "old volume kept");
+    assert!(
+        volume_labels(env, &format!("{old}_data")).await?.is_some(),
+        "old volume kept"
+    );
     let record = hearth::migrate::record::find_record(&snap.configs, &pool_name(pool), "gc")
         .map(|(_, r)| r)
         .expect("move record");
@@ -159,31 +183,45 @@ async fn moved(
     let plans = pool.plan(env).await;
     assert_eq!(hold_of(&plans, "gc"), None);
     let h = hold_of(&plans, "gp").expect("provider held");
-    assert_eq!((h.phase.as_str(), h.reason.as_str()), ("Held", "VolumeOwnedByOther"));
+    assert_eq!(
+        (h.phase.as_str(), h.reason.as_str()),
+        ("Held", "VolumeOwnedByOther")
+    );
     assert!(h.message.contains(&format!("{old}_data")), "{}", h.message);
     assert!(h.message.contains(new), "{}", h.message);
     println!("provider: {}", h.message);
     pool.apply(env).await?;
     let snap = env.client.snapshot().await?;
     assert!(
-        !snap.services.iter().any(|s| s.spec.as_ref().and_then(|s| s.name.clone())
-            == Some(format!("{old}_app"))),
+        !snap
+            .services
+            .iter()
+            .any(|s| s.spec.as_ref().and_then(|s| s.name.clone()) == Some(format!("{old}_app"))),
         "the provider started on the canonical's old volume"
     );
 
     // The operator removes the old volume: the provider starts on a fresh one of its own.
     // (Once the old task's container has stopped: Docker refuses to remove a volume in use.)
-    wait_for("the old volume removed", Duration::from_secs(60), || async {
-        env.client
-            .remove_volume(&format!("{old}_data"))
-            .await
-            .map_err(|e| e.to_string())
-    })
+    wait_for(
+        "the old volume removed",
+        Duration::from_secs(60),
+        || async {
+            env.client
+                .remove_volume(&format!("{old}_data"))
+                .await
+                .map_err(|e| e.to_string())
+        },
+    )
     .await?;
     let (plans, _) = pool.apply(env).await?;
     assert!(hold_of(&plans, "gp").is_none(), "{plans:#?}");
-    let labels = volume_labels(env, &format!("{old}_data")).await?.expect("fresh volume");
-    assert_eq!(labels.get("hearth.deployment").map(String::as_str), Some("gp"));
+    let labels = volume_labels(env, &format!("{old}_data"))
+        .await?
+        .expect("fresh volume");
+    assert_eq!(
+        labels.get("hearth.deployment").map(String::as_str),
+        Some("gp")
+    );
     let read = state(env, &format!("{old}_app"), &["read", STATE]).await;
     assert!(
         read.as_ref().map_or(true, |v| v != token),
@@ -256,7 +294,10 @@ async fn a_move_killed_before_the_restore_resumes_and_completes() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         println!("{stderr}{}", String::from_utf8_lossy(&out.stdout));
         anyhow::ensure!(out.status.success(), "resumed hearth migrate failed");
-        assert!(!stderr.contains("taking a snapshot"), "resumed from the record, not from scratch");
+        assert!(
+            !stderr.contains("taking a snapshot"),
+            "resumed from the record, not from scratch"
+        );
         println!("resumed move took {:?}", t.elapsed());
         wait_for("the new app", Duration::from_secs(60), || async {
             state(&env, &format!("{new}_app"), &["read", STATE])

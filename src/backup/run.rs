@@ -35,7 +35,10 @@ pub async fn take(
     version: &str,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<SnapshotMeta, BackupError> {
-    take_with(client, store, opts, deployment, stack, version, false, progress).await
+    take_with(
+        client, store, opts, deployment, stack, version, false, progress,
+    )
+    .await
 }
 
 /// [`take`] of every named volume of every service of `stack` when `all` (a stack move carries

@@ -48,7 +48,10 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
         let mut to_wait = Vec::new();
         for plan in &plans {
             if let Some(h) = &plan.hold {
-                eprintln!("{}: {} ({}): {}", plan.deployment, h.phase, h.reason, h.message);
+                eprintln!(
+                    "{}: {} ({}): {}",
+                    plan.deployment, h.phase, h.reason, h.message
+                );
                 continue;
             }
             for p in &plan.problems {

@@ -25,7 +25,10 @@ pub fn run_cmd(args: &MigrateArgs) -> ExitCode {
         return ExitCode::from(1);
     };
     let (Some(d), Some(desired)) = (loaded.deployment(args.name), pool.shared(args.name)) else {
-        eprintln!("no rendered deployment named {:?} in the manifests", args.name);
+        eprintln!(
+            "no rendered deployment named {:?} in the manifests",
+            args.name
+        );
         return ExitCode::from(1);
     };
     let Some(p) = loaded.pool.as_ref() else {

@@ -336,7 +336,7 @@ mod tests {
         ])
         .expect("parses");
         match cli.command {
-        Command::Status { name, url, output } => {
+            Command::Status { name, url, output } => {
                 assert_eq!(name.as_deref(), Some("gitea"));
                 assert_eq!(url, "http://h:1");
                 assert_eq!(output, status_cmd::StatusOutput::Json);

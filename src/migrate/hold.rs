@@ -46,7 +46,10 @@ fn owner(l: Option<&HashMap<String, String>>) -> Option<Key<'_>> {
     if l.get(LABEL_MANAGED_BY).map(String::as_str) != Some("hearth") {
         return None;
     }
-    Some((l.get(LABEL_POOL)?.as_str(), l.get(LABEL_DEPLOYMENT)?.as_str()))
+    Some((
+        l.get(LABEL_POOL)?.as_str(),
+        l.get(LABEL_DEPLOYMENT)?.as_str(),
+    ))
 }
 
 impl<'a> Owners<'a> {

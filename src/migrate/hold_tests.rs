@@ -72,7 +72,8 @@ fn moved() -> Snapshot {
         }),
         ..Default::default()
     });
-    snap.volumes.push(volume("warm-kc_data", "p", "kc", "warm-kc"));
+    snap.volumes
+        .push(volume("warm-kc_data", "p", "kc", "warm-kc"));
     snap
 }
 
@@ -80,7 +81,10 @@ fn moved() -> Snapshot {
 fn a_changed_stack_is_held_naming_both_stacks_and_the_data() {
     let snap = moved();
     let owners = Owners::new(&snap);
-    let hold = decide(&owners, &subject("kc", "warm-canon-kc", vec!["warm-canon-kc_data"]));
+    let hold = decide(
+        &owners,
+        &subject("kc", "warm-canon-kc", vec!["warm-canon-kc_data"]),
+    );
     let Some(h @ Hold::StackMove { .. }) = hold else {
         panic!("{hold:?}")
     };
@@ -105,7 +109,10 @@ fn allow_migration_turns_the_hold_into_a_move() {
 fn the_same_stack_is_not_held() {
     let snap = moved();
     let owners = Owners::new(&snap);
-    assert_eq!(decide(&owners, &subject("kc", "warm-kc", vec!["warm-kc_data"])), None);
+    assert_eq!(
+        decide(&owners, &subject("kc", "warm-kc", vec!["warm-kc_data"])),
+        None
+    );
     // A deployment with nothing live is not held either.
     assert_eq!(decide(&owners, &subject("new", "new_org", vec![])), None);
 }
@@ -116,7 +123,10 @@ fn a_stack_name_another_deployment_holds_is_pending() {
     let owners = Owners::new(&snap);
     let h = decide(&owners, &subject("prov", "warm-kc", vec!["warm-kc_data"])).unwrap();
     assert_eq!((h.phase(), h.reason()), ("Pending", "StackNameHeld"));
-    assert!(h.message("prov").contains("deployment \"kc\" of pool \"p\""));
+    assert!(
+        h.message("prov")
+            .contains("deployment \"kc\" of pool \"p\"")
+    );
     // The same name in another pool is another owner too.
     let h = Owners::new(&snap);
     let other = Subject {
@@ -141,13 +151,17 @@ fn a_volume_of_another_deployment_is_never_mounted() {
     assert!(h.message("me").contains("x_data"));
     assert!(h.message("me").contains("\"other\""));
     // Its own volumes and unlabelled ones (made by hand) are fine.
-    assert_eq!(decide(&owners, &subject("me", "y", vec!["free", "by-hand"])), None);
+    assert_eq!(
+        decide(&owners, &subject("me", "y", vec!["free", "by-hand"])),
+        None
+    );
 }
 
 #[test]
 fn a_migrated_volume_is_held_naming_where_its_data_went() {
     let mut snap = Snapshot::default();
-    snap.volumes.push(volume("warm-kc_data", "p", "kc", "warm-kc"));
+    snap.volumes
+        .push(volume("warm-kc_data", "p", "kc", "warm-kc"));
     snap.configs.push(config(volume_record_spec(
         "p",
         "kc",
@@ -160,17 +174,28 @@ fn a_migrated_volume_is_held_naming_where_its_data_went() {
     let owners = Owners::new(&snap);
     let h = decide(&owners, &subject("prov", "warm-kc", vec!["warm-kc_data"])).unwrap();
     assert_eq!(h.reason(), "VolumeOwnedByOther");
-    assert!(h.message("prov").contains("migrated to stack warm-canon-kc"), "{}", h.message("prov"));
+    assert!(
+        h.message("prov")
+            .contains("migrated to stack warm-canon-kc"),
+        "{}",
+        h.message("prov")
+    );
     // Once the operator removed the volume, its record no longer holds anything.
     let mut gone = snap.clone();
     gone.volumes.clear();
     let owners_gone = Owners::new(&gone);
     assert_eq!(
-        decide(&owners_gone, &subject("prov", "warm-kc", vec!["warm-kc_data"])),
+        decide(
+            &owners_gone,
+            &subject("prov", "warm-kc", vec!["warm-kc_data"])
+        ),
         None
     );
     // The records themselves hold no stack.
-    assert_eq!(decide(&owners, &subject("kc", "warm-canon-kc", vec![])), None);
+    assert_eq!(
+        decide(&owners, &subject("kc", "warm-canon-kc", vec![])),
+        None
+    );
 }
 
 #[test]

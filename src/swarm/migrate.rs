@@ -142,7 +142,12 @@ pub async fn run(
             }
             _ => {}
         }
-        progress(&format!("{}: {} ({})", job.deployment, describe(&action), next.state));
+        progress(&format!(
+            "{}: {} ({})",
+            job.deployment,
+            describe(&action),
+            next.state
+        ));
         let result = execute(client, &snap, job, &next, &action, progress).await;
         let after = match result {
             Ok(snapshot) => machine::done(&next, &action, snapshot, now()),
@@ -214,7 +219,9 @@ async fn execute(
                 Err(e) => Err(e.to_string()),
             }
         }
-        Action::CreateStack => create_stack(client, snap, job, progress).await.map(|_| None),
+        Action::CreateStack => create_stack(client, snap, job, progress)
+            .await
+            .map(|_| None),
         Action::Restore { snapshot } => {
             if let Some(secs) = std::env::var("HEARTH_TEST_PAUSE_BEFORE_RESTORE")
                 .ok()
@@ -233,7 +240,9 @@ async fn execute(
                 .map_err(|e| e.to_string())?;
             Ok(None)
         }
-        Action::RemoveOld => remove_old(client, snap, job, r, progress).await.map(|_| None),
+        Action::RemoveOld => remove_old(client, snap, job, r, progress)
+            .await
+            .map(|_| None),
         Action::Wait | Action::Nothing => Ok(None),
     }
 }
@@ -382,7 +391,9 @@ async fn carry_secrets(
         }
         match value {
             Some(v) => {
-                progress(&format!("secret {name}: the value of {old} (compose key {key})"));
+                progress(&format!(
+                    "secret {name}: the value of {old} (compose key {key})"
+                ));
                 *source = crate::plan::SecretValue::Data(v);
             }
             None => progress(&format!(
@@ -458,13 +469,17 @@ async fn remove_old(
     for v in owners.volumes_in(&job.pool, &job.deployment, &r.from) {
         let spec = record::volume_record_spec(&job.pool, &job.deployment, &job.extra, &v, &r.to);
         match client.create_config(spec).await {
-            Ok(_) => progress(&format!("volume {v} kept, recorded as migrated to {}", r.to)),
+            Ok(_) => progress(&format!(
+                "volume {v} kept, recorded as migrated to {}",
+                r.to
+            )),
             Err(e) if e.is_conflict() => {}
             Err(e) => return Err(format!("volume record of {v}: {e}")),
         }
     }
     // The advance record (last-good version and all) moves with the deployment.
-    if let Some(old) = crate::advance::labels::find(&snap.configs, &job.pool, &job.deployment, &r.from)
+    if let Some(old) =
+        crate::advance::labels::find(&snap.configs, &job.pool, &job.deployment, &r.from)
     {
         let exists = crate::advance::labels::find(&snap.configs, &job.pool, &job.deployment, &r.to);
         if exists.is_none() {
