@@ -17,6 +17,7 @@ pub mod desired;
 pub mod gitcmd;
 pub mod import;
 pub mod manifest;
+pub mod migrate;
 pub mod observed;
 pub mod plan;
 pub mod probe;

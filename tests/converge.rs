@@ -81,8 +81,8 @@ async fn fresh_deploy_then_second_apply_makes_zero_writes() {
             0,
             "a converged deployment costs no writes: {counts:?}"
         );
-        // One snapshot: six list calls, whatever the number of deployments.
-        assert_eq!(counts.total(), 6, "{counts:?}");
+        // One snapshot: seven list calls, whatever the number of deployments.
+        assert_eq!(counts.total(), 7, "{counts:?}");
         Ok(())
     })
     .await;

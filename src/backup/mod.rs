@@ -20,7 +20,7 @@ pub mod run;
 pub mod store;
 
 pub use labels::{Hooks, LiveService, ServicePlan, VolumePlan, plan_service, plan_stack};
-pub use run::{restore, take};
+pub use run::{restore, take, take_with};
 pub use store::{SnapshotMeta, Store, VolumeEntry, new_id, to_prune};
 
 /// How snapshots are taken and restored.

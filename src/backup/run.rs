@@ -35,7 +35,32 @@ pub async fn take(
     version: &str,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<SnapshotMeta, BackupError> {
-    let live = live_services(client, stack).await?;
+    take_with(
+        client, store, opts, deployment, stack, version, false, progress,
+    )
+    .await
+}
+
+/// [`take`] of every named volume of every service of `stack` when `all` (a stack move carries
+/// all its data, labelled or not; a service's backupbot hooks and path labels still apply).
+#[allow(clippy::too_many_arguments)]
+pub async fn take_with(
+    client: &Client,
+    store: &Store,
+    opts: &Options,
+    deployment: &str,
+    stack: &str,
+    version: &str,
+    all: bool,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<SnapshotMeta, BackupError> {
+    let mut live = live_services(client, stack).await?;
+    if all {
+        for s in &mut live {
+            s.labels
+                .insert(super::labels::LABEL_BACKUP.to_string(), "true".to_string());
+        }
+    }
     let plans = plan_stack(stack, &live)?;
     store.sweep_tmp(deployment, Duration::from_secs(3600));
     sweep_helpers(client, stack).await;

@@ -40,7 +40,7 @@ impl SnapshotArgs {
         }
     }
 
-    fn store(&self) -> Store {
+    pub fn store(&self) -> Store {
         Store::new(self.snapshot_dir.clone(), self.snapshot_keep.max(1))
     }
 }

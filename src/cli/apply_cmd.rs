@@ -51,6 +51,13 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
         let mut to_wait = Vec::new();
         let mut failed_deployments: Vec<String> = Vec::new();
         for plan in &plans {
+            if let Some(h) = &plan.hold {
+                eprintln!(
+                    "{}: {} ({}): {}",
+                    plan.deployment, h.phase, h.reason, h.message
+                );
+                continue;
+            }
             for p in &plan.problems {
                 eprintln!("{}: {}", plan.deployment, crate::redact::text(p));
                 failed = true;

@@ -6,6 +6,7 @@ mod apply_cmd;
 mod common;
 mod healthcheck_cmd;
 mod import_cmd;
+mod migrate_cmd;
 mod plan_cmd;
 mod purge_cmd;
 mod render_cmd;
@@ -220,6 +221,20 @@ pub enum Command {
         /// The deployment.
         name: String,
     },
+    /// Move a deployment held with StackMoveHeld to the stack its manifests now give, with its
+    /// data: snapshot its volumes, create the new stack, restore, verify, remove the old stack
+    /// (the old volumes are kept). Resumes a move left half done.
+    Migrate {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        snapshots: advance_cmd::SnapshotArgs,
+        /// How long the new stack may take to converge with passing probes after the restore.
+        #[arg(long, default_value = "10m", value_parser = crate::manifest::parse_duration)]
+        timeout: std::time::Duration,
+        /// The deployment.
+        name: String,
+    },
     /// Show the deployments of a running hearth (its JSON API at --url).
     Status {
         /// The deployment to show in detail (default: the whole pool as a table): `status NAME`
@@ -331,6 +346,18 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Retry { source, name } => {
             advance_cmd::retry(&source, docker_host.as_deref(), &name)
         }
+        Command::Migrate {
+            source,
+            snapshots,
+            timeout,
+            name,
+        } => migrate_cmd::run_cmd(&migrate_cmd::MigrateArgs {
+            source: &source,
+            host: docker_host.as_deref(),
+            snapshots: &snapshots,
+            name: &name,
+            timeout,
+        }),
         Command::Status {
             name,
             url,

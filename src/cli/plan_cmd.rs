@@ -63,6 +63,9 @@ pub fn describe(plans: &[Plan]) -> String {
             format!("{} change(s)", p.steps.len())
         };
         out.push_str(&format!("{} ({}): {changes}\n", p.deployment, p.stack));
+        if let Some(h) = &p.hold {
+            out.push_str(&format!("  = {} ({}): {}\n", h.phase, h.reason, h.message));
+        }
         for problem in &p.problems {
             out.push_str(&format!("  ! {problem}\n"));
         }

@@ -56,7 +56,7 @@ pub struct Cost {
     pub docker_requests: u64,
     /// Deployments looked at.
     pub deployments: u64,
-    /// Wall time of the swarm snapshot (the six list calls and parsing them), part of `wall`.
+    /// Wall time of the swarm snapshot (the seven list calls and parsing them), part of `wall`.
     pub snapshot: f64,
 }
 

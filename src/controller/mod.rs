@@ -5,7 +5,7 @@
 //! resync reloads the manifests and marks every deployment as a safety net. Marked deployments go
 //! through the [`queue::Queue`] (never two reconciles of one deployment at once, bursts coalesce,
 //! bounded concurrency, backoff with jitter on errors). A pass takes ONE snapshot of the swarm for
-//! all the deployments it reconciles (six list calls, whatever their number), plans and assesses
+//! all the deployments it reconciles (seven list calls, whatever their number), plans and assesses
 //! each, and spawns the applies. The events stream and the daemon are reconnected when they drop;
 //! SIGTERM (the `shutdown` channel) lets in-flight applies finish within a grace period, then the
 //! loop returns.
@@ -541,6 +541,7 @@ impl Controller {
         self.count_task_failures(&snap, &stacks);
         let ids = Ids::from_snapshot(&snap);
         let ix = SnapIndex::new(&snap);
+        let owners = crate::migrate::Owners::new(&snap);
         for name in ready {
             let start = Instant::now();
             let view = self
@@ -549,7 +550,7 @@ impl Controller {
                 .and_then(|d| stacks.get(d.stack.as_str()))
                 .cloned()
                 .unwrap_or_default();
-            self.reconcile(&name, &snap, view, &ids, &ix).await;
+            self.reconcile(&name, &snap, view, &ids, &ix, &owners).await;
             self.shared
                 .counters
                 .reconcile_took(start.elapsed().as_secs_f64());
@@ -616,6 +617,7 @@ impl Controller {
         view: StackView<'_>,
         ids: &Ids,
         ix: &SnapIndex<'_>,
+        owners: &crate::migrate::Owners<'_>,
     ) {
         let now = SystemTime::now();
         let Some(d) = self.loaded.deployment(name).cloned() else {
@@ -676,6 +678,13 @@ impl Controller {
             .as_ref()
             .map(|p| p.metadata.name.clone())
             .unwrap_or_default();
+        // A stack move held or running, a stack name or volume held by another: nothing else.
+        let subject =
+            crate::migrate::subject_of(&pool_name, &d, &desired.stack, &desired.stack_spec);
+        if let Some(hold) = crate::migrate::decide(owners, &subject) {
+            self.hold(name, st, &d, &desired, &hold, now);
+            return;
+        }
         // A version advance in progress (or held, or failed) may converge another version.
         let prepared = self.advancer.prepare(
             &self.loaded,
@@ -935,6 +944,83 @@ impl Controller {
         self.publish(st);
         self.shared.counters.reconciled(name, true);
         self.queue.done(name, true, Instant::now());
+    }
+
+    /// Reports a hold (`migrate::hold`); a move that is to run (allowed, or recorded and left
+    /// half done) runs in an apply slot.
+    fn hold(
+        &mut self,
+        name: &str,
+        mut st: DeploymentStatus,
+        d: &manifest::Deployment,
+        desired: &Arc<desired::Desired>,
+        hold: &crate::migrate::Hold,
+        now: SystemTime,
+    ) {
+        use crate::migrate::Hold;
+        let held = hold.held(name);
+        st.drift.clear();
+        st.set_phase(&held.phase, &held.reason, &held.message, now);
+        st.set_conditions(
+            vec![
+                status::ConditionStatus {
+                    kind: "Ready".into(),
+                    status: false,
+                    reason: held.reason.clone(),
+                    message: held.message.clone(),
+                    since: None,
+                },
+                status::ConditionStatus {
+                    kind: "Held".into(),
+                    status: true,
+                    reason: held.reason.clone(),
+                    message: held.message.clone(),
+                    since: None,
+                },
+            ],
+            now,
+        );
+        self.publish(st);
+        let run = match hold {
+            Hold::StackMove { auto: true, .. } => Some(true),
+            Hold::Migrating { .. } => Some(false),
+            _ => None,
+        };
+        let (Some(start), Some(pool)) = (run, self.loaded.pool.as_ref()) else {
+            self.queue.done(name, true, Instant::now());
+            return;
+        };
+        let extra = desired::pool_labels(pool);
+        let adv = &self.cfg.advance;
+        let job = crate::swarm::migrate::Job {
+            pool: pool.metadata.name.clone(),
+            deployment: name.to_string(),
+            extra: extra.clone(),
+            desired: desired.clone(),
+            secrets: d.spec.secrets.clone(),
+            probes: d.spec.probes.clone(),
+            reach: self.cfg.probe_reach.clone(),
+            store: crate::backup::Store::new(adv.snapshot_dir.clone(), adv.snapshot_keep),
+            backup: crate::backup::Options {
+                helper_image: adv.backup_image.clone(),
+                labels: extra,
+                ..Default::default()
+            },
+            deadline: d
+                .spec
+                .progress_deadline
+                .unwrap_or(pool.spec.defaults.progress_deadline),
+        };
+        let client = self.client.clone();
+        self.applies.spawn(async move {
+            let deployment = job.deployment.clone();
+            let progress = |line: &str| tracing::info!(deployment = %deployment, "{line}");
+            let result = crate::swarm::migrate::run(&client, &job, start, &progress).await;
+            Applied {
+                deployment: job.deployment.clone(),
+                result: result.map(|_| 0),
+            }
+        });
     }
 
     fn publish(&mut self, st: DeploymentStatus) {

@@ -284,6 +284,8 @@ pub struct Advance {
     pub rollback: bool,
     /// Advance across a major version without an approval annotation (else `Held`).
     pub allow_major: bool,
+    /// A stack move (the deployment's stack name changed) runs without `hearth migrate`.
+    pub allow_migration: bool,
 }
 
 impl Default for Advance {
@@ -292,6 +294,7 @@ impl Default for Advance {
             backup: true,
             rollback: true,
             allow_major: false,
+            allow_migration: false,
         }
     }
 }

@@ -7,4 +7,4 @@ pub mod live;
 pub mod snapshot;
 
 pub use live::{Service, Task};
-pub use snapshot::{MANAGED_LABEL, STACK_LABEL, Snapshot, StackView};
+pub use snapshot::{LiveVolume, MANAGED_LABEL, STACK_LABEL, Snapshot, StackView};

@@ -1,7 +1,7 @@
-//! One snapshot of the live swarm as plain data: services, tasks, networks, secrets, configs and
-//! nodes, indexed by stack so planning and assessment never go back to Docker. It is filled by
-//! `Client::snapshot` in `swarm` (a constant number of list calls, whatever the number of
-//! deployments); nothing here talks to Docker.
+//! One snapshot of the live swarm as plain data: services, tasks, networks, secrets, configs, nodes
+//! and the volumes of the node hearth talks to, indexed by stack so planning and assessment never
+//! go back to Docker. It is filled by `Client::snapshot` in `swarm` (a constant number of list
+//! calls, seven, whatever the number of deployments); nothing here talks to Docker.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
@@ -29,6 +29,16 @@ pub struct Snapshot {
     pub secrets: Vec<Secret>,
     pub configs: Vec<Config>,
     pub nodes: Vec<Node>,
+    /// The named volumes of the daemon hearth talks to (name and labels only): who owns a volume
+    /// a deployment would mount (`migrate::owners`).
+    pub volumes: Vec<LiveVolume>,
+}
+
+/// A volume as the snapshot keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveVolume {
+    pub name: String,
+    pub labels: HashMap<String, String>,
 }
 
 /// The objects of one stack inside a [`Snapshot`].

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use bollard::models::{ConfigSpec, NetworkCreateRequest, ServiceSpec};
+use bollard::models::{ConfigSpec, NetworkCreateRequest, ServiceSpec, VolumeCreateRequest};
 use indexmap::IndexMap;
 use serde::Serialize;
 
@@ -37,6 +37,12 @@ pub enum Action {
     CreateConfig {
         name: String,
         spec: ConfigSpec,
+    },
+    /// A named volume, created with its owner labels before the services that mount it (Docker
+    /// would create it unlabelled-by-intent at task start otherwise; see `docs/migrate.md`).
+    CreateVolume {
+        name: String,
+        spec: VolumeCreateRequest,
     },
     CreateService {
         name: String,
@@ -89,6 +95,7 @@ impl Action {
             Action::CreateNetwork { .. } => "create_network",
             Action::CreateSecret { .. } => "create_secret",
             Action::CreateConfig { .. } => "create_config",
+            Action::CreateVolume { .. } => "create_volume",
             Action::CreateService { .. } => "create_service",
             Action::UpdateService { .. } => "update_service",
             Action::RemoveService { .. } => "remove_service",
@@ -106,6 +113,7 @@ impl Action {
             Action::CreateNetwork { name, .. }
             | Action::CreateSecret { name, .. }
             | Action::CreateConfig { name, .. }
+            | Action::CreateVolume { name, .. }
             | Action::CreateService { name, .. }
             | Action::UpdateService { name, .. }
             | Action::RemoveService { name, .. }
@@ -166,6 +174,10 @@ pub struct Plan {
     /// change or `hearth apply --restart` (see `adopt.rs`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deferred: Vec<DriftItem>,
+    /// Why nothing is planned: a stack move held, a stack name or a volume held by another
+    /// deployment (`migrate::hold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<crate::migrate::Held>,
 }
 
 /// A live field that differs from what hearth set.
@@ -289,6 +301,8 @@ pub struct SnapIndex<'a> {
     referenced_configs: HashSet<&'a str>,
     /// Network ID -> name (live specs name networks by ID).
     network_names: HashMap<&'a str, &'a str>,
+    /// Names of the volumes the snapshot lists.
+    volumes: HashSet<&'a str>,
 }
 
 /// `(pool, deployment)` of an object hearth manages.
@@ -357,6 +371,7 @@ impl<'a> SnapIndex<'a> {
             owned_configs,
             referenced_configs,
             network_names: snap.network_names(),
+            volumes: snap.volumes.iter().map(|v| v.name.as_str()).collect(),
         }
     }
 
@@ -774,6 +789,7 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
             });
         }
     }
+    plan_volumes(&mut plan, desired, ix);
     for s in my_services {
         let name = service_name(s);
         if !desired_names.contains(name.as_str()) {
@@ -789,13 +805,17 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
         }
     }
     // Old config versions: hearth's configs of this deployment that no desired service and no
-    // live service spec references any more (never the advance-state config, `hearth.kind`).
+    // live service spec references any more (never a hearth record: the advance state, a
+    // migration's state, a volume record, all labelled `hearth.kind`).
     let desired_configs: BTreeSet<&str> = desired.configs.iter().map(|c| c.name.as_str()).collect();
     let my_configs = ix.owned_configs.get(&key).map(Vec::as_slice);
     for c in my_configs.unwrap_or_default() {
         let Some(spec) = &c.spec else { continue };
         let name = spec.name.clone().unwrap_or_default();
-        if !crate::advance::labels::is_advance_state(spec.labels.as_ref())
+        if !spec
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(crate::advance::LABEL_KIND))
             && !desired_configs.contains(name.as_str())
             && !ix.referenced_configs.contains(name.as_str())
         {
@@ -811,6 +831,56 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
         }
     }
     plan
+}
+
+/// The named volumes the services this plan creates mount, when the snapshot does not list them:
+/// created with their owner labels just before the first service (a volume of a service that
+/// already runs is Docker's to create on the node of its task; see `docs/migrate.md`).
+fn plan_volumes(plan: &mut Plan, desired: &StackSpec, ix: &SnapIndex) {
+    let created: BTreeSet<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::CreateService { spec, .. } => Some(spec),
+            _ => None,
+        })
+        .flat_map(|spec| {
+            spec.task_template
+                .as_ref()
+                .and_then(|t| t.container_spec.as_ref())
+                .and_then(|c| c.mounts.as_ref())
+                .into_iter()
+                .flatten()
+                .filter(|m| m.typ == Some(bollard::models::MountType::VOLUME))
+                .filter_map(|m| m.source.as_deref())
+        })
+        .collect();
+    let steps: Vec<Step> = desired
+        .volumes
+        .iter()
+        .filter(|v| !v.external && created.contains(v.name.as_str()))
+        .filter(|v| !ix.volumes.contains(v.name.as_str()))
+        .filter_map(|v| {
+            Some(Step {
+                action: Action::CreateVolume {
+                    name: v.name.clone(),
+                    spec: v.spec.clone()?,
+                },
+                reason: "missing (created with its owner labels before the services)".into(),
+                diffs: vec![],
+                heals_drift: false,
+            })
+        })
+        .collect();
+    if steps.is_empty() {
+        return;
+    }
+    let at = plan
+        .steps
+        .iter()
+        .position(|s| matches!(s.action, Action::CreateService { .. }))
+        .unwrap_or(plan.steps.len());
+    plan.steps.splice(at..at, steps);
 }
 
 /// Removes a deployment that is gone from the manifests (only when the pool says `prune: true`):

@@ -36,6 +36,7 @@ pub fn plan_pool_with(
         .unwrap_or_default();
     let mut plans = Vec::new();
     let ix = SnapIndex::new(snap);
+    let owners = crate::migrate::Owners::new(snap);
     let stacks = snap.stacks();
     let eligible = super::eligible_nodes(&snap.nodes);
     for d in &loaded.deployments {
@@ -72,6 +73,13 @@ pub fn plan_pool_with(
             },
             &ix,
         );
+        let subject =
+            crate::migrate::subject_of(pool_name, d, &rendered.stack, &rendered.stack_spec);
+        if let Some(hold) = crate::migrate::decide(&owners, &subject) {
+            crate::migrate::hold_plan(&mut plan, &hold);
+            plans.push(plan);
+            continue;
+        }
         if foreign.contains(rendered.stack.as_str()) && !d.spec.adopt {
             plan.problems.insert(
                 0,

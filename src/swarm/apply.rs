@@ -197,6 +197,10 @@ async fn apply_step(client: &Client, step: &Step, ids: &mut Ids) -> Result<(), S
             ids.configs.insert(name.clone(), id);
             Ok(())
         }
+        Action::CreateVolume { spec, .. } => match client.create_volume(spec.clone()).await {
+            Err(e) if e.is_conflict() => Ok(()),
+            r => r.map_err(|e| e.to_string()),
+        },
         Action::CreateService { spec, .. } => {
             let spec = with_ids(spec, ids)?;
             client

@@ -124,6 +124,7 @@ const STREAMING_OPS: &[&str] = &["container_archive_put"];
 /// advance state), volume removal, and the data in volumes (helper containers, hooks run by exec).
 const STATE_OPS: &[&str] = &[
     "config_update",
+    "volume_create",
     "volume_remove",
     "container_create",
     "container_start",
@@ -733,6 +734,16 @@ impl Client {
             .call("volume_list", self.docker().list_volumes(Some(opts)))
             .await?;
         Ok(r.volumes.unwrap_or_default())
+    }
+
+    /// Creates a named volume (with its owner labels) before the services that mount it.
+    pub async fn create_volume(
+        &self,
+        spec: bollard::models::VolumeCreateRequest,
+    ) -> Result<(), SwarmError> {
+        self.call("volume_create", self.docker().create_volume(spec))
+            .await
+            .map(|_| ())
     }
 
     /// Removes a volume (never called by hearth's own logic: volumes are never removed; tests and

@@ -7,6 +7,7 @@ pub mod apply;
 mod client;
 mod containers;
 pub mod failover;
+pub mod migrate;
 mod observe;
 mod raw;
 

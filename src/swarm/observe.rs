@@ -1,23 +1,31 @@
 //! `Client::snapshot`: reads the whole swarm into an [`observed::Snapshot`](crate::observed::Snapshot)
-//! with six list calls, made concurrently, whatever the number of deployments.
+//! with seven list calls (the seventh: the volumes of the node hearth talks to), made concurrently, whatever the number of deployments.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::{Client, SwarmError};
-use crate::observed::Snapshot;
+use crate::observed::{LiveVolume, Snapshot};
 
 impl Client {
-    /// Reads the whole swarm with six list calls.
+    /// Reads the whole swarm with seven list calls (the seventh: the volumes of the node hearth talks to).
     pub async fn snapshot(&self) -> Result<Snapshot, SwarmError> {
-        let (services, tasks, networks, secrets, configs, nodes) = tokio::try_join!(
+        let (services, tasks, networks, secrets, configs, nodes, volumes) = tokio::try_join!(
             self.list_services_raw(),
             self.list_tasks_live(),
             self.list_networks(None),
             self.list_secrets(None),
             self.list_configs(None),
             self.list_nodes(),
+            self.list_volumes(None),
         )?;
+        let volumes = volumes
+            .into_iter()
+            .map(|v| LiveVolume {
+                name: v.name,
+                labels: v.labels,
+            })
+            .collect();
         let mut service_specs = HashMap::new();
         let services = services
             .into_iter()
@@ -37,6 +45,7 @@ impl Client {
             secrets,
             configs,
             nodes,
+            volumes,
         })
     }
 }
