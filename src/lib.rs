@@ -8,6 +8,7 @@ pub mod assess;
 pub mod backup;
 pub mod cli;
 pub mod compose;
+pub mod conflicts;
 pub mod controller;
 pub mod desired;
 pub mod diag;
