@@ -124,6 +124,8 @@ struct Controller {
     seen_failed: std::collections::HashSet<String>,
     /// Drives version advances (snapshot, update, verify, roll back, restore).
     advancer: advancer::Advancer,
+    /// What each deployment claims against other stacks (`conflicts`), kept while its render is.
+    claims: crate::conflicts::ClaimsCache,
 }
 
 /// Runs the controller until `shutdown` turns true. Returns after in-flight work finished or the
@@ -183,6 +185,7 @@ pub async fn run(
         recipe_remote: crate::source::RecipeRemote::new(c_git_options(&cfg_git)),
         seen_failed: Default::default(),
         advancer,
+        claims: Default::default(),
     };
     let (ev_tx, mut ev_rx) = mpsc::channel(1024);
     let mut git_task = None;
@@ -429,6 +432,7 @@ impl Controller {
             self.queue.forget(&g);
         }
         drop(statuses);
+        self.claims.retain(|d| known.contains(d));
         cost::log("reload", &meter.finish(0, self.loaded.deployments.len()));
     }
 
@@ -515,6 +519,8 @@ impl Controller {
         self.count_task_failures(&snap, &stacks);
         let ids = Ids::from_snapshot(&snap);
         let ix = SnapIndex::new(&snap);
+        // Other stacks' aliases, router hosts and namespaces: one index per pass (no Docker call).
+        let held = crate::conflicts::SwarmIndex::new(&snap);
         for name in ready {
             let start = Instant::now();
             let view = self
@@ -523,7 +529,7 @@ impl Controller {
                 .and_then(|d| stacks.get(d.stack.as_str()))
                 .cloned()
                 .unwrap_or_default();
-            self.reconcile(&name, &snap, view, &ids, &ix).await;
+            self.reconcile(&name, &snap, view, &ids, &ix, &held).await;
             self.shared
                 .counters
                 .reconcile_took(start.elapsed().as_secs_f64());
@@ -590,6 +596,7 @@ impl Controller {
         view: StackView<'_>,
         ids: &Ids,
         ix: &SnapIndex<'_>,
+        held: &crate::conflicts::SwarmIndex,
     ) {
         let now = SystemTime::now();
         let Some(d) = self.loaded.deployment(name).cloned() else {
@@ -642,6 +649,7 @@ impl Controller {
         };
         st.stack = desired.stack.clone();
         st.domain = desired.domain.clone();
+        let claims = self.claims.get(&desired);
         st.live_version = judge::live_version(&view, &desired.stack);
 
         let pool_name = self
@@ -808,7 +816,19 @@ impl Controller {
         }
         let verdict = verdict.expect("judged at least once");
         st.services = verdict.services.clone();
-        st.set_conditions(verdict.conditions.clone(), now);
+        let mut conditions = verdict.conditions.clone();
+        // Collisions with other stacks never change the phase: they are conditions.
+        let conflicts = crate::conflicts::find(&claims, &pool_name, name, held);
+        conditions.extend(crate::conflicts::conditions(&conflicts).into_iter().map(|c| {
+            status::ConditionStatus {
+                kind: c.kind,
+                status: c.status,
+                reason: c.reason,
+                message: c.message,
+                since: None,
+            }
+        }));
+        st.set_conditions(conditions, now);
 
         // A dependent is first deployed once its dependencies are Ready; once deployed it is kept
         // converged (a provider's hiccup does not freeze its dependents' updates).
