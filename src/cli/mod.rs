@@ -55,10 +55,15 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check manifests and render every deployment; exit 0 when valid, 1 when not.
+    /// Check manifests and render every deployment; exit 0 when valid, 1 when not. When a Docker
+    /// daemon answers, the live swarm is consulted too: a stack name held by a stack the pool did
+    /// not make is an error, aliases and hosts other stacks claim are warnings.
     Validate {
         #[command(flatten)]
         source: Source,
+        /// Do not consult the live swarm.
+        #[arg(long)]
+        offline: bool,
     },
     /// Print the exact Swarm objects one deployment renders to.
     Render {
@@ -79,6 +84,10 @@ pub enum Command {
         /// Exit 0 when nothing would change, 2 when something would, 1 on error.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Do not check the manifests against the other stacks of the live swarm (held stack
+        /// names, shadowed aliases, claimed hosts).
+        #[arg(long)]
+        offline: bool,
     },
     /// Run the controller: keep the pool converged until SIGTERM.
     Run {
@@ -174,7 +183,9 @@ pub fn run(cli: Cli) -> ExitCode {
     // Several managers travel as one comma-separated string (`Client::connect` splits it).
     let docker_host = (!cli.docker_host.is_empty()).then(|| cli.docker_host.join(","));
     match cli.command {
-        Command::Validate { source } => validate::run(&source),
+        Command::Validate { source, offline } => {
+            validate::run(&source, docker_host.as_deref(), offline)
+        }
         Command::Render {
             source,
             deployment,
@@ -184,7 +195,14 @@ pub fn run(cli: Cli) -> ExitCode {
             source,
             output,
             detailed_exitcode,
-        } => plan_cmd::run(&source, docker_host.as_deref(), output, detailed_exitcode),
+            offline,
+        } => plan_cmd::run(
+            &source,
+            docker_host.as_deref(),
+            output,
+            detailed_exitcode,
+            offline,
+        ),
         Command::Run {
             source,
             git,

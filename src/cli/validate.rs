@@ -7,7 +7,8 @@ use crate::manifest;
 
 use super::Source;
 
-pub fn run(source: &Source) -> ExitCode {
+/// `host`: the daemon to consult (`None`: the default); `offline`: do not consult the swarm.
+pub fn run(source: &Source, host: Option<&str>, offline: bool) -> ExitCode {
     let loaded = manifest::load_paths(&source.paths);
     let Some(store) = desired::recipe_store(&loaded, source.recipes.clone()) else {
         for d in &loaded.diagnostics {
@@ -16,7 +17,14 @@ pub fn run(source: &Source) -> ExitCode {
         println!("no Pool manifest and no --recipes: cannot find recipes");
         return ExitCode::from(1);
     };
-    let pool = desired::build(&loaded, &store, None);
+    // When a daemon answers: a stack name held by a stack this pool did not make is an error,
+    // alias and host collisions with other stacks are warnings (src/conflicts/).
+    let live = if offline || loaded.pool.is_none() {
+        None
+    } else {
+        super::common::runtime().block_on(super::common::live_index(host))
+    };
+    let pool = super::common::build_checked(&loaded, &store, None, live.as_ref());
     for d in &pool.errors {
         println!("{d}");
     }

@@ -454,6 +454,40 @@ pub fn find(claims: &Claims, pool: &str, deployment: &str, ix: &SwarmIndex) -> V
     out.into_iter().collect()
 }
 
+/// Alias and host conflicts of every rendered deployment of `pool` with the live swarm, as
+/// warnings on the deployment's `metadata.name` (what `hearth validate` and `hearth plan` print; a
+/// held stack name is an error of the uniqueness check instead, see `desired::build_live`).
+pub fn live_warnings(
+    pool: &crate::desired::DesiredPool,
+    loaded: &crate::manifest::Loaded,
+    ix: &SwarmIndex,
+) -> Vec<crate::diag::Diagnostic> {
+    let pool_name = loaded
+        .pool
+        .as_ref()
+        .map(|p| p.metadata.name.as_str())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for d in &pool.deployments {
+        let Some(m) = loaded.deployment(&d.deployment) else {
+            continue;
+        };
+        let claims = Claims::of(&d.stack_spec);
+        for c in find(&claims, pool_name, &d.deployment, ix) {
+            if c.kind == ConflictKind::StackHeld {
+                continue;
+            }
+            out.push(crate::diag::Diagnostic::new(
+                &m.origin.file,
+                m.origin.pos_of("metadata.name"),
+                "metadata.name",
+                format!("warning: {}: {}", c.kind.as_str(), c.message),
+            ));
+        }
+    }
+    out
+}
+
 /// The `Conflict` conditions of `conflicts`: one per conflict (status true, reason its kind), or
 /// one with status false when there is none.
 pub fn conditions(conflicts: &[Conflict]) -> Vec<crate::assess::Condition> {
