@@ -445,6 +445,24 @@ impl Controller {
         }
     }
 
+    /// Deployments reporting a conflict with another stack are looked at again.
+    fn mark_conflicted(&mut self) {
+        let statuses = self.shared.statuses.read().expect("statuses");
+        let conflicted: Vec<String> = statuses
+            .values()
+            .filter(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.kind == crate::conflicts::CONDITION && c.status)
+            })
+            .map(|s| s.name.clone())
+            .collect();
+        drop(statuses);
+        for n in conflicted {
+            self.queue.mark(&n);
+        }
+    }
+
     /// Deployments that are not settled are looked at again every `poll`.
     fn mark_unsettled(&mut self) {
         let statuses = self.shared.statuses.read().expect("statuses");
@@ -466,6 +484,11 @@ impl Controller {
             Affects::Raw(ev) => match events::affected(&ev, &self.stacks) {
                 Affects::All => self.mark_all(),
                 Affects::Deployments(ds) => ds.iter().for_each(|d| self.queue.mark(d)),
+                // Another stack's service changed: a conflict with it may have cleared (new
+                // conflicts are found by the next resync).
+                _ if ev.typ == Some(bollard::models::EventMessageTypeEnum::SERVICE) => {
+                    self.mark_conflicted()
+                }
                 _ => {}
             },
             Affects::Nothing => {}
