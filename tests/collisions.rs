@@ -223,9 +223,12 @@ async fn a_stack_name_held_by_a_foreign_stack_is_an_error_of_validate_and_a_conf
             // The controller reports it (and plans nothing over the foreign service).
             let hearth_run = start(&pool);
             let st = hearth_run
-                .wait("site", "a StackHeld conflict", Duration::from_secs(60), |s| {
-                    conflicts(s).iter().any(|c| c.starts_with("StackHeld"))
-                })
+                .wait(
+                    "site",
+                    "a StackHeld conflict",
+                    Duration::from_secs(60),
+                    |s| conflicts(s).iter().any(|c| c.starts_with("StackHeld")),
+                )
                 .await?;
             let c = conflicts(&st);
             assert!(
@@ -233,9 +236,11 @@ async fn a_stack_name_held_by_a_foreign_stack_is_an_error_of_validate_and_a_conf
                     .any(|c| c.contains(&format!("service {stack}_app"))),
                 "{c:?}"
             );
-            assert!(docker(&["service", "ls", "--format", "{{.Name}}"])
-                .lines()
-                .any(|l| l == format!("{stack}_app")));
+            assert!(
+                docker(&["service", "ls", "--format", "{{.Name}}"])
+                    .lines()
+                    .any(|l| l == format!("{stack}_app"))
+            );
             hearth_run.stop().await
         }
         .await;

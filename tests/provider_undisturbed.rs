@@ -140,8 +140,13 @@ async fn the_provider_is_untouched_while_its_canonical_fails_an_advance_and_roll
         assert!(canonical.starts_with("warm-canon-keycloak"), "{canonical}");
         let before = untouched_facts(&provider);
         assert!(!before.is_empty());
-        let addr = gwbridge_addr(&env, &format!("{provider}_app"), 8080, Duration::from_secs(60))
-            .await?;
+        let addr = gwbridge_addr(
+            &env,
+            &format!("{provider}_app"),
+            8080,
+            Duration::from_secs(60),
+        )
+        .await?;
         let prober = Prober::start(addr);
 
         let t = Instant::now();

@@ -3,9 +3,9 @@
 
 use std::process::ExitCode;
 
+use crate::conflicts::SwarmIndex;
 use crate::desired::{self, DesiredPool};
 use crate::manifest::{self, Loaded};
-use crate::conflicts::SwarmIndex;
 use crate::swarm::Client;
 
 use super::Source;

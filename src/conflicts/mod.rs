@@ -213,7 +213,9 @@ impl SwarmIndex {
         for n in &snap.networks {
             if let Some(stack) = n.labels.as_ref().and_then(|l| l.get(LABEL_NAMESPACE)) {
                 let name = n.name.as_deref().unwrap_or_default();
-                ix.note_stack(stack, &maker(n.labels.as_ref()), || format!("network {name}"));
+                ix.note_stack(stack, &maker(n.labels.as_ref()), || {
+                    format!("network {name}")
+                });
             }
         }
         for c in &snap.configs {

@@ -119,11 +119,7 @@ fn swarm() -> Snapshot {
             ],
         ),
     );
-    push(
-        &mut snap,
-        "l1",
-        spec("cache", &[], vec![attach("np", &[])]),
-    );
+    push(&mut snap, "l1", spec("cache", &[], vec![attach("np", &[])]));
     snap
 }
 
@@ -165,8 +161,17 @@ fn a_foreign_bare_alias_on_a_shared_network_shadows_a_name_the_deployment_resolv
         kinds(&c),
         [(ConflictKind::AliasShadowed, "foreign", "proxy", "db")]
     );
-    assert!(c[0].message.contains("stack \"foreign\" (service foreign_db)"), "{}", c[0].message);
-    assert!(c[0].message.contains("shared network proxy"), "{}", c[0].message);
+    assert!(
+        c[0].message
+            .contains("stack \"foreign\" (service foreign_db)"),
+        "{}",
+        c[0].message
+    );
+    assert!(
+        c[0].message.contains("shared network proxy"),
+        "{}",
+        c[0].message
+    );
     // A service in no stack is held by its own name.
     let c = find(
         &claims("mine_example_org", &["cache"], &[]),
@@ -174,7 +179,10 @@ fn a_foreign_bare_alias_on_a_shared_network_shadows_a_name_the_deployment_resolv
         "mine",
         &ix,
     );
-    assert_eq!(kinds(&c), [(ConflictKind::AliasShadowed, "", "proxy", "cache")]);
+    assert_eq!(
+        kinds(&c),
+        [(ConflictKind::AliasShadowed, "", "proxy", "cache")]
+    );
     assert!(c[0].message.contains("service \"cache\" (in no stack)"));
 }
 
@@ -222,7 +230,11 @@ fn hearth_services_hold_only_their_explicit_aliases_and_never_conflict_with_them
 fn a_host_claimed_by_another_stack_collides() {
     let ix = SwarmIndex::new(&swarm());
     let c = find(
-        &claims("blog_example_org", &[], &["www.example.org", "free.example.org"]),
+        &claims(
+            "blog_example_org",
+            &[],
+            &["www.example.org", "free.example.org"],
+        ),
         "p",
         "blog",
         &ix,
@@ -237,7 +249,11 @@ fn a_host_claimed_by_another_stack_collides() {
         )]
     );
     assert!(c[0].message.contains("router web"), "{}", c[0].message);
-    assert!(c[0].message.contains("stack \"foreign\""), "{}", c[0].message);
+    assert!(
+        c[0].message.contains("stack \"foreign\""),
+        "{}",
+        c[0].message
+    );
 }
 
 #[test]
@@ -257,7 +273,10 @@ fn a_stack_name_held_by_objects_hearth_did_not_make() {
     // Held by another hearth deployment.
     let c = find(&claims("mine_example_org", &[], &[]), "p", "other", &ix);
     assert_eq!(kinds(&c)[0].0, ConflictKind::StackHeld);
-    assert!(c[0].message.contains("hearth deployment \"mine\" of pool \"p\""));
+    assert!(
+        c[0].message
+            .contains("hearth deployment \"mine\" of pool \"p\"")
+    );
     assert_eq!(ix.foreign_stacks("p"), ["foreign"]);
     assert_eq!(ix.foreign_stacks("q"), ["foreign", "mine_example_org"]);
 }
@@ -268,12 +287,7 @@ fn conditions_say_each_conflict_or_that_there_is_none() {
     assert_eq!(none.len(), 1);
     assert_eq!((none[0].kind.as_str(), none[0].status), ("Conflict", false));
     let ix = SwarmIndex::new(&swarm());
-    let c = find(
-        &claims("x", &["db"], &["blog.example.org"]),
-        "p",
-        "x",
-        &ix,
-    );
+    let c = find(&claims("x", &["db"], &["blog.example.org"]), "p", "x", &ix);
     let conds = conditions(&c);
     assert_eq!(
         conds
@@ -331,7 +345,10 @@ fn claims_of_a_rendered_stack() {
         c.names.iter().map(String::as_str).collect::<Vec<_>>(),
         ["app", "database", "db"]
     );
-    assert_eq!(c.networks.iter().map(String::as_str).collect::<Vec<_>>(), ["proxy"]);
+    assert_eq!(
+        c.networks.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["proxy"]
+    );
     assert_eq!(
         c.hosts.iter().cloned().collect::<Vec<_>>(),
         [("s.example.org".to_string(), "s".to_string())]

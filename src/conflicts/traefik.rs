@@ -117,7 +117,8 @@ fn tokens(rule: &str) -> Result<Vec<Token>, String> {
             }
             c if c.is_ascii_alphabetic() || c == '_' => {
                 let mut s = String::from(c);
-                while let Some((_, n)) = chars.next_if(|(_, n)| n.is_ascii_alphanumeric() || *n == '_')
+                while let Some((_, n)) =
+                    chars.next_if(|(_, n)| n.is_ascii_alphanumeric() || *n == '_')
                 {
                     s.push(n);
                 }
@@ -200,7 +201,9 @@ impl Parser {
                             Some(Token::Comma) => {}
                             Some(Token::Close) => break,
                             other => {
-                                return Err(format!("{name}: expected `,` or `)`, found {other:?}"));
+                                return Err(format!(
+                                    "{name}: expected `,` or `)`, found {other:?}"
+                                ));
                             }
                         }
                     }
@@ -313,7 +316,10 @@ mod tests {
     fn routers_from_labels() {
         let labels = [
             ("traefik.enable", "true"),
-            ("traefik.http.routers.App.rule", "Host(`a.x`) || Host(`b.x`)"),
+            (
+                "traefik.http.routers.App.rule",
+                "Host(`a.x`) || Host(`b.x`)",
+            ),
             ("traefik.http.routers.App.entrypoints", "web-secure"),
             ("traefik.tcp.routers.db.rule", "HostSNI(`db.x`)"),
             // A Host matcher on a tcp router is not a claim (Traefik refuses the rule).

@@ -842,15 +842,17 @@ impl Controller {
         let mut conditions = verdict.conditions.clone();
         // Collisions with other stacks never change the phase: they are conditions.
         let conflicts = crate::conflicts::find(&claims, &pool_name, name, held);
-        conditions.extend(crate::conflicts::conditions(&conflicts).into_iter().map(|c| {
-            status::ConditionStatus {
-                kind: c.kind,
-                status: c.status,
-                reason: c.reason,
-                message: c.message,
-                since: None,
-            }
-        }));
+        conditions.extend(
+            crate::conflicts::conditions(&conflicts)
+                .into_iter()
+                .map(|c| status::ConditionStatus {
+                    kind: c.kind,
+                    status: c.status,
+                    reason: c.reason,
+                    message: c.message,
+                    since: None,
+                }),
+        );
         st.set_conditions(conditions, now);
 
         // A dependent is first deployed once its dependencies are Ready; once deployed it is kept

@@ -20,8 +20,9 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use bollard::models::{
-    HealthConfig, Mount, NetworkAttachmentConfig, ObjectVersion, ServiceServiceStatus, ServiceSpecMode, ServiceUpdateStatus,
-    TaskSpecContainerSpecConfigs, TaskSpecPlacement, TaskSpecResources, TaskState, TaskStatus,
+    HealthConfig, Mount, NetworkAttachmentConfig, ObjectVersion, ServiceServiceStatus,
+    ServiceSpecMode, ServiceUpdateStatus, TaskSpecContainerSpecConfigs, TaskSpecPlacement,
+    TaskSpecResources, TaskState, TaskStatus,
 };
 use serde::Deserialize;
 
