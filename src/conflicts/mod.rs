@@ -166,7 +166,13 @@ impl SwarmIndex {
             let hosts = labels
                 .map(|l| traefik::router_hosts(l.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
                 .unwrap_or_default();
-            if attachments.is_empty() && hosts.is_empty() {
+            // Only networks the service's own stack does not own are shared.
+            let mut shared = attachments
+                .iter()
+                .filter_map(|a| Some((networks.get(a.target.as_deref()?)?, a)))
+                .filter(|((_, owner), _)| stack.is_empty() || *owner != Some(stack))
+                .peekable();
+            if shared.peek().is_none() && hosts.is_empty() {
                 continue;
             }
             let holder = ix.holders.len();
@@ -181,14 +187,7 @@ impl SwarmIndex {
             } else {
                 name.strip_prefix(&scoped).unwrap_or(name)
             };
-            for a in attachments {
-                let Some((net, owner)) = a.target.as_deref().and_then(|t| networks.get(t)) else {
-                    continue;
-                };
-                // Only networks the service's own stack does not own are shared.
-                if !stack.is_empty() && *owner == Some(stack) {
-                    continue;
-                }
+            for ((net, _), a) in shared {
                 let mut bare: Vec<&str> = Vec::new();
                 if made_by == Maker::Foreign {
                     bare.push(bare_name);

@@ -25,6 +25,13 @@ pub fn router_hosts<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) ->
     let mut out = Vec::new();
     let mut enabled = true;
     for (key, value) in labels {
+        // Most labels are not Traefik's: skip them without allocating.
+        if !key
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("traefik."))
+        {
+            continue;
+        }
         let k = key.to_ascii_lowercase();
         if k == "traefik.enable" {
             enabled = !value.trim().eq_ignore_ascii_case("false");
