@@ -12,6 +12,7 @@ pub mod advance;
 pub mod assess;
 pub mod backup;
 pub mod cli;
+pub mod conflicts;
 pub mod controller;
 pub mod desired;
 pub mod gitcmd;

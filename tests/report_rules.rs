@@ -89,6 +89,7 @@ fn every_alert_has_a_unit_test_a_runbook_and_a_severity() {
     for required in [
         "HearthDeploymentWedged",
         "HearthDeploymentDrifted",
+        "HearthDeploymentConflict",
         "HearthAdvanceFailed",
         "HearthDeploymentNotReady",
         "HearthReconcileErrors",

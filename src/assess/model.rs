@@ -151,7 +151,8 @@ pub struct Wedge {
 }
 
 /// One status line; `kind` is `Ready`, `Progressing`, `Wedged`, `Degraded`, `Drifted`,
-/// `DependenciesReady` or `ProbesPassing`.
+/// `DependenciesReady` or `ProbesPassing` — or `Conflict`, one per collision with another stack,
+/// which the controller adds from [`crate::conflicts`] (never part of the phase).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Condition {
     pub kind: String,

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use crate::conflicts::SwarmIndex;
 use crate::desired::{self, DesiredPool};
 use crate::manifest::{self, Loaded};
 use crate::swarm::Client;
@@ -11,6 +12,17 @@ use super::Source;
 
 /// The manifests and what they render to. Prints every problem; `None` when nothing can be done.
 pub fn load_and_render(source: &Source, only: Option<&str>) -> Option<(Loaded, DesiredPool)> {
+    load_and_render_live(source, only, None)
+}
+
+/// [`load_and_render`], checked against the live swarm when `live` is given: a stack name held by
+/// a stack this pool did not make is an error, alias and host collisions are warnings
+/// ([`crate::conflicts`]).
+pub fn load_and_render_live(
+    source: &Source,
+    only: Option<&str>,
+    live: Option<&SwarmIndex>,
+) -> Option<(Loaded, DesiredPool)> {
     if source.paths.is_empty() {
         eprintln!("no manifests given: -f PATH...");
         return None;
@@ -29,7 +41,7 @@ pub fn load_and_render(source: &Source, only: Option<&str>) -> Option<(Loaded, D
         eprintln!("no deployment named {name:?} in the manifests");
         return None;
     }
-    let pool = desired::build(&loaded, &store, only);
+    let pool = build_checked(&loaded, &store, only, live);
     crate::redact::remember_pool(&loaded, &pool);
     for e in &pool.errors {
         eprintln!("{e}");
@@ -38,6 +50,49 @@ pub fn load_and_render(source: &Source, only: Option<&str>) -> Option<(Loaded, D
         eprintln!("{w}");
     }
     Some((loaded, pool))
+}
+
+/// Renders the pool; with `live`, also checks it against the swarm (see [`load_and_render_live`]).
+pub fn build_checked(
+    loaded: &Loaded,
+    store: &crate::recipe::RecipeStore,
+    only: Option<&str>,
+    live: Option<&SwarmIndex>,
+) -> DesiredPool {
+    let Some(ix) = live else {
+        return desired::build(loaded, store, only);
+    };
+    let pool_name = loaded
+        .pool
+        .as_ref()
+        .map(|p| p.metadata.name.as_str())
+        .unwrap_or_default();
+    let mut pool = desired::build_live(loaded, store, only, &ix.foreign_stacks(pool_name));
+    let warnings = crate::conflicts::live_warnings(&pool, loaded, ix);
+    pool.warnings.extend(warnings);
+    pool
+}
+
+/// How long `hearth validate` waits for a daemon before going on without the live swarm.
+const LIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The live swarm's conflict index when a daemon answers (one snapshot); `None`, with a note on
+/// stderr, when none does.
+pub async fn live_index(host: Option<&str>) -> Option<SwarmIndex> {
+    let skip = |why: String| {
+        eprintln!("note: the live swarm was not consulted ({why}); --offline skips it quietly");
+        None
+    };
+    let client = match tokio::time::timeout(LIVE_TIMEOUT, Client::connect(host)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return skip(e.to_string()),
+        Err(_) => return skip(format!("no Docker daemon answered within {LIVE_TIMEOUT:?}")),
+    };
+    match tokio::time::timeout(LIVE_TIMEOUT * 6, client.snapshot()).await {
+        Ok(Ok(snap)) => Some(SwarmIndex::new(&snap)),
+        Ok(Err(e)) => skip(e.to_string()),
+        Err(_) => skip("reading the swarm took too long".to_string()),
+    }
 }
 
 /// A tokio runtime for the async subcommands.

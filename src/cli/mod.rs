@@ -108,7 +108,9 @@ impl DeploymentName {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check manifests and render every deployment; exit 0 when valid, 1 when not.
+    /// Check manifests and render every deployment; exit 0 when valid, 1 when not. When a Docker
+    /// daemon answers, the live swarm is consulted too: a stack name held by a stack the pool did
+    /// not make is an error, aliases and hosts other stacks claim are warnings.
     Validate {
         #[command(flatten)]
         source: Source,
@@ -116,6 +118,9 @@ pub enum Command {
         /// problems with file, line, column, field, message and severity.
         #[arg(long, short = 'o', value_enum, default_value = "text")]
         output: validate::ValidateOutput,
+        /// Do not consult the live swarm.
+        #[arg(long)]
+        offline: bool,
     },
     /// Print the exact Swarm objects one deployment renders to.
     #[command(group = clap::ArgGroup::new("which").required(true).args(["name", "deployment"]))]
@@ -154,6 +159,10 @@ pub enum Command {
         /// exits 64).
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Do not check the manifests against the other stacks of the live swarm (held stack
+        /// names, shadowed aliases, claimed hosts).
+        #[arg(long)]
+        offline: bool,
     },
     /// Run the controller: keep the pool converged until SIGTERM.
     Run {
@@ -286,7 +295,11 @@ pub fn run(cli: Cli) -> ExitCode {
     let docker_host = (!cli.docker_host.is_empty()).then(|| cli.docker_host.join(","));
     crate::redact::configure(&cli.redact_keys);
     match cli.command {
-        Command::Validate { source, output } => validate::run(&source, output),
+        Command::Validate {
+            source,
+            output,
+            offline,
+        } => validate::run(&source, output, docker_host.as_deref(), offline),
         Command::Render {
             source,
             deployment,
@@ -299,7 +312,14 @@ pub fn run(cli: Cli) -> ExitCode {
             source,
             output,
             detailed_exitcode,
-        } => plan_cmd::run(&source, docker_host.as_deref(), output, detailed_exitcode),
+            offline,
+        } => plan_cmd::run(
+            &source,
+            docker_host.as_deref(),
+            output,
+            detailed_exitcode,
+            offline,
+        ),
         Command::Run {
             source,
             git,

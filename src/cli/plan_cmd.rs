@@ -5,13 +5,22 @@ use std::process::ExitCode;
 
 use crate::plan::{Action, Plan, plan_pool};
 
-use super::common::{connect, load_and_render, runtime};
+use super::common::{connect, load_and_render_live, runtime};
 use super::{Output, Source};
 
-pub fn run(source: &Source, host: Option<&str>, output: Output, detailed: bool) -> ExitCode {
-    let Some((loaded, pool)) = load_and_render(source, None) else {
+/// `offline`: do not check the manifests against the live swarm's other stacks (the plan itself
+/// always reads the swarm).
+pub fn run(
+    source: &Source,
+    host: Option<&str>,
+    output: Output,
+    detailed: bool,
+    offline: bool,
+) -> ExitCode {
+    if source.paths.is_empty() {
+        eprintln!("no manifests given: -f PATH...");
         return ExitCode::from(1);
-    };
+    }
     let rt = runtime();
     let snap = match rt.block_on(async {
         let client = connect(host).await?;
@@ -22,6 +31,10 @@ pub fn run(source: &Source, host: Option<&str>, output: Output, detailed: bool) 
     }) {
         Ok(s) => s,
         Err(code) => return code,
+    };
+    let live = (!offline).then(|| crate::conflicts::SwarmIndex::new(&snap));
+    let Some((loaded, pool)) = load_and_render_live(source, None, live.as_ref()) else {
+        return ExitCode::from(1);
     };
     let mut plans = plan_pool(&pool, &loaded, &snap, None);
     crate::redact::with(|r| plans.iter_mut().for_each(|p| r.plan(p)));

@@ -139,6 +139,13 @@ pub fn pool_text(list: &DeploymentList, now: SystemTime) -> String {
     for e in &list.manifest_errors {
         let _ = writeln!(out, "manifest error: {e}");
     }
+    for d in &list.deployments {
+        for c in &d.conditions {
+            if c.kind == crate::conflicts::CONDITION && c.status {
+                let _ = writeln!(out, "conflict: {}: {}", d.name, c.message);
+            }
+        }
+    }
     out
 }
 

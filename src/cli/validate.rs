@@ -51,7 +51,8 @@ impl Problem {
     }
 }
 
-pub fn run(source: &Source, output: ValidateOutput) -> ExitCode {
+/// `host`: the daemon to consult (`None`: the default); `offline`: do not consult the swarm.
+pub fn run(source: &Source, output: ValidateOutput, host: Option<&str>, offline: bool) -> ExitCode {
     let loaded = manifest::load_paths(&source.paths);
     let Some(store) = desired::recipe_store(&loaded, source.recipes.clone()) else {
         let msg = "no Pool manifest and no --recipes: cannot find recipes";
@@ -81,7 +82,14 @@ pub fn run(source: &Source, output: ValidateOutput) -> ExitCode {
         }
         return ExitCode::from(1);
     };
-    let pool = desired::build(&loaded, &store, None);
+    // When a daemon answers: a stack name held by a stack this pool did not make is an error,
+    // alias and host collisions with other stacks are warnings (src/conflicts/).
+    let live = if offline || loaded.pool.is_none() {
+        None
+    } else {
+        super::common::runtime().block_on(super::common::live_index(host))
+    };
+    let pool = super::common::build_checked(&loaded, &store, None, live.as_ref());
     match output {
         ValidateOutput::Text => {
             for d in &pool.errors {

@@ -128,6 +128,8 @@ struct Controller {
     seen_failed: std::collections::HashSet<String>,
     /// Drives version advances (snapshot, update, verify, roll back, restore).
     advancer: advancer::Advancer,
+    /// What each deployment claims against other stacks (`conflicts`), kept while its render is.
+    claims: crate::conflicts::ClaimsCache,
 }
 
 /// Runs the controller until `shutdown` turns true. Returns after in-flight work finished or the
@@ -188,6 +190,7 @@ pub async fn run(
         recipe_remote: crate::source::RecipeRemote::new(c_git_options(&cfg_git)),
         seen_failed: Default::default(),
         advancer,
+        claims: Default::default(),
     };
     let (ev_tx, mut ev_rx) = mpsc::channel(1024);
     let mut git_task = None;
@@ -450,6 +453,7 @@ impl Controller {
             self.queue.forget(&g);
         }
         drop(statuses);
+        self.claims.retain(|d| known.contains(d));
         cost::log("reload", &meter.finish(0, self.loaded.deployments.len()));
     }
 
@@ -459,6 +463,24 @@ impl Controller {
         }
         for o in self.orphans.clone() {
             self.queue.mark(&o);
+        }
+    }
+
+    /// Deployments reporting a conflict with another stack are looked at again.
+    fn mark_conflicted(&mut self) {
+        let statuses = self.shared.statuses.read().expect("statuses");
+        let conflicted: Vec<String> = statuses
+            .values()
+            .filter(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.kind == crate::conflicts::CONDITION && c.status)
+            })
+            .map(|s| s.name.clone())
+            .collect();
+        drop(statuses);
+        for n in conflicted {
+            self.queue.mark(&n);
         }
     }
 
@@ -488,6 +510,11 @@ impl Controller {
             Affects::Raw(ev) => match events::affected(&ev, &self.stacks) {
                 Affects::All => self.mark_all(),
                 Affects::Deployments(ds) => ds.iter().for_each(|d| self.queue.mark(d)),
+                // Another stack's service changed: a conflict with it may have cleared (new
+                // conflicts are found by the next resync).
+                _ if ev.typ == Some(bollard::models::EventMessageTypeEnum::SERVICE) => {
+                    self.mark_conflicted()
+                }
                 _ => {}
             },
             Affects::Nothing => {}
@@ -542,6 +569,8 @@ impl Controller {
         let ids = Ids::from_snapshot(&snap);
         let ix = SnapIndex::new(&snap);
         let owners = crate::migrate::Owners::new(&snap);
+        // Other stacks' aliases, router hosts and namespaces: one index per pass (no Docker call).
+        let held = crate::conflicts::SwarmIndex::new(&snap);
         for name in ready {
             let start = Instant::now();
             let view = self
@@ -550,7 +579,7 @@ impl Controller {
                 .and_then(|d| stacks.get(d.stack.as_str()))
                 .cloned()
                 .unwrap_or_default();
-            self.reconcile(&name, &snap, view, &ids, &ix, &owners).await;
+            self.reconcile(&name, &snap, view, &ids, &ix, &owners, &held).await;
             self.shared
                 .counters
                 .reconcile_took(start.elapsed().as_secs_f64());
@@ -618,6 +647,7 @@ impl Controller {
         ids: &Ids,
         ix: &SnapIndex<'_>,
         owners: &crate::migrate::Owners<'_>,
+        held: &crate::conflicts::SwarmIndex,
     ) {
         let now = SystemTime::now();
         let Some(d) = self.loaded.deployment(name).cloned() else {
@@ -670,6 +700,7 @@ impl Controller {
         };
         st.stack = desired.stack.clone();
         st.domain = desired.domain.clone();
+        let claims = self.claims.get(&desired);
         st.live_version = judge::live_version(&view, &desired.stack);
 
         let pool_name = self
@@ -851,7 +882,21 @@ impl Controller {
         }
         let verdict = verdict.expect("judged at least once");
         st.services = verdict.services.clone();
-        st.set_conditions(verdict.conditions.clone(), now);
+        let mut conditions = verdict.conditions.clone();
+        // Collisions with other stacks never change the phase: they are conditions.
+        let conflicts = crate::conflicts::find(&claims, &pool_name, name, held);
+        conditions.extend(
+            crate::conflicts::conditions(&conflicts)
+                .into_iter()
+                .map(|c| status::ConditionStatus {
+                    kind: c.kind,
+                    status: c.status,
+                    reason: c.reason,
+                    message: c.message,
+                    since: None,
+                }),
+        );
+        st.set_conditions(conditions, now);
 
         // A dependent is first deployed once its dependencies are Ready; once deployed it is kept
         // converged (a provider's hiccup does not freeze its dependents' updates).

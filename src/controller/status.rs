@@ -89,7 +89,13 @@ impl DeploymentStatus {
     /// Replaces the conditions, keeping each one's `since` while its status is unchanged.
     pub fn set_conditions(&mut self, mut new: Vec<ConditionStatus>, now: SystemTime) {
         for c in &mut new {
-            let old = self.conditions.iter().find(|o| o.kind == c.kind);
+            // Several conditions may share a kind (one `Conflict` per conflict): the same
+            // message is the same condition.
+            let old = self
+                .conditions
+                .iter()
+                .find(|o| o.kind == c.kind && o.message == c.message)
+                .or_else(|| self.conditions.iter().find(|o| o.kind == c.kind));
             c.since = match old {
                 Some(o) if o.status == c.status => o.since,
                 _ => Some(now),

@@ -127,6 +127,28 @@ pub fn build_cached(
     only: Option<&str>,
     cache: &mut RenderCache,
 ) -> DesiredPool {
+    build_inner(loaded, store, only, cache, &[])
+}
+
+/// [`build`], with the stack namespaces live on the swarm that this pool's deployments did not
+/// make (`crate::conflicts::SwarmIndex::foreign_stacks`): a deployment whose stack name is one of
+/// them is an error (what `hearth validate` and `hearth plan` check when a daemon answers).
+pub fn build_live(
+    loaded: &Loaded,
+    store: &RecipeStore,
+    only: Option<&str>,
+    foreign_stacks: &[String],
+) -> DesiredPool {
+    build_inner(loaded, store, only, &mut RenderCache::new(), foreign_stacks)
+}
+
+fn build_inner(
+    loaded: &Loaded,
+    store: &RecipeStore,
+    only: Option<&str>,
+    cache: &mut RenderCache,
+    foreign_stacks: &[String],
+) -> DesiredPool {
     let mut out = DesiredPool {
         errors: loaded.diagnostics.clone(),
         ..Default::default()
@@ -188,7 +210,7 @@ pub fn build_cached(
     let named = names::name_all(pool, &loaded.deployments, &|d| {
         longest.get(d.name()).copied().unwrap_or(0)
     });
-    let mut pool_errors = names::check_unique(&named, &[]);
+    let mut pool_errors = names::check_unique(&named, foreign_stacks);
     pool_errors.extend(alias_collisions(&out.deployments, loaded));
     out.errors.extend(pool_errors);
     // Every problem located in a deployment's own document makes it invalid: it is not applied.

@@ -20,8 +20,9 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use bollard::models::{
-    HealthConfig, Mount, ObjectVersion, ServiceServiceStatus, ServiceSpecMode, ServiceUpdateStatus,
-    TaskSpecContainerSpecConfigs, TaskSpecPlacement, TaskSpecResources, TaskState, TaskStatus,
+    HealthConfig, Mount, NetworkAttachmentConfig, ObjectVersion, ServiceServiceStatus,
+    ServiceSpecMode, ServiceUpdateStatus, TaskSpecContainerSpecConfigs, TaskSpecPlacement,
+    TaskSpecResources, TaskState, TaskStatus,
 };
 use serde::Deserialize;
 
@@ -52,6 +53,9 @@ pub struct TaskSpec {
     pub container_spec: Option<ContainerSpec>,
     pub placement: Option<Box<TaskSpecPlacement>>,
     pub resources: Option<Box<TaskSpecResources>>,
+    /// The network attachments (target network ID and aliases): what the shared-network alias
+    /// index (`crate::conflicts`) reads.
+    pub networks: Option<Vec<NetworkAttachmentConfig>>,
     /// [`template_digest`] of the full task spec.
     pub digest: u64,
 }
@@ -128,6 +132,7 @@ impl From<bollard::models::TaskSpec> for TaskSpec {
             }),
             placement: t.placement.map(Box::new),
             resources: t.resources.map(Box::new),
+            networks: t.networks.filter(|n| !n.is_empty()),
             digest,
         }
     }

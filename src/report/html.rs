@@ -122,6 +122,30 @@ pub fn pool_page(list: &DeploymentList, now: SystemTime) -> String {
         }
         b.push_str("</ul>");
     }
+    // Collisions with other stacks do not change a phase, so they are listed apart.
+    let conflicts: Vec<(&str, &str)> = list
+        .deployments
+        .iter()
+        .flat_map(|d| {
+            d.conditions
+                .iter()
+                .filter(|c| c.kind == crate::conflicts::CONDITION && c.status)
+                .map(|c| (d.name.as_str(), c.message.as_str()))
+        })
+        .collect();
+    if !conflicts.is_empty() {
+        b.push_str("<h2>Conflicts</h2><ul id=\"conflicts\" class=\"err\">");
+        for (name, message) in conflicts {
+            let _ = write!(
+                b,
+                "<li><a href=\"/deployments/{}\">{}</a>: {}</li>",
+                path_segment(name),
+                escape(name),
+                escape(message)
+            );
+        }
+        b.push_str("</ul>");
+    }
     b.push_str(
         "<table id=\"deployments\"><thead><tr><th>Name</th><th>Phase</th><th>Reason</th>\
          <th>Desired</th><th>Live</th><th>Domain</th><th>Since</th></tr></thead><tbody>",
@@ -318,6 +342,40 @@ mod tests {
         assert!(html.contains("&lt;bad&gt;"));
         assert!(html.contains("3m12s ago"), "{html}");
         assert!(html.contains("href=\"/deployments/%3Cscript%3Ex%3C%2Fscript%3E\""));
+    }
+
+    #[test]
+    fn pool_page_lists_conflicts_of_deployments_in_any_phase() {
+        let mut ready = dep("blog", "Ready");
+        let cond = |status: bool, message: &str| Condition {
+            kind: "Conflict".into(),
+            status,
+            reason: "AliasShadowed".into(),
+            message: message.into(),
+            since: None,
+        };
+        ready.conditions = vec![cond(true, "stack \"abra_db\" <db> on proxy")];
+        let mut quiet = dep("kc", "Ready");
+        quiet.conditions = vec![cond(false, "no other stack")];
+        let list = DeploymentList {
+            deployments: vec![ready, quiet],
+            docker_up: true,
+            synced: true,
+            manifest_errors: vec![],
+            revision: None,
+        };
+        let html = pool_page(&list, SystemTime::UNIX_EPOCH);
+        assert!(html.contains("<ul id=\"conflicts\""), "{html}");
+        assert!(
+            html.contains("blog</a>: stack &quot;abra_db&quot; &lt;db&gt; on proxy</li>"),
+            "{html}"
+        );
+        assert!(!html.contains("no other stack"), "{html}");
+        let none = DeploymentList {
+            deployments: vec![dep("kc", "Ready")],
+            ..list
+        };
+        assert!(!pool_page(&none, SystemTime::UNIX_EPOCH).contains("Conflicts"));
     }
 
     #[test]

@@ -117,6 +117,12 @@ pub const DEFS: &[Def] = &[
         "Number of drifted fields.",
     ),
     def(
+        "hearth_deployment_conflicts",
+        Kind::Gauge,
+        &[D],
+        "Number of collisions with other stacks on the swarm (shadowed aliases, claimed hosts, a held stack name): its Conflict conditions.",
+    ),
+    def(
         "hearth_deployment_last_ready_timestamp_seconds",
         Kind::Gauge,
         &[D],
@@ -290,6 +296,13 @@ fn deployment_samples(name: &str, s: &DeploymentStatus) -> Vec<Sample> {
             vec![(vec![d(), reason.to_string()], b(s.phase == "Wedged"))]
         }
         "hearth_deployment_drift_items" => vec![(vec![d()], s.drift.len() as f64)],
+        "hearth_deployment_conflicts" => vec![(
+            vec![d()],
+            s.conditions
+                .iter()
+                .filter(|c| c.kind == crate::conflicts::CONDITION && c.status)
+                .count() as f64,
+        )],
         "hearth_deployment_last_ready_timestamp_seconds" => s
             .last_ready
             .map(|t| vec![(vec![d()], unix(t))])
@@ -698,6 +711,14 @@ mod tests {
             ok: false,
             message: "refused".into(),
         }];
+        let conflict = |status: bool| crate::controller::status::ConditionStatus {
+            kind: crate::conflicts::CONDITION.into(),
+            status,
+            reason: "AliasShadowed".into(),
+            message: String::new(),
+            since: None,
+        };
+        s.conditions = vec![conflict(true), conflict(true)];
         let shared = shared_with(vec![s]);
         shared.counters.reconciled("kc", true);
         shared.counters.reconciled("kc", true);
@@ -727,6 +748,7 @@ mod tests {
             ),
             ("hearth_deployment_drifted{deployment=\"kc\"}", 1.0),
             ("hearth_deployment_drift_items{deployment=\"kc\"}", 1.0),
+            ("hearth_deployment_conflicts{deployment=\"kc\"}", 2.0),
             (
                 "hearth_deployment_last_ready_timestamp_seconds{deployment=\"kc\"}",
                 1.7e9,
