@@ -1,10 +1,13 @@
 //! The `tcp` probe: the port must accept connections continuously for `stableFor`, then the
 //! optional handshake (`send`, then read exactly `len(expect)` bytes and compare) must succeed.
 //!
-//! Stability is measured by connecting every [`STABLE_POLL`]; any failed connection restarts the
-//! clock (mumble-like servers that listen, drop and listen again are not ready). With `stableFor`
-//! 0 one accepted connection is enough. The whole check (stability window, then handshake) is
-//! bounded by `stableFor + timeout`; each connection attempt by `timeout`.
+//! Stability is measured on one connection held open for the whole `stableFor` window: the peer
+//! closing or resetting it, or a failed connection, restarts the clock after [`STABLE_POLL`]
+//! (mumble-like servers that listen, drop and listen again are not ready, and neither is a server
+//! that accepts and then closes). Bytes the server sends meanwhile are read and discarded; the
+//! handshake uses a fresh connection. With `stableFor` 0 one accepted connection is enough. The
+//! whole check (stability window, then handshake) is bounded by `stableFor + timeout`; each
+//! connection attempt by `timeout`.
 //!
 //! Targets: every running task's reachable address on `port`, or `address:` (`host:port` or
 //! `host`) when set.
@@ -20,7 +23,7 @@ use super::http::parse_address;
 use super::{Check, Round, Subject, on_every_task, target};
 use crate::manifest::TcpProbe;
 
-/// Time between connection attempts while measuring stability.
+/// Time between a dropped or failed connection and the next attempt while measuring stability.
 pub const STABLE_POLL: Duration = Duration::from_millis(250);
 
 /// What one check of one address is asked to do.
@@ -79,9 +82,9 @@ pub async fn check_addr(addr: SocketAddr, plan: &Plan<'_>) -> Check {
     }
 }
 
-/// Connects until the port has accepted every attempt for `stable_for`, or fails at `deadline`.
+/// Connects and holds the connection until it has stayed open for `stable_for`, reconnecting
+/// after each drop, or fails at `deadline`.
 async fn wait_stable(addr: SocketAddr, plan: &Plan<'_>, deadline: Instant) -> Check {
-    let mut up_since: Option<Instant> = None;
     let mut longest = Duration::ZERO;
     let mut drops = 0u32;
     let mut last_err = String::new();
@@ -89,44 +92,75 @@ async fn wait_stable(addr: SocketAddr, plan: &Plan<'_>, deadline: Instant) -> Ch
         let now = Instant::now();
         let attempt = plan.timeout.min(deadline.saturating_duration_since(now));
         match tokio::time::timeout(attempt, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => {
-                drop(stream);
-                let since = *up_since.get_or_insert(now);
+            Ok(Ok(mut stream)) => {
+                if plan.stable_for.is_zero() {
+                    return Ok(format!("{addr} accepts connections"));
+                }
+                let since = Instant::now();
+                let end = (since + plan.stable_for).min(deadline);
+                let held = hold(&mut stream, end).await;
                 let up = Instant::now().saturating_duration_since(since);
                 longest = longest.max(up);
-                if up >= plan.stable_for {
-                    return Ok(if plan.stable_for.is_zero() {
-                        format!("{addr} accepts connections")
-                    } else {
-                        format!("{addr} accepted connections for {:?}", plan.stable_for)
-                    });
+                match held {
+                    Ok(()) if up >= plan.stable_for => {
+                        return Ok(format!(
+                            "{addr} kept a connection open for {:?}",
+                            plan.stable_for
+                        ));
+                    }
+                    Ok(()) => {
+                        return Err(unstable_message(
+                            addr,
+                            plan.stable_for,
+                            Some(up),
+                            longest,
+                            drops,
+                            &last_err,
+                        ));
+                    }
+                    Err(e) => {
+                        drops += 1;
+                        last_err = e;
+                    }
                 }
             }
-            Ok(Err(e)) => {
-                if up_since.take().is_some() {
-                    drops += 1;
-                }
-                last_err = e.to_string();
-            }
-            Err(_) => {
-                if up_since.take().is_some() {
-                    drops += 1;
-                }
-                last_err = format!("connect timed out after {attempt:?}");
-            }
+            Ok(Err(e)) => last_err = e.to_string(),
+            Err(_) => last_err = format!("connect timed out after {attempt:?}"),
         }
         let now = Instant::now();
         if now >= deadline {
             return Err(unstable_message(
                 addr,
                 plan.stable_for,
-                up_since.map(|s| now - s),
+                None,
                 longest,
                 drops,
                 &last_err,
             ));
         }
         tokio::time::sleep(STABLE_POLL.min(deadline - now)).await;
+    }
+}
+
+/// Keeps `stream` open until `end`, reading (and discarding) what the peer sends; `Err` when the
+/// peer closes or resets it first.
+async fn hold(stream: &mut TcpStream, end: Instant) -> Result<(), String> {
+    let since = Instant::now();
+    let mut buf = [0u8; 512];
+    loop {
+        tokio::select! {
+            r = stream.read(&mut buf) => match r {
+                Ok(0) => {
+                    return Err(format!(
+                        "connection closed by the peer after {:?}",
+                        Duration::from_millis(since.elapsed().as_millis() as u64)
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(format!("connection lost: {e}")),
+            },
+            () = tokio::time::sleep_until(end) => return Ok(()),
+        }
     }
 }
 
@@ -293,6 +327,38 @@ mod tests {
                 .is_err_and(|m| m.contains("closed after 0 of 2")),
             "{bad:?}"
         );
+    }
+
+    /// A server that accepts and closes at once is never stable; one that keeps the connection
+    /// open is, on one connection.
+    #[tokio::test]
+    async fn stable_for_holds_one_connection() {
+        let closing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closing_addr = closing.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = closing.accept().await {
+                drop(s);
+            }
+        });
+        let err = check_addr(closing_addr, &plan(600)).await.unwrap_err();
+        assert!(err.contains("not stable for 600ms"), "{err}");
+        assert!(err.contains("closed by the peer"), "{err}");
+
+        let keeping = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let keeping_addr = keeping.local_addr().unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut s, _)) = keeping.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = s.write_all(b"banner\n").await;
+                held.push(s);
+            }
+        });
+        let ok = check_addr(keeping_addr, &plan(600)).await;
+        assert_eq!(ok, Ok(format!("{keeping_addr} kept a connection open for 600ms")));
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
