@@ -1,11 +1,13 @@
 //! The `tcp` probe: the port must accept connections continuously for `stableFor`, then the
 //! optional handshake (`send`, then read exactly `len(expect)` bytes and compare) must succeed.
 //!
-//! Stability is measured on one connection held open for the whole `stableFor` window: the peer
-//! closing or resetting it, or a failed connection, restarts the clock after [`STABLE_POLL`]
-//! (mumble-like servers that listen, drop and listen again are not ready, and neither is a server
-//! that accepts and then closes). Bytes the server sends meanwhile are read and discarded; the
-//! handshake uses a fresh connection. With `stableFor` 0 one accepted connection is enough. The
+//! Stability is measured on one connection held open for the whole `stableFor` window, while a
+//! new connection is also tried every [`STABLE_POLL`]: the peer closing or resetting the held
+//! connection, or a new one failing, restarts the clock (mumble-like servers that listen, drop and
+//! listen again are not ready, and neither is a server that accepts and then closes). Bytes the
+//! server sends meanwhile are read and discarded; the handshake uses a fresh connection. A server
+//! that closes idle connections sooner than `stableFor` is never stable: keep `stableFor` below
+//! its idle timeout. With `stableFor` 0 one accepted connection is enough. The
 //! whole check (stability window, then handshake) is bounded by `stableFor + timeout`; each
 //! connection attempt by `timeout`.
 //!
@@ -98,7 +100,7 @@ async fn wait_stable(addr: SocketAddr, plan: &Plan<'_>, deadline: Instant) -> Ch
                 }
                 let since = Instant::now();
                 let end = (since + plan.stable_for).min(deadline);
-                let held = hold(&mut stream, end).await;
+                let held = hold(&mut stream, addr, plan.timeout, end).await;
                 let up = Instant::now().saturating_duration_since(since);
                 longest = longest.max(up);
                 match held {
@@ -142,25 +144,45 @@ async fn wait_stable(addr: SocketAddr, plan: &Plan<'_>, deadline: Instant) -> Ch
     }
 }
 
-/// Keeps `stream` open until `end`, reading (and discarding) what the peer sends; `Err` when the
-/// peer closes or resets it first.
-async fn hold(stream: &mut TcpStream, end: Instant) -> Result<(), String> {
+/// Keeps `stream` open until `end`, reading (and discarding) what the peer sends, and meanwhile
+/// checks every [`STABLE_POLL`] that the port still accepts new connections; `Err` when the peer
+/// closes or resets the held connection, or a new connection fails, first.
+async fn hold(
+    stream: &mut TcpStream,
+    addr: SocketAddr,
+    timeout: Duration,
+    end: Instant,
+) -> Result<(), String> {
     let since = Instant::now();
-    let mut buf = [0u8; 512];
-    loop {
-        tokio::select! {
-            r = stream.read(&mut buf) => match r {
+    let held = async {
+        let mut buf = [0u8; 512];
+        loop {
+            match stream.read(&mut buf).await {
                 Ok(0) => {
-                    return Err(format!(
+                    return format!(
                         "connection closed by the peer after {:?}",
                         Duration::from_millis(since.elapsed().as_millis() as u64)
-                    ));
+                    );
                 }
                 Ok(_) => {}
-                Err(e) => return Err(format!("connection lost: {e}")),
-            },
-            () = tokio::time::sleep_until(end) => return Ok(()),
+                Err(e) => return format!("connection lost: {e}"),
+            }
         }
+    };
+    let accepting = async {
+        loop {
+            tokio::time::sleep(STABLE_POLL).await;
+            match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => drop(s),
+                Ok(Err(e)) => return e.to_string(),
+                Err(_) => return format!("connect timed out after {timeout:?}"),
+            }
+        }
+    };
+    tokio::select! {
+        e = held => Err(e),
+        e = accepting => Err(e),
+        () = tokio::time::sleep_until(end) => Ok(()),
     }
 }
 
@@ -330,7 +352,7 @@ mod tests {
     }
 
     /// A server that accepts and closes at once is never stable; one that keeps the connection
-    /// open is, on one connection.
+    /// open is, and one connection stayed open for the whole window.
     #[tokio::test]
     async fn stable_for_holds_one_connection() {
         let closing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -346,19 +368,33 @@ mod tests {
 
         let keeping = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let keeping_addr = keeping.local_addr().unwrap();
-        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let count = accepted.clone();
+        // How long each connection stayed open, as the server saw it.
+        let open_for = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = open_for.clone();
         tokio::spawn(async move {
-            let mut held = Vec::new();
             while let Ok((mut s, _)) = keeping.accept().await {
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let _ = s.write_all(b"banner\n").await;
-                held.push(s);
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let t0 = Instant::now();
+                    let _ = s.write_all(b"banner\n").await;
+                    let mut b = [0u8; 16];
+                    while matches!(s.read(&mut b).await, Ok(n) if n > 0) {}
+                    seen.lock().unwrap().push(t0.elapsed());
+                });
             }
         });
         let ok = check_addr(keeping_addr, &plan(600)).await;
-        assert_eq!(ok, Ok(format!("{keeping_addr} kept a connection open for 600ms")));
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(
+            ok,
+            Ok(format!("{keeping_addr} kept a connection open for 600ms"))
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let longest = open_for.lock().unwrap().iter().max().copied();
+        assert!(
+            longest.is_some_and(|d| d >= Duration::from_millis(600)),
+            "{:?}",
+            open_for.lock().unwrap()
+        );
     }
 
     #[tokio::test]
