@@ -13,6 +13,7 @@
 mod advancer;
 pub mod cost;
 pub mod events;
+pub mod filewatch;
 mod gitpoll;
 mod judge;
 pub mod leader;
@@ -202,6 +203,17 @@ pub async fn run(
     }
     c.reload();
     c.mark_all();
+    // Saved local edits reload at once (the resync stays as the safety net).
+    let (edit_tx, mut edits) = mpsc::channel(1);
+    let _filewatch = {
+        let paths = if c.git_loaded.is_some() {
+            Vec::new()
+        } else {
+            c.cfg.paths.clone()
+        };
+        let recipes = c.store().map(|s| s.dir().to_path_buf());
+        filewatch::spawn(filewatch::Roots::new(&paths, recipes), edit_tx)
+    };
 
     let events = tokio::spawn(watch_events(
         c.client.clone(),
@@ -238,6 +250,11 @@ pub async fn run(
                 }
             }
             _ = resync.tick() => {
+                c.reload();
+                c.mark_all();
+            }
+            Some(()) = edits.recv() => {
+                tracing::info!("local files changed: reloading the manifests");
                 c.reload();
                 c.mark_all();
             }
