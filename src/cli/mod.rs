@@ -5,6 +5,7 @@ mod advance_cmd;
 mod apply_cmd;
 mod common;
 mod healthcheck_cmd;
+pub mod logging;
 mod plan_cmd;
 mod render_cmd;
 mod run_cmd;
@@ -31,6 +32,16 @@ pub struct Cli {
     /// when it stops answering or loses quorum. A worker is refused.
     #[arg(long, global = true, env = "HEARTH_DOCKER_HOST", value_delimiter = ',')]
     pub docker_host: Vec<String>,
+    /// Log lines on stderr as `text` or `json` (one object per line, with fields such as
+    /// deployment, phase, reason, action). Colour only on a terminal and never with NO_COLOR.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "HEARTH_LOG_FORMAT"
+    )]
+    pub log_format: logging::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -173,6 +184,13 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     // Several managers travel as one comma-separated string (`Client::connect` splits it).
     let docker_host = (!cli.docker_host.is_empty()).then(|| cli.docker_host.join(","));
+    // The controller logs what it does; one-shot commands print their results and log warnings.
+    let level = if matches!(cli.command, Command::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    logging::init(cli.log_format, level);
     match cli.command {
         Command::Validate { source } => validate::run(&source),
         Command::Render {

@@ -154,18 +154,19 @@ impl Drop for FileWatch {
 /// `None` (logged) when the platform's watcher cannot be created: the resync still reloads.
 pub fn spawn(roots: Roots, tx: mpsc::Sender<()>) -> Option<FileWatch> {
     let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<notify::Event>();
-    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        match res {
+    let watcher =
+        notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
             Ok(ev) => {
                 let _ = raw_tx.send(ev);
             }
             Err(e) => tracing::debug!("file watch: {e}"),
-        }
-    });
+        });
     let mut watcher = match watcher {
         Ok(w) => w,
         Err(e) => {
-            tracing::warn!("cannot watch the manifest files ({e}); local edits are seen at the resync");
+            tracing::warn!(
+                "cannot watch the manifest files ({e}); local edits are seen at the resync"
+            );
             return None;
         }
     };
@@ -271,7 +272,10 @@ mod tests {
         std::fs::create_dir_all(recipes.join("plain")).expect("mkdir");
         let m = dir.path().join("m");
         std::fs::create_dir_all(&m).expect("mkdir");
-        let r = Roots::new(&[m.clone(), PathBuf::from("pool.yml")], Some(recipes.clone()));
+        let r = Roots::new(
+            &[m.clone(), PathBuf::from("pool.yml")],
+            Some(recipes.clone()),
+        );
         assert_eq!(r.manifest_dirs, vec![m.clone()]);
         let mut got: Vec<(PathBuf, bool)> = r
             .watches()

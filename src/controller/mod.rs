@@ -31,6 +31,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::desired::{self, DesiredPool, RenderCache};
 use crate::manifest::{self, DesiredState, Loaded};
@@ -502,6 +503,13 @@ impl Controller {
         if ready.is_empty() {
             return;
         }
+        let looked_at = ready.len();
+        let span = tracing::info_span!("pass", due = looked_at);
+        self.pass_over(ready).instrument(span).await;
+    }
+
+    /// The pass proper, in its span.
+    async fn pass_over(&mut self, ready: Vec<String>) {
         let meter = cost::Meter::start(self.client.counts().total());
         let looked_at = ready.len();
         // Let the previous snapshot go before reading the next (not two in memory at once); the
@@ -540,7 +548,10 @@ impl Controller {
                 .and_then(|d| stacks.get(d.stack.as_str()))
                 .cloned()
                 .unwrap_or_default();
-            self.reconcile(&name, &snap, view, &ids, &ix).await;
+            let span = tracing::info_span!("reconcile", deployment = %name);
+            self.reconcile(&name, &snap, view, &ids, &ix)
+                .instrument(span)
+                .await;
             self.shared
                 .counters
                 .reconcile_took(start.elapsed().as_secs_f64());
@@ -954,6 +965,7 @@ impl Controller {
     fn spawn_apply(&mut self, plan: Plan, mut ids: Ids) {
         let client = self.client.clone();
         let shared = self.shared.clone();
+        let span = tracing::info_span!("apply", deployment = %plan.deployment);
         self.applies.spawn(async move {
             let deployment = plan.deployment.clone();
             let progress = |e: StepEvent<'_>| match e {
@@ -962,6 +974,7 @@ impl Controller {
                     shared.counters.action(s.action.kind());
                     tracing::info!(
                         deployment = %deployment,
+                        action = s.action.kind(),
                         "{} {}: {}",
                         s.action.kind(),
                         s.action.object(),
@@ -970,6 +983,7 @@ impl Controller {
                 }
                 StepEvent::Failed(s, m) => tracing::warn!(
                     deployment = %deployment,
+                    action = s.action.kind(),
                     "{} {} failed: {m}",
                     s.action.kind(),
                     s.action.object()
@@ -985,7 +999,7 @@ impl Controller {
                 }
             };
             Applied { deployment, result }
-        });
+        }.instrument(span));
     }
 
     fn finish_apply(&mut self, done: Applied) {
