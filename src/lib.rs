@@ -11,6 +11,7 @@ pub mod compose;
 pub mod controller;
 pub mod desired;
 pub mod diag;
+pub mod http_client;
 pub mod manifest;
 pub mod plan;
 pub mod probe;

@@ -154,6 +154,9 @@ pub enum Command {
         /// Where the running hearth listens.
         #[arg(long, default_value = "http://127.0.0.1:9480", env = "HEARTH_URL")]
         url: String,
+        /// CA certificates (PEM) to trust besides the system roots, for an https:// --url.
+        #[arg(long, env = "HEARTH_CACERT")]
+        cacert: Option<PathBuf>,
         #[arg(long, short = 'o', value_enum, default_value = "text")]
         output: status_cmd::StatusOutput,
     },
@@ -246,8 +249,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Retry { source, name } => {
             advance_cmd::retry(&source, docker_host.as_deref(), &name)
         }
-        Command::Status { name, url, output } => status_cmd::run(&status_cmd::StatusArgs {
+        Command::Status {
+            name,
+            url,
+            cacert,
+            output,
+        } => status_cmd::run(&status_cmd::StatusArgs {
             url: &url,
+            cacert: cacert.as_deref(),
             output,
             name: name.as_deref(),
         }),
@@ -327,7 +336,9 @@ mod tests {
         ])
         .expect("parses");
         match cli.command {
-            Command::Status { name, url, output } => {
+            Command::Status {
+                name, url, output, ..
+            } => {
                 assert_eq!(name.as_deref(), Some("gitea"));
                 assert_eq!(url, "http://h:1");
                 assert_eq!(output, status_cmd::StatusOutput::Json);
