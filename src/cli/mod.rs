@@ -167,6 +167,12 @@ pub enum Command {
         #[arg(long, default_value = "5s", value_parser = crate::manifest::parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Print the Prometheus alert rules, with runbook links under --runbook-base-url.
+    Rules {
+        /// Base URL of the runbook pages (`<base>/<alert>.md`).
+        #[arg(long, env = "HEARTH_RUNBOOK_BASE_URL", default_value = crate::report::rules::DEFAULT_RUNBOOK_BASE_URL)]
+        runbook_base_url: String,
+    },
     /// Converge the swarm to the manifests once and exit.
     Apply {
         #[command(flatten)]
@@ -260,6 +266,10 @@ pub fn run(cli: Cli) -> ExitCode {
             output,
             name: name.as_deref(),
         }),
+        Command::Rules { runbook_base_url } => {
+            print!("{}", crate::report::rules::render(&runbook_base_url));
+            ExitCode::SUCCESS
+        }
         Command::Apply {
             source,
             deployment,

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod html;
 pub mod metrics;
+pub mod rules;
 
 use std::future::Future;
 use std::net::SocketAddr;
