@@ -16,6 +16,7 @@ pub mod conflicts;
 pub mod controller;
 pub mod desired;
 pub mod gitcmd;
+pub mod http_client;
 pub mod import;
 pub mod manifest;
 pub mod migrate;

@@ -376,3 +376,70 @@ async fn source_refresh_needs_a_configured_token() {
     let (_, page) = fetch(addr, "/").await;
     assert!(page.contains("revision 0123456789ab"), "{page}");
 }
+
+/// At a phone's width (390 CSS pixels) neither page scrolls sideways: wide tables scroll inside
+/// themselves. Measured by a wrapper page, served from the same origin next to hearth's routes,
+/// holding the status page in a 390-pixel iframe and writing the frame's layout into its DOM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_fits_a_390_pixel_viewport() {
+    let wrapper = |path: &str| {
+        format!(
+            "<!DOCTYPE html><html><body style=\"margin:0\">\
+             <iframe id=\"f\" src=\"{path}\" style=\"width:390px;height:844px;border:0\">\
+             </iframe><script>\
+             document.getElementById('f').onload = function() {{\
+               var r = document.createElement('pre'); r.id = 'result';\
+               try {{\
+                 var d = this.contentDocument.documentElement;\
+                 r.textContent = 'scroll=' + d.scrollWidth + ' width=' + \
+                   this.contentWindow.innerWidth + ' rows=' + \
+                   this.contentDocument.querySelectorAll('tr').length;\
+               }} catch (e) {{ r.textContent = 'error=' + e; }}\
+               document.body.appendChild(r);\
+             }};</script></body></html>"
+        )
+    };
+    let (pool, one) = (wrapper("/"), wrapper("/deployments/gitea"));
+    let app = hearth::report::router(shared())
+        .route(
+            "/test-wrapper/pool",
+            axum::routing::get(move || async move { axum::response::Html(pool) }),
+        )
+        .route(
+            "/test-wrapper/one",
+            axum::routing::get(move || async move { axum::response::Html(one) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    for page in ["pool", "one"] {
+        let dom = chromium(vec![
+            "--virtual-time-budget=10000".into(),
+            "--dump-dom".into(),
+            format!("http://{addr}/test-wrapper/{page}"),
+        ])
+        .await;
+        let result = dom
+            .split("id=\"result\">")
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+            .unwrap_or_else(|| panic!("{page}: no measurement in {dom}"));
+        let num = |k: &str| -> u32 {
+            result
+                .split_whitespace()
+                .find_map(|f| f.strip_prefix(&format!("{k}=")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{page}: {k} in {result:?}"))
+        };
+        println!("{page} at 390 px: {result}");
+        assert_eq!(num("width"), 390, "{result}");
+        assert!(num("rows") > 1, "{page}: the page did not load: {result}");
+        assert!(
+            num("scroll") <= 390,
+            "{page} scrolls sideways at 390 px: {result}"
+        );
+    }
+    server.abort();
+}

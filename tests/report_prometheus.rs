@@ -153,7 +153,11 @@ async fn prometheus_fires_the_wedge_alert() {
                 "wedge reason {reason:?}"
             );
             anyhow::ensure!(
-                firing["annotations"]["runbook_url"] == "docs/runbooks/HearthDeploymentWedged.md"
+                firing["annotations"]["runbook_url"]
+                    == format!(
+                        "{}/HearthDeploymentWedged.md",
+                        hearth::report::rules::DEFAULT_RUNBOOK_BASE_URL
+                    )
             );
             // The scrape itself is healthy, and the task failures were counted.
             let (_, body) = http(

@@ -1,6 +1,6 @@
 //! The alert rules: `promtool check rules` and `promtool test rules` (a unit test for every alert)
 //! pass; every alert has a runbook page that exists and a severity; the rules query only metrics
-//! hearth exports (and `up`).
+//! hearth exports (and `up`); the committed rule files are `hearth rules`' output (one source).
 
 mod report_promql;
 
@@ -76,8 +76,11 @@ fn every_alert_has_a_unit_test_a_runbook_and_a_severity() {
         let url = a["annotations"]["runbook_url"]
             .as_str()
             .unwrap_or_else(|| panic!("{name} has no runbook_url"));
-        assert_eq!(url, format!("docs/runbooks/{name}.md"));
-        let page = std::fs::read_to_string(root.join(url))
+        // Absolute, under the default base; the page is docs/runbooks/<alert>.md here.
+        let base = hearth::report::rules::DEFAULT_RUNBOOK_BASE_URL;
+        assert_eq!(url, format!("{base}/{name}.md"));
+        let url = format!("docs/runbooks/{name}.md");
+        let page = std::fs::read_to_string(root.join(&url))
             .unwrap_or_else(|e| panic!("{name}: runbook {url}: {e}"));
         for section in ["## What it means", "## What to check", "## What to do"] {
             assert!(page.contains(section), "{url} lacks {section:?}");
@@ -115,4 +118,32 @@ fn rules_query_only_hearth_metrics() {
             );
         }
     }
+}
+
+/// manifests/prometheus/ and the chart hold exactly what `hearth rules` prints with the default
+/// runbook base; another base changes only the links.
+#[test]
+fn committed_rules_are_the_generated_ones() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("rules")
+        .env_remove("HEARTH_RUNBOOK_BASE_URL")
+        .output()
+        .expect("run hearth rules");
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).expect("utf8");
+    for f in [RULES, "charts/hearth/files/hearth-rules.yaml"] {
+        let committed = std::fs::read_to_string(root.join(f)).expect("read rules");
+        assert!(
+            committed == generated,
+            "{f} is stale: run `hearth rules > {f}` (edit src/report/hearth-rules.yaml.in)"
+        );
+    }
+    let other = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["rules", "--runbook-base-url", "https://wiki.example/rb/"])
+        .output()
+        .expect("run hearth rules");
+    let other = String::from_utf8(other.stdout).expect("utf8");
+    assert!(other.contains("runbook_url: https://wiki.example/rb/HearthDeploymentWedged.md"));
+    assert_eq!(other.lines().count(), generated.lines().count());
 }

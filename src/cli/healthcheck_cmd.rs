@@ -22,7 +22,7 @@ pub fn probe_url(listen: SocketAddr) -> String {
 pub fn run(listen: SocketAddr, timeout: Duration) -> ExitCode {
     let url = probe_url(listen);
     let res = runtime().block_on(async {
-        tokio::time::timeout(timeout, status_cmd::get(&url, "/healthz", None))
+        tokio::time::timeout(timeout, status_cmd::get(&url, "/healthz", None, None))
             .await
             .unwrap_or_else(|_| Err(format!("GET {url}/healthz: no answer within {timeout:?}")))
     });

@@ -7,6 +7,7 @@ mod common;
 mod healthcheck_cmd;
 mod import_cmd;
 mod migrate_cmd;
+pub mod logging;
 mod plan_cmd;
 mod purge_cmd;
 mod render_cmd;
@@ -41,6 +42,16 @@ pub struct Cli {
     /// (values of secrets hearth made or read are still hidden). See docs/redaction.md.
     #[arg(long, global = true, env = "HEARTH_REDACT_KEYS", default_value = crate::redact::DEFAULT_KEYS)]
     pub redact_keys: String,
+    /// Log lines on stderr as `text` or `json` (one object per line, with fields such as
+    /// deployment, phase, reason, action). Colour only on a terminal and never with NO_COLOR.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "HEARTH_LOG_FORMAT"
+    )]
+    pub log_format: logging::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -253,6 +264,9 @@ pub enum Command {
         /// Where the running hearth listens.
         #[arg(long, default_value = "http://127.0.0.1:9480", env = "HEARTH_URL")]
         url: String,
+        /// CA certificates (PEM) to trust besides the system roots, for an https:// --url.
+        #[arg(long, env = "HEARTH_CACERT")]
+        cacert: Option<PathBuf>,
         #[arg(long, short = 'o', value_enum, default_value = "text")]
         output: status_cmd::StatusOutput,
         /// File of the bearer token the API needs (a hearth with --api-token-file).
@@ -265,6 +279,12 @@ pub enum Command {
         listen: std::net::SocketAddr,
         #[arg(long, default_value = "5s", value_parser = crate::manifest::parse_duration)]
         timeout: std::time::Duration,
+    },
+    /// Print the Prometheus alert rules, with runbook links under --runbook-base-url.
+    Rules {
+        /// Base URL of the runbook pages (`<base>/<alert>.md`).
+        #[arg(long, env = "HEARTH_RUNBOOK_BASE_URL", default_value = crate::report::rules::DEFAULT_RUNBOOK_BASE_URL)]
+        runbook_base_url: String,
     },
     /// Converge the swarm to the manifests once and exit.
     Apply {
@@ -294,6 +314,13 @@ pub fn run(cli: Cli) -> ExitCode {
     // Several managers travel as one comma-separated string (`Client::connect` splits it).
     let docker_host = (!cli.docker_host.is_empty()).then(|| cli.docker_host.join(","));
     crate::redact::configure(&cli.redact_keys);
+    // The controller logs what it does; one-shot commands print their results and log warnings.
+    let level = if matches!(cli.command, Command::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    logging::init(cli.log_format, level);
     match cli.command {
         Command::Validate {
             source,
@@ -383,12 +410,18 @@ pub fn run(cli: Cli) -> ExitCode {
             url,
             output,
             token_file,
+            cacert,
         } => status_cmd::run(&status_cmd::StatusArgs {
             url: &url,
+            cacert: cacert.as_deref(),
             output,
             name: name.get(),
             token_file: token_file.as_deref(),
         }),
+        Command::Rules { runbook_base_url } => {
+            print!("{}", crate::report::rules::render(&runbook_base_url));
+            ExitCode::SUCCESS
+        }
         Command::Apply {
             source,
             deployment,

@@ -129,7 +129,6 @@ pub struct RunArgs<'a> {
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
-    init_logging();
     if args.source.paths.is_empty() && args.git.git.is_none() {
         eprintln!("hearth run needs manifests: -f PATH... or --git URL");
         return ExitCode::from(1);
@@ -237,34 +236,19 @@ pub fn run(args: &RunArgs) -> ExitCode {
     })
 }
 
-/// Log lines on stderr; `RUST_LOG` (e.g. `hearth=debug`) sets the level, default info.
+/// Text log lines on stderr at the `RUST_LOG` level (default info).
 pub fn init_logging() {
-    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string());
-    init_logging_with(std::io::stderr, &directives, true);
+    super::logging::init(super::logging::LogFormat::Text, "info");
 }
 
-/// Records hearth never writes, whatever `RUST_LOG` says: bollard's debug and trace records
-/// carry whole request bodies, and a secret's create request holds its value.
-pub fn never_logged(meta: &tracing::Metadata<'_>) -> bool {
-    meta.target().starts_with("bollard") && *meta.level() > tracing::Level::INFO
-}
+pub use super::logging::never_logged;
 
-/// Installs hearth's log subscriber writing to `writer` with the `EnvFilter` `directives`, less
-/// what [`never_logged`] keeps out. Does nothing when a subscriber is already installed.
+/// Installs hearth's text log subscriber writing to `writer` (see [`super::logging::init_with`]).
 pub fn init_logging_with<W>(writer: W, directives: &str, ansi: bool)
 where
     W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
 {
-    use tracing_subscriber::prelude::*;
-    let filter = tracing_subscriber::EnvFilter::try_new(directives)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(crate::redact::MakeWriter(writer))
-        .with_target(false)
-        .with_ansi(ansi)
-        .with_filter(filter)
-        .with_filter(tracing_subscriber::filter::filter_fn(|m| !never_logged(m)));
-    let _ = tracing_subscriber::registry().with(layer).try_init();
+    super::logging::init_with(writer, directives, ansi, super::logging::LogFormat::Text);
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@ use std::fmt::Write;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use http_body_util::{BodyExt, Empty};
-use hyper::Request;
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::http_client;
 
 use crate::report::api::{self, ApiError, Deployment, DeploymentList};
 
@@ -22,62 +22,40 @@ pub enum StatusOutput {
 
 pub struct StatusArgs<'a> {
     pub url: &'a str,
+    /// CA certificates (PEM) trusted besides the system roots, for an https `url`.
+    pub cacert: Option<&'a Path>,
     pub output: StatusOutput,
     pub name: Option<&'a str>,
     /// File of the bearer token the API needs (a hearth listening off loopback).
     pub token_file: Option<&'a std::path::Path>,
 }
 
-/// Splits `http://host:port[/prefix]` into (authority, path prefix without trailing slash).
-pub fn split_url(url: &str) -> Result<(String, String), String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!("--url {url:?}: only http:// URLs are supported (e.g. http://127.0.0.1:9480)")
-    })?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
-        None => (rest, ""),
+/// GETs `path` under `url` (`http://` or `https://`, with an optional path prefix), trusting
+/// `cacert` besides the system roots; returns (HTTP status, body).
+/// GETs `path` under `url` (trusting `cacert` too when given), with `token` as bearer token if
+/// given; returns (HTTP status, body).
+pub async fn get(
+    url: &str,
+    path: &str,
+    cacert: Option<&Path>,
+    token: Option<&str>,
+) -> Result<(u16, Vec<u8>), String> {
+    let base = http_client::parse_url("--url", url)?;
+    let target = http_client::under(&base, path);
+    let client = match cacert {
+        Some(_) => http_client::client(cacert)?,
+        None => http_client::shared()?.clone(),
     };
-    if authority.is_empty() {
-        return Err(format!("--url {url:?}: no host"));
-    }
-    let authority = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    Ok((authority, path.to_string()))
-}
-
-/// GETs `path` under `url`, with `token` as bearer token if given; returns (HTTP status, body).
-pub async fn get(url: &str, path: &str, token: Option<&str>) -> Result<(u16, Bytes), String> {
-    let (authority, prefix) = split_url(url)?;
-    let uri = format!("{prefix}{path}");
-    let stream = tokio::net::TcpStream::connect(&authority)
-        .await
-        .map_err(|e| format!("cannot reach hearth at {url}: {e}"))?;
-    let mut req = Request::get(&uri)
-        .header("Host", &authority)
+    let mut req = client
+        .get(target.clone())
         .header("Accept", "application/json");
     if let Some(t) = token {
         req = req.header("Authorization", format!("Bearer {t}"));
     }
-    let req = req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let a = http_client::get(req, Duration::from_secs(30), 64 << 20)
         .await
-        .map_err(|e| format!("GET {uri}: {e}"))?;
-    tokio::spawn(conn);
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("GET {uri}: {e}"))?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("GET {uri}: {e}"))?
-        .to_bytes();
-    Ok((status, body))
+        .map_err(|e| format!("cannot reach hearth at {target}: {e}"))?;
+    Ok((a.status, a.body))
 }
 
 /// Left-aligned columns separated by three spaces; the last column is not padded.
@@ -237,7 +215,7 @@ async fn fetch(args: &StatusArgs<'_>) -> Result<String, String> {
         .token_file
         .map(|p| crate::report::auth::read_token(p, "API token"))
         .transpose()?;
-    let (status, body) = get(args.url, &path, token.as_deref()).await?;
+    let (status, body) = get(args.url, &path, args.cacert, token.as_deref()).await?;
     if status != 200 {
         let why = serde_json::from_slice::<ApiError>(&body)
             .map(|e| e.message)
@@ -286,20 +264,6 @@ pub fn run(args: &StatusArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_split_into_authority_and_prefix() {
-        assert_eq!(
-            split_url("http://127.0.0.1:9480").expect("ok"),
-            ("127.0.0.1:9480".into(), String::new())
-        );
-        assert_eq!(
-            split_url("http://h/hearth/").expect("ok"),
-            ("h:80".into(), "/hearth".into())
-        );
-        assert!(split_url("https://h").is_err());
-        assert!(split_url("http:///x").is_err());
-    }
 
     #[test]
     fn table_aligns_columns() {

@@ -14,6 +14,7 @@ pub mod advance_store;
 mod advancer;
 pub mod cost;
 pub mod events;
+pub mod filewatch;
 mod gitpoll;
 mod judge;
 pub mod leader;
@@ -31,6 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::desired::{self, DesiredPool, RenderCache};
 use crate::manifest::{self, DesiredState, Loaded};
@@ -210,6 +212,17 @@ pub async fn run(
     }
     c.reload();
     c.mark_all();
+    // Saved local edits reload at once (the resync stays as the safety net).
+    let (edit_tx, mut edits) = mpsc::channel(1);
+    let _filewatch = {
+        let paths = if c.git_loaded.is_some() {
+            Vec::new()
+        } else {
+            c.cfg.paths.clone()
+        };
+        let recipes = c.store().map(|s| s.dir().to_path_buf());
+        filewatch::spawn(filewatch::Roots::new(&paths, recipes), edit_tx)
+    };
 
     let events = tokio::spawn(watch_events(
         c.client.clone(),
@@ -246,6 +259,11 @@ pub async fn run(
                 }
             }
             _ = resync.tick() => {
+                c.reload();
+                c.mark_all();
+            }
+            Some(()) = edits.recv() => {
+                tracing::info!("local files changed: reloading the manifests");
                 c.reload();
                 c.mark_all();
             }
@@ -538,6 +556,13 @@ impl Controller {
         if ready.is_empty() {
             return;
         }
+        let looked_at = ready.len();
+        let span = tracing::info_span!("pass", due = looked_at);
+        self.pass_over(ready).instrument(span).await;
+    }
+
+    /// The pass proper, in its span.
+    async fn pass_over(&mut self, ready: Vec<String>) {
         let meter = cost::Meter::start(self.client.counts().total());
         let looked_at = ready.len();
         // Let the previous snapshot go before reading the next (not two in memory at once); the
@@ -579,7 +604,10 @@ impl Controller {
                 .and_then(|d| stacks.get(d.stack.as_str()))
                 .cloned()
                 .unwrap_or_default();
-            self.reconcile(&name, &snap, view, &ids, &ix, &owners, &held).await;
+            let span = tracing::info_span!("reconcile", deployment = %name);
+            self.reconcile(&name, &snap, view, &ids, &ix, &owners, &held)
+                .instrument(span)
+                .await;
             self.shared
                 .counters
                 .reconcile_took(start.elapsed().as_secs_f64());
@@ -1102,6 +1130,7 @@ impl Controller {
     fn spawn_apply(&mut self, plan: Plan, mut ids: Ids) {
         let client = self.client.clone();
         let shared = self.shared.clone();
+        let span = tracing::info_span!("apply", deployment = %plan.deployment);
         self.applies.spawn(async move {
             let deployment = plan.deployment.clone();
             let progress = |e: StepEvent<'_>| match e {
@@ -1110,6 +1139,7 @@ impl Controller {
                     shared.counters.action(s.action.kind());
                     tracing::info!(
                         deployment = %deployment,
+                        action = s.action.kind(),
                         "{} {}: {}",
                         s.action.kind(),
                         s.action.object(),
@@ -1118,6 +1148,7 @@ impl Controller {
                 }
                 StepEvent::Failed(s, m) => tracing::warn!(
                     deployment = %deployment,
+                    action = s.action.kind(),
                     "{} {} failed: {m}",
                     s.action.kind(),
                     s.action.object()
@@ -1133,7 +1164,7 @@ impl Controller {
                 }
             };
             Applied { deployment, result }
-        });
+        }.instrument(span));
     }
 
     fn finish_apply(&mut self, done: Applied) {

@@ -120,6 +120,8 @@ pub struct Counters {
     pub advances: RwLock<BTreeMap<(String, String), u64>>,
     /// Passes so far and the cost of the last one (`hearth_pass_*`).
     pub passes: RwLock<(u64, super::cost::Cost)>,
+    /// Wall times of passes, in seconds, not yet taken by the metrics side (its histogram).
+    pub pass_seconds: RwLock<Vec<f64>>,
 }
 
 impl Counters {
@@ -161,6 +163,12 @@ impl Counters {
     }
 
     pub fn pass_done(&self, cost: super::cost::Cost) {
+        {
+            let mut v = self.pass_seconds.write().expect("counters");
+            if v.len() < 100_000 {
+                v.push(cost.wall);
+            }
+        }
         let mut p = self.passes.write().expect("counters");
         p.0 += 1;
         p.1 = cost;

@@ -5,18 +5,18 @@
 //!   `Host:` is `host:` when set, else `<task ip>:<port>`;
 //! - `address:` set — like `curl --resolve`: the URL `http://<host or deployment domain><path>` is
 //!   sent to `address` (`host:port`, `host`, or a URL base `http://host:port`; the port defaults to
-//!   the probe's `port`) with that `Host:` header; one target, whatever the tasks.
+//!   the probe's `port`) with that `Host:` header; one target, whatever the tasks. With a URL base
+//!   `https://host[:port]` (port 443 by default) the request goes over TLS, the certificate checked
+//!   for the Host name (also the SNI) against the system roots (`SSL_CERT_FILE` replaces them), so
+//!   an app behind Traefik is probed as its users reach it.
 //!
-//! Plain HTTP/1.1 over hyper's client connection, one request per connection. The whole check is
-//! bounded by the timeout.
+//! Requests go through [`crate::http_client`] (reqwest), one per connection, redirects not
+//! followed. The whole check is bounded by the timeout.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty};
-use hyper::Request;
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use std::path::Path;
 
 use super::{Check, Round, Subject, cut, on_every_task, target};
 use crate::manifest::HttpProbe;
@@ -29,11 +29,13 @@ const BODY_SNIPPET: usize = 512;
 pub enum Aim {
     /// Every running task, on `port`, with this `Host:` (None: `<ip>:<port>`).
     Tasks { port: u16, host: Option<String> },
-    /// One address (`connect` is `host:port`), `Host:` header and URL host `host`.
+    /// One address (`connect` is `host:port`), `Host:` header and URL host `host`; over TLS when
+    /// `https`.
     Resolve {
         connect_host: String,
         connect_port: u16,
         host: String,
+        https: bool,
     },
 }
 
@@ -45,7 +47,13 @@ pub fn aim(p: &HttpProbe, domain: &str) -> Result<Aim, String> {
             host: p.host.clone(),
         }),
         Some(address) => {
-            let (connect_host, connect_port) = parse_address(address, p.port)?;
+            let https = address.trim().starts_with("https://");
+            let (connect_host, connect_port) = if https {
+                let plain = address.trim().replacen("https://", "http://", 1);
+                parse_address(&plain, 443)?
+            } else {
+                parse_address(address, p.port)?
+            };
             let host = p.host.clone().unwrap_or_else(|| domain.to_string());
             if host.is_empty() {
                 return Err("no host: set `host:` or give the deployment a domain".into());
@@ -54,6 +62,7 @@ pub fn aim(p: &HttpProbe, domain: &str) -> Result<Aim, String> {
                 connect_host,
                 connect_port,
                 host,
+                https,
             })
         }
     }
@@ -130,7 +139,7 @@ pub async fn check(round: Round<'_>, subject: &Subject, p: &HttpProbe, timeout: 
                     let addr = SocketAddr::new(ip, port);
                     let host = host.unwrap_or_else(|| host_header(&ip.to_string(), port));
                     let url = format!("http://{}{}", host_header(&ip.to_string(), port), p.path);
-                    let (status, body) = get(addr, &host, &p.path, timeout)
+                    let (status, body) = get(addr, false, &host, &p.path, timeout, None)
                         .await
                         .map_err(|e| format!("GET {url}: {e}"))?;
                     judge(&url, p.status, status, &body)
@@ -142,15 +151,20 @@ pub async fn check(round: Round<'_>, subject: &Subject, p: &HttpProbe, timeout: 
             connect_host,
             connect_port,
             host,
+            https,
         } => {
-            let url = format!("http://{host}{} via {connect_host}:{connect_port}", p.path);
+            let scheme = if https { "https" } else { "http" };
+            let url = format!(
+                "{scheme}://{host}{} via {connect_host}:{connect_port}",
+                p.path
+            );
             let run = async {
                 let addr = tokio::net::lookup_host((connect_host.as_str(), connect_port))
                     .await
                     .map_err(|e| format!("resolve {connect_host}: {e}"))?
                     .next()
                     .ok_or_else(|| format!("resolve {connect_host}: no address"))?;
-                get(addr, &host, &p.path, timeout).await
+                get(addr, https, &host, &p.path, timeout, None).await
             };
             let (status, body) = tokio::time::timeout(timeout, run)
                 .await
@@ -161,55 +175,50 @@ pub async fn check(round: Round<'_>, subject: &Subject, p: &HttpProbe, timeout: 
     }
 }
 
-/// `GET path` on `addr` with `Host: host`, bounded by `timeout`: (status, start of the body).
+/// `GET path` on `addr` with `Host: host` (over TLS when `https`, the certificate checked for
+/// `host`'s name against the system roots plus `ca_file`), bounded by `timeout`: (status, start of
+/// the body).
 pub async fn get(
     addr: SocketAddr,
+    https: bool,
     host: &str,
     path: &str,
     timeout: Duration,
+    ca_file: Option<&Path>,
 ) -> Result<(u16, String), String> {
-    tokio::time::timeout(timeout, get_unbounded(addr, host, path))
-        .await
-        .map_err(|_| format!("no answer within {timeout:?}"))?
+    let name = host_name(host);
+    let req = if https {
+        // Connect to `addr` whatever `name` resolves to (curl --resolve); the URL keeps the name
+        // for SNI and certificate checks.
+        let url = match name.parse::<IpAddr>() {
+            Ok(_) => format!("https://{}{path}", SocketAddr::new(addr.ip(), addr.port())),
+            Err(_) => format!("https://{name}:{}{path}", addr.port()),
+        };
+        let client = crate::http_client::builder(ca_file)?
+            .resolve(name, addr)
+            .build()
+            .map_err(|e| crate::http_client::chain(&e))?;
+        client.get(url)
+    } else {
+        let client = crate::http_client::shared()?;
+        client.get(format!("http://{addr}{path}"))
+    };
+    let req = req
+        .header("Host", host)
+        .header("User-Agent", "hearth-probe");
+    let a = crate::http_client::get(req, timeout, BODY_SNIPPET).await?;
+    Ok((a.status, String::from_utf8_lossy(&a.body).into_owned()))
 }
 
-async fn get_unbounded(addr: SocketAddr, host: &str, path: &str) -> Result<(u16, String), String> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    let driver = tokio::spawn(conn);
-    let req = Request::get(path)
-        .header("Host", host)
-        .header("User-Agent", "hearth-probe")
-        .header("Connection", "close")
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("bad request: {e}"))?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string());
-    let out = match resp {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            let mut body = resp.into_body();
-            let mut buf = Vec::new();
-            while buf.len() < BODY_SNIPPET {
-                match body.frame().await {
-                    Some(Ok(frame)) => {
-                        if let Some(data) = frame.data_ref() {
-                            buf.extend_from_slice(data);
-                        }
-                    }
-                    _ => break,
-                }
-            }
-            buf.truncate(BODY_SNIPPET);
-            Ok((status, String::from_utf8_lossy(&buf).into_owned()))
-        }
-        Err(e) => Err(e),
-    };
-    driver.abort();
-    out
+/// The name part of a `Host:` value (`x.org:8443` -> `x.org`, `[fd00::1]:80` -> `fd00::1`).
+fn host_name(host: &str) -> &str {
+    if let Some(v6) = host.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
 }
 
 #[cfg(test)]
@@ -247,7 +256,8 @@ mod tests {
             Ok(Aim::Resolve {
                 connect_host: "127.0.0.1".into(),
                 connect_port: 8443,
-                host: "d.example".into()
+                host: "d.example".into(),
+                https: false,
             }),
             "the deployment's domain by default"
         );
@@ -259,7 +269,32 @@ mod tests {
             Ok(Aim::Resolve {
                 connect_host: "proxy".into(),
                 connect_port: 80,
-                host: "x.org".into()
+                host: "x.org".into(),
+                https: false,
+            })
+        );
+        assert_eq!(
+            aim(
+                &probe("{service: app, port: 80, address: 'https://traefik'}"),
+                "d.example"
+            ),
+            Ok(Aim::Resolve {
+                connect_host: "traefik".into(),
+                connect_port: 443,
+                host: "d.example".into(),
+                https: true,
+            })
+        );
+        assert_eq!(
+            aim(
+                &probe("{service: app, port: 80, address: 'https://10.0.0.9:8443/'}"),
+                "d.example"
+            ),
+            Ok(Aim::Resolve {
+                connect_host: "10.0.0.9".into(),
+                connect_port: 8443,
+                host: "d.example".into(),
+                https: true,
             })
         );
         assert!(aim(&probe("{service: app, port: 80, address: 'a:b'}"), "d").is_err());
@@ -285,6 +320,10 @@ mod tests {
         assert_eq!(host_header("10.0.0.1", 80), "10.0.0.1");
         assert_eq!(host_header("10.0.0.1", 8080), "10.0.0.1:8080");
         assert_eq!(host_header("fd00::1", 8080), "[fd00::1]:8080");
+        assert_eq!(host_name("x.org:8443"), "x.org");
+        assert_eq!(host_name("x.org"), "x.org");
+        assert_eq!(host_name("[fd00::1]:8080"), "fd00::1");
+        assert_eq!(host_name("10.0.0.1:80"), "10.0.0.1");
         assert_eq!(judge("u", 200, 200, "ok"), Ok("GET u: 200".into()));
         assert_eq!(
             judge("u", 200, 404, "not found\n"),
@@ -311,9 +350,16 @@ mod tests {
                 .unwrap();
             req
         });
-        let (status, body) = get(addr, "app.example", "/health", Duration::from_secs(2))
-            .await
-            .unwrap();
+        let (status, body) = get(
+            addr,
+            false,
+            "app.example",
+            "/health",
+            Duration::from_secs(2),
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!((status, body.as_str()), (503, "down"));
         let req = server.await.unwrap();
         assert!(req.starts_with("GET /health HTTP/1.1\r\n"), "{req}");
@@ -327,9 +373,11 @@ mod tests {
         let start = std::time::Instant::now();
         let err = get(
             silent.local_addr().unwrap(),
+            false,
             "x",
             "/",
             Duration::from_millis(300),
+            None,
         )
         .await
         .unwrap_err();

@@ -1,10 +1,15 @@
 //! The `tcp` probe: the port must accept connections continuously for `stableFor`, then the
 //! optional handshake (`send`, then read exactly `len(expect)` bytes and compare) must succeed.
 //!
-//! Stability is measured by connecting every [`STABLE_POLL`]; any failed connection restarts the
-//! clock (mumble-like servers that listen, drop and listen again are not ready). With `stableFor`
-//! 0 one accepted connection is enough. The whole check (stability window, then handshake) is
-//! bounded by `stableFor + timeout`; each connection attempt by `timeout`.
+//! Stability is measured on one connection held open for the whole `stableFor` window, while a
+//! new connection is also tried every [`STABLE_POLL`]: the peer closing or resetting the held
+//! connection, or a new one failing, restarts the clock (mumble-like servers that listen, drop and
+//! listen again are not ready, and neither is a server that accepts and then closes). Bytes the
+//! server sends meanwhile are read and discarded; the handshake uses a fresh connection. A server
+//! that closes idle connections sooner than `stableFor` is never stable: keep `stableFor` below
+//! its idle timeout. With `stableFor` 0 one accepted connection is enough. The
+//! whole check (stability window, then handshake) is bounded by `stableFor + timeout`; each
+//! connection attempt by `timeout`.
 //!
 //! Targets: every running task's reachable address on `port`, or `address:` (`host:port` or
 //! `host`) when set.
@@ -20,7 +25,7 @@ use super::http::parse_address;
 use super::{Check, Round, Subject, on_every_task, target};
 use crate::manifest::TcpProbe;
 
-/// Time between connection attempts while measuring stability.
+/// Time between a dropped or failed connection and the next attempt while measuring stability.
 pub const STABLE_POLL: Duration = Duration::from_millis(250);
 
 /// What one check of one address is asked to do.
@@ -79,9 +84,9 @@ pub async fn check_addr(addr: SocketAddr, plan: &Plan<'_>) -> Check {
     }
 }
 
-/// Connects until the port has accepted every attempt for `stable_for`, or fails at `deadline`.
+/// Connects and holds the connection until it has stayed open for `stable_for`, reconnecting
+/// after each drop, or fails at `deadline`.
 async fn wait_stable(addr: SocketAddr, plan: &Plan<'_>, deadline: Instant) -> Check {
-    let mut up_since: Option<Instant> = None;
     let mut longest = Duration::ZERO;
     let mut drops = 0u32;
     let mut last_err = String::new();
@@ -89,44 +94,95 @@ async fn wait_stable(addr: SocketAddr, plan: &Plan<'_>, deadline: Instant) -> Ch
         let now = Instant::now();
         let attempt = plan.timeout.min(deadline.saturating_duration_since(now));
         match tokio::time::timeout(attempt, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => {
-                drop(stream);
-                let since = *up_since.get_or_insert(now);
+            Ok(Ok(mut stream)) => {
+                if plan.stable_for.is_zero() {
+                    return Ok(format!("{addr} accepts connections"));
+                }
+                let since = Instant::now();
+                let end = (since + plan.stable_for).min(deadline);
+                let held = hold(&mut stream, addr, plan.timeout, end).await;
                 let up = Instant::now().saturating_duration_since(since);
                 longest = longest.max(up);
-                if up >= plan.stable_for {
-                    return Ok(if plan.stable_for.is_zero() {
-                        format!("{addr} accepts connections")
-                    } else {
-                        format!("{addr} accepted connections for {:?}", plan.stable_for)
-                    });
+                match held {
+                    Ok(()) if up >= plan.stable_for => {
+                        return Ok(format!(
+                            "{addr} kept a connection open for {:?}",
+                            plan.stable_for
+                        ));
+                    }
+                    Ok(()) => {
+                        return Err(unstable_message(
+                            addr,
+                            plan.stable_for,
+                            Some(up),
+                            longest,
+                            drops,
+                            &last_err,
+                        ));
+                    }
+                    Err(e) => {
+                        drops += 1;
+                        last_err = e;
+                    }
                 }
             }
-            Ok(Err(e)) => {
-                if up_since.take().is_some() {
-                    drops += 1;
-                }
-                last_err = e.to_string();
-            }
-            Err(_) => {
-                if up_since.take().is_some() {
-                    drops += 1;
-                }
-                last_err = format!("connect timed out after {attempt:?}");
-            }
+            Ok(Err(e)) => last_err = e.to_string(),
+            Err(_) => last_err = format!("connect timed out after {attempt:?}"),
         }
         let now = Instant::now();
         if now >= deadline {
             return Err(unstable_message(
                 addr,
                 plan.stable_for,
-                up_since.map(|s| now - s),
+                None,
                 longest,
                 drops,
                 &last_err,
             ));
         }
         tokio::time::sleep(STABLE_POLL.min(deadline - now)).await;
+    }
+}
+
+/// Keeps `stream` open until `end`, reading (and discarding) what the peer sends, and meanwhile
+/// checks every [`STABLE_POLL`] that the port still accepts new connections; `Err` when the peer
+/// closes or resets the held connection, or a new connection fails, first.
+async fn hold(
+    stream: &mut TcpStream,
+    addr: SocketAddr,
+    timeout: Duration,
+    end: Instant,
+) -> Result<(), String> {
+    let since = Instant::now();
+    let held = async {
+        let mut buf = [0u8; 512];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) => {
+                    return format!(
+                        "connection closed by the peer after {:?}",
+                        Duration::from_millis(since.elapsed().as_millis() as u64)
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => return format!("connection lost: {e}"),
+            }
+        }
+    };
+    let accepting = async {
+        loop {
+            tokio::time::sleep(STABLE_POLL).await;
+            match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => drop(s),
+                Ok(Err(e)) => return e.to_string(),
+                Err(_) => return format!("connect timed out after {timeout:?}"),
+            }
+        }
+    };
+    tokio::select! {
+        e = held => Err(e),
+        e = accepting => Err(e),
+        () = tokio::time::sleep_until(end) => Ok(()),
     }
 }
 
@@ -292,6 +348,52 @@ mod tests {
             bad.as_ref()
                 .is_err_and(|m| m.contains("closed after 0 of 2")),
             "{bad:?}"
+        );
+    }
+
+    /// A server that accepts and closes at once is never stable; one that keeps the connection
+    /// open is, and one connection stayed open for the whole window.
+    #[tokio::test]
+    async fn stable_for_holds_one_connection() {
+        let closing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closing_addr = closing.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = closing.accept().await {
+                drop(s);
+            }
+        });
+        let err = check_addr(closing_addr, &plan(600)).await.unwrap_err();
+        assert!(err.contains("not stable for 600ms"), "{err}");
+        assert!(err.contains("closed by the peer"), "{err}");
+
+        let keeping = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let keeping_addr = keeping.local_addr().unwrap();
+        // How long each connection stayed open, as the server saw it.
+        let open_for = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = open_for.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = keeping.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let t0 = Instant::now();
+                    let _ = s.write_all(b"banner\n").await;
+                    let mut b = [0u8; 16];
+                    while matches!(s.read(&mut b).await, Ok(n) if n > 0) {}
+                    seen.lock().unwrap().push(t0.elapsed());
+                });
+            }
+        });
+        let ok = check_addr(keeping_addr, &plan(600)).await;
+        assert_eq!(
+            ok,
+            Ok(format!("{keeping_addr} kept a connection open for 600ms"))
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let longest = open_for.lock().unwrap().iter().max().copied();
+        assert!(
+            longest.is_some_and(|d| d >= Duration::from_millis(600)),
+            "{:?}",
+            open_for.lock().unwrap()
         );
     }
 

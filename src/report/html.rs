@@ -42,7 +42,7 @@ pub fn phase_class(phase: &str) -> &'static str {
         "Ready" => "ok",
         "Progressing" | "Pending" => "busy",
         "Degraded" | "Held" => "warn",
-        "Wedged" | "AdvanceFailed" | "Invalid" => "bad",
+        "Wedged" | "AdvanceFailed" | "Invalid" | "Conflict" => "bad",
         "Parked" | "Suspended" => "idle",
         _ => "unknown",
     }
@@ -54,8 +54,10 @@ pub fn age(rfc3339: Option<&str>, now: SystemTime) -> String {
     if a.is_empty() { a } else { format!("{a} ago") }
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}\
-table{border-collapse:collapse;margin:.5rem 0 1.5rem}\
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1rem;color:#222;\
+overflow-wrap:anywhere}.scroll{overflow-x:auto;max-width:100%}\
+.cond{display:inline-block;margin:0 .2rem .2rem 0}\
+table{border-collapse:collapse;margin:.5rem 0 1.5rem;display:block;overflow-x:auto;max-width:100%}\
 th,td{border-bottom:1px solid #ddd;padding:.35rem .7rem;text-align:left;vertical-align:top}\
 th{background:#f4f4f4}#deployments td{white-space:nowrap}\
 .phase{font-weight:600;padding:.1rem .5rem;border-radius:.3rem;color:#fff}\
@@ -66,6 +68,7 @@ th{background:#f4f4f4}#deployments td{white-space:nowrap}\
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta http-equiv=\"refresh\" content=\"10\">\
          <title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>\n",
         escape(title)
@@ -147,31 +150,54 @@ pub fn pool_page(list: &DeploymentList, now: SystemTime) -> String {
         b.push_str("</ul>");
     }
     b.push_str(
-        "<table id=\"deployments\"><thead><tr><th>Name</th><th>Phase</th><th>Reason</th>\
-         <th>Desired</th><th>Live</th><th>Domain</th><th>Since</th></tr></thead><tbody>",
+        "<div class=\"scroll\"><table id=\"deployments\"><thead><tr><th>Name</th><th>Phase</th>\
+         <th>Reason</th><th>Conditions</th><th>Desired</th><th>Live</th><th>Domain</th>\
+         <th>Since</th></tr></thead><tbody>",
     );
     for d in &list.deployments {
         let _ = write!(
             b,
-            "<tr><td><a href=\"/deployments/{}\">{}</a></td><td>{}</td>\
-             <td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
+            "<tr><td><a href=\"deployments/{}\">{}</a></td><td>{}</td>\
+             <td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
             path_segment(&d.name),
             escape(&d.name),
             phase_badge(&d.phase),
             escape(&d.message),
             escape(&d.reason),
+            condition_badges(d),
             escape(&d.desired_version),
             escape(d.live_version.as_deref().unwrap_or("")),
             escape(&d.domain),
             since_cell(d.since.as_deref(), now),
         );
     }
-    b.push_str("</tbody></table>");
+    b.push_str("</tbody></table></div>");
     b.push_str(
-        "<p class=\"meta\"><a href=\"/metrics\">metrics</a> &middot; \
-         <a href=\"/api/v1/deployments\">API</a></p>",
+        "<p class=\"meta\"><a href=\"metrics\">metrics</a> &middot; \
+         <a href=\"api/v1/deployments\">API</a></p>",
     );
     page("hearth", &b)
+}
+
+/// The conditions worth a look in the pool table: every true condition but `Ready` (e.g. a
+/// `Conflict`), whatever its type, with its reason; the message as the tooltip.
+fn condition_badges(d: &Deployment) -> String {
+    d.conditions
+        .iter()
+        .filter(|c| c.status && c.kind != "Ready")
+        .map(|c| {
+            format!(
+                "<span class=\"phase warn cond\" title=\"{}\">{}{}</span>",
+                escape(&c.message),
+                escape(&c.kind),
+                if c.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", escape(&c.reason))
+                }
+            )
+        })
+        .collect()
 }
 
 /// `/deployments/{name}`: one deployment.
@@ -179,7 +205,7 @@ pub fn deployment_page(d: &Deployment, now: SystemTime) -> String {
     let mut b = String::new();
     let _ = write!(
         b,
-        "<p><a href=\"/\">&larr; pool</a></p><h1>{} {}</h1><p>{}: {}</p>\
+        "<p><a href=\"../\">&larr; pool</a></p><h1>{} {}</h1><p>{}: {}</p>\
          <table id=\"summary\"><tbody>",
         escape(&d.name),
         phase_badge(&d.phase),
@@ -278,7 +304,7 @@ pub fn not_found_page(what: &str) -> String {
     page(
         "hearth: not found",
         &format!(
-            "<p><a href=\"/\">&larr; pool</a></p><h1>Not found</h1><p>{}</p>",
+            "<p><a href=\"../\">&larr; pool</a></p><h1>Not found</h1><p>{}</p>",
             escape(what)
         ),
     )
@@ -341,7 +367,10 @@ mod tests {
         assert!(html.contains("<span class=\"phase bad\">Wedged</span>"));
         assert!(html.contains("&lt;bad&gt;"));
         assert!(html.contains("3m12s ago"), "{html}");
-        assert!(html.contains("href=\"/deployments/%3Cscript%3Ex%3C%2Fscript%3E\""));
+        // Relative links: the page works behind a path prefix.
+        assert!(html.contains("href=\"deployments/%3Cscript%3Ex%3C%2Fscript%3E\""));
+        assert!(!html.contains("href=\"/"), "{html}");
+        assert!(html.contains("name=\"viewport\""));
     }
 
     #[test]
@@ -400,5 +429,43 @@ mod tests {
         assert!(html.contains("A=&lt;2&gt;"));
         assert!(html.contains("409 &amp; co"));
         assert!(html.contains("<td>3.5.3</td>"));
+        assert!(html.contains("href=\"../\""));
+    }
+
+    /// Held is a warning colour; any true condition but Ready (a Conflict, say) shows in the
+    /// pool table, whatever its type.
+    #[test]
+    fn held_and_other_conditions_are_visible() {
+        let mut d = dep("gitea", "Held");
+        d.conditions = vec![
+            Condition {
+                kind: "Ready".into(),
+                status: true,
+                reason: "AllReady".into(),
+                message: String::new(),
+                since: None,
+            },
+            Condition {
+                kind: "Conflict".into(),
+                status: true,
+                reason: "OwnedByOtherPool".into(),
+                message: "stack <x> belongs to pool b".into(),
+                since: None,
+            },
+        ];
+        let list = DeploymentList {
+            deployments: vec![d],
+            docker_up: true,
+            synced: true,
+            manifest_errors: vec![],
+            revision: None,
+        };
+        let html = pool_page(&list, SystemTime::now());
+        assert!(html.contains("<span class=\"phase warn\">Held</span>"));
+        assert!(html.contains(
+            "<span class=\"phase warn cond\" title=\"stack &lt;x&gt; belongs to pool b\">\
+             Conflict: OwnedByOtherPool</span>"
+        ));
+        assert!(!html.contains(">Ready: AllReady<"));
     }
 }

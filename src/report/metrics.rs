@@ -69,6 +69,8 @@ const D: &str = "deployment";
 
 /// The name of the reconcile-duration histogram (the one metric kept across scrapes).
 pub const RECONCILE_DURATION: &str = "hearth_reconcile_duration_seconds";
+/// The pass duration histogram (the gauge `hearth_pass_duration_seconds` keeps the last one).
+pub const PASS_SECONDS: &str = "hearth_pass_seconds";
 
 /// Every metric hearth exports.
 pub const DEFS: &[Def] = &[
@@ -151,6 +153,12 @@ pub const DEFS: &[Def] = &[
         Kind::Gauge,
         &[],
         "Wall time of the last controller pass, in seconds.",
+    ),
+    def(
+        PASS_SECONDS,
+        Kind::Histogram,
+        &[],
+        "Wall time of controller passes, in seconds.",
     ),
     def(
         "hearth_pass_cpu_seconds",
@@ -510,11 +518,16 @@ struct SharedCollector {
     shared: Arc<Shared>,
     descs: Vec<Desc>,
     histogram: Histogram,
+    passes: Histogram,
 }
 
 impl Collector for SharedCollector {
     fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().chain(self.histogram.desc()).collect()
+        self.descs
+            .iter()
+            .chain(self.histogram.desc())
+            .chain(self.passes.desc())
+            .collect()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
@@ -528,6 +541,16 @@ impl Collector for SharedCollector {
         for s in queued {
             self.histogram.observe(s);
         }
+        let passes: Vec<f64> = self
+            .shared
+            .counters
+            .pass_seconds
+            .write()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
+        for s in passes {
+            self.passes.observe(s);
+        }
         let mut out: Vec<MetricFamily> = DEFS
             .iter()
             .filter_map(|d| match d.kind {
@@ -537,6 +560,7 @@ impl Collector for SharedCollector {
             })
             .collect();
         out.extend(self.histogram.collect());
+        out.extend(self.passes.collect());
         out
     }
 }
@@ -570,14 +594,29 @@ impl Metrics {
                 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
             ]))
             .expect("histogram opts are valid");
+        let pdef = DEFS
+            .iter()
+            .find(|d| d.name == PASS_SECONDS)
+            .expect("histogram def");
+        let passes = Histogram::with_opts(HistogramOpts::new(pdef.name, pdef.help).buckets(vec![
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        ]))
+        .expect("histogram opts are valid");
         let registry = Registry::new();
         registry
             .register(Box::new(SharedCollector {
                 shared,
                 descs,
                 histogram,
+                passes,
             }))
             .expect("one collector, unique names");
+        // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...
+        if let Err(e) = registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        )) {
+            tracing::warn!("process metrics: {e}");
+        }
         Metrics { registry }
     }
 
@@ -604,6 +643,27 @@ mod tests {
         assert_eq!(wedge_reason("RolledBack"), "RolledBack");
         assert_eq!(wedge_reason("WaitingForDependency"), "Other");
         assert_eq!(PHASES.len(), Phase::ALL.len());
+    }
+
+    #[test]
+    fn process_metrics_and_the_pass_histogram() {
+        let shared = Arc::new(Shared::default());
+        let m = Metrics::new(shared.clone());
+        shared.counters.pass_done(crate::controller::cost::Cost {
+            wall: 0.2,
+            ..Default::default()
+        });
+        let text = m.render();
+        for want in [
+            "process_resident_memory_bytes ",
+            "process_cpu_seconds_total ",
+            "process_open_fds ",
+            "hearth_pass_seconds_bucket{le=\"0.25\"} 1",
+            "hearth_pass_seconds_count 1",
+            "hearth_pass_duration_seconds 0.2",
+        ] {
+            assert!(text.contains(want), "{want:?} missing");
+        }
     }
     use crate::controller::status::ProbeStatus;
     use crate::plan::DriftItem;

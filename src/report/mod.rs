@@ -18,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod html;
 pub mod metrics;
+pub mod rules;
 
 use std::future::Future;
 use std::net::SocketAddr;
