@@ -6,8 +6,8 @@ mod apply_cmd;
 mod common;
 mod healthcheck_cmd;
 mod import_cmd;
-mod migrate_cmd;
 pub mod logging;
+mod migrate_cmd;
 mod plan_cmd;
 mod purge_cmd;
 mod render_cmd;
@@ -332,7 +332,12 @@ pub fn run(cli: Cli) -> ExitCode {
             deployment,
             output,
             show_secrets,
-        } => render_cmd::run(&source, deployment.get().unwrap_or_default(), output, show_secrets),
+        } => render_cmd::run(
+            &source,
+            deployment.get().unwrap_or_default(),
+            output,
+            show_secrets,
+        ),
         Command::Schema { markdown } => schema_cmd::run(markdown),
         Command::Completions { shell } => schema_cmd::completions(shell),
         Command::Plan {

@@ -29,8 +29,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::desired::Desired;
-use crate::render::{LABEL_DEPLOYMENT, LABEL_MANAGED_BY, LABEL_NAMESPACE, LABEL_POOL, StackSpec};
 use crate::observed::Snapshot;
+use crate::render::{LABEL_DEPLOYMENT, LABEL_MANAGED_BY, LABEL_NAMESPACE, LABEL_POOL, StackSpec};
 
 /// The condition kind conflicts are reported as.
 pub const CONDITION: &str = "Conflict";

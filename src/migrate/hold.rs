@@ -16,8 +16,8 @@ use std::collections::{BTreeSet, HashMap};
 use super::machine::{Record, State};
 use super::record::{parse_record, parse_volume_record};
 use crate::advance::LABEL_KIND;
-use crate::render::{LABEL_DEPLOYMENT, LABEL_MANAGED_BY, LABEL_NAMESPACE, LABEL_POOL};
 use crate::observed::Snapshot;
+use crate::render::{LABEL_DEPLOYMENT, LABEL_MANAGED_BY, LABEL_NAMESPACE, LABEL_POOL};
 
 type Key<'a> = (&'a str, &'a str);
 

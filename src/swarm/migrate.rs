@@ -9,9 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use indexmap::IndexMap;
 
-use super::apply::{Ids, apply_plan};
 use super::Client;
-use crate::observed::Snapshot;
+use super::apply::{Ids, apply_plan};
 use crate::advance::LABEL_KIND;
 use crate::assess::{Convergence, service_progress};
 use crate::backup::{self, BackupError, Store};
@@ -19,6 +18,7 @@ use crate::desired::Desired;
 use crate::manifest::{Probe, SecretSource};
 use crate::migrate::machine::{self, Action, Observed, Record};
 use crate::migrate::{Owners, record};
+use crate::observed::Snapshot;
 use crate::plan::{Action as Step, Intent, Plan, SnapIndex, plan_indexed};
 use crate::render::{LABEL_DEPLOYMENT, LABEL_MANAGED_BY, LABEL_NAMESPACE, LABEL_POOL};
 
