@@ -1005,7 +1005,8 @@ fn adopt_service(
     let want = s.spec_value();
     let have = snap.live_spec_named(live, &ix.network_names);
     let hash_label = format!("Labels.{LABEL_SPEC_HASH}");
-    let diffs = diff_ignoring(&want, &have, &|f| f == hash_label);
+    let mark_label = format!("Labels.{LABEL_ADOPTED}");
+    let diffs = diff_ignoring(&want, &have, &|f| f == hash_label || f == mark_label);
     let want_version = adopt::version_of(&want, intent.stack).unwrap_or_default();
     let adopted_at = labels.and_then(|l| l.get(LABEL_ADOPTED)).cloned();
     let live_version = adopted_at

@@ -58,16 +58,14 @@ pub fn adoption_spec(live_raw: &Value, desired: &Value, version: &str) -> Value 
     let Some(obj) = spec.as_object_mut() else {
         return spec;
     };
-    let mut labels: serde_json::Map<String, Value> = obj
+    // The service labels become the desired ones plus the mark: the drift diff compares labels in
+    // both directions (docs/drift.md), so a live-only label kept here would be planned again on
+    // every pass. Service labels never restart a task.
+    let mut labels: serde_json::Map<String, Value> = desired
         .get("Labels")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    if let Some(want) = desired.get("Labels").and_then(Value::as_object) {
-        for (k, v) in want {
-            labels.insert(k.clone(), v.clone());
-        }
-    }
     labels.insert(LABEL_ADOPTED.into(), Value::String(version.into()));
     obj.insert("Labels".into(), Value::Object(labels));
     for key in ["UpdateConfig", "RollbackConfig"] {
@@ -150,7 +148,8 @@ mod tests {
         });
         let desired = json!({
             "Name": "s_app",
-            "Labels": {"hearth.managed-by": "hearth", "coop-cloud.s.version": "1.0.0"},
+            "Labels": {"com.docker.stack.namespace": "s", "hearth.managed-by": "hearth",
+                       "coop-cloud.s.version": "1.0.0"},
             "TaskTemplate": {"ContainerSpec": {"Image": "i", "Env": ["X=1"]}},
             "Mode": {"Replicated": {"Replicas": 2}},
             "UpdateConfig": {"Parallelism": 1},
@@ -160,6 +159,11 @@ mod tests {
         assert_eq!(spec["Labels"]["hearth.managed-by"], "hearth");
         assert_eq!(spec["Labels"]["com.docker.stack.namespace"], "s");
         assert_eq!(spec["Labels"][LABEL_ADOPTED], "1.0.0");
+        // Labels only the live side had are not kept (they would be label drift on every pass).
+        let mut live_extra = live.clone();
+        live_extra["Labels"]["abra.only"] = json!("x");
+        let spec2 = adoption_spec(&live_extra, &desired, "1.0.0");
+        assert!(spec2["Labels"].get("abra.only").is_none());
         assert_eq!(spec["Mode"]["Replicated"]["Replicas"], 2);
         assert_eq!(spec["UpdateConfig"]["Parallelism"], 1);
         let t = typed(&spec).unwrap();
