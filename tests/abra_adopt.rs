@@ -177,13 +177,13 @@ async fn abra_stack_is_adopted_without_restarting_anything() {
                 docker(&["exec", c.trim(), "cat", "/data/marker"]).trim(),
                 "kept"
             );
-            // abra's config (hearth names configs by content) went with the restart; adopted, it
-            // is removed like an old config of hearth's.
+            // abra's config carries the recipe's own `name:`, which is the name hearth renders too
+            // (docs/compose-support.md): adopted, it is labelled and kept in use, never removed.
             let abra_conf = format!("{stack}_app_conf_v1");
             assert_eq!(inspect("config", &abra_conf, managed), "hearth");
             let o = hearth(&["apply", "-f", &out]);
             assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-            assert!(!docker_try(&["config", "inspect", &abra_conf]).0);
+            assert!(docker_try(&["config", "inspect", &abra_conf]).0);
             let o = hearth(&["plan", "-f", &out, "--detailed-exitcode"]);
             assert_eq!(o.status.code(), Some(0), "{}", text(&o));
             assert!(!text(&o).contains("deferred"), "{}", text(&o));

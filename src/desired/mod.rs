@@ -210,7 +210,23 @@ fn build_inner(
     let named = names::name_all(pool, &loaded.deployments, &|d| {
         longest.get(d.name()).copied().unwrap_or(0)
     });
-    let mut pool_errors = names::check_unique(&named, foreign_stacks);
+    // A deployment with `adopt: true` takes its foreign stack over (docs/abra.md): that stack
+    // existing is what adoption is for, never a collision.
+    let adopted: BTreeSet<&str> = named
+        .iter()
+        .filter(|n| {
+            loaded
+                .deployment(&n.deployment)
+                .is_some_and(|d| d.spec.adopt)
+        })
+        .map(|n| n.stack.as_str())
+        .collect();
+    let foreign: Vec<String> = foreign_stacks
+        .iter()
+        .filter(|s| !adopted.contains(s.as_str()))
+        .cloned()
+        .collect();
+    let mut pool_errors = names::check_unique(&named, &foreign);
     pool_errors.extend(alias_collisions(&out.deployments, loaded));
     out.errors.extend(pool_errors);
     // Every problem located in a deployment's own document makes it invalid: it is not applied.
