@@ -249,3 +249,113 @@ async fn a_stack_name_held_by_a_foreign_stack_is_an_error_of_validate_and_a_conf
     })
     .await;
 }
+
+/// The docker service `name`'s ID and version index.
+fn service_version(name: &str) -> String {
+    docker(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.ID}} {{.Version.Index}}",
+        name,
+    ])
+    .trim()
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_canonical_steps_aside_from_a_live_warm_stack_and_stays_there() {
+    // Leftovers of a killed run: foreign stacks at the warm name of this test's recipe.
+    let _ = StackGuard::new(
+        &stale_stacks("warm-static-site_p")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+    .remove();
+    with_swarm("collisions-canon", |env| async move {
+        let pool = TestPool::new(&env, false);
+        pool.deployment(
+            "site",
+            "  recipe: static-site\n  version: 1.0.0+1.27.0\n  role: canonical\n",
+        );
+        let warm = format!("warm-static-site_{}", pool.domain.replace('.', "_"));
+        assert_eq!(pool.stack("site"), warm, "offline, the warm name");
+        let aside = format!("warm-canon-static-site_{}", pool.domain.replace('.', "_"));
+        // Someone already serves the warm name (abra, or a provider hearth does not manage).
+        let work = tempfile::tempdir()?;
+        let guard = StackGuard::new(&[&warm]);
+        deploy(
+            work.path(),
+            &warm,
+            &format!(
+                "version: \"3.8\"\nservices:\n  app:\n    image: hearth-fixture:test\n    \
+                 deploy:\n      labels: {{hearth.test: {t}}}\n\
+                 networks:\n  default:\n    labels: {{hearth.test: {t}}}\n",
+                t = env.test
+            ),
+        )?;
+        let foreign_service = format!("{warm}_app");
+        let before = service_version(&foreign_service);
+        let file = pool.path().to_str().unwrap().to_string();
+        let outcome = async {
+            // validate and plan name it from the swarm: no held-stack error, a note saying why.
+            let (code, stdout, stderr) = hearth(&["validate", "-f", &file]);
+            assert_eq!(code, 0, "{stdout}{stderr}");
+            assert!(
+                stderr.contains(&format!(
+                    "note: site is at warm-canon-static-site.{}",
+                    pool.domain
+                )) && stderr.contains(&format!("stack {warm:?}")),
+                "{stderr}"
+            );
+            let (_, stdout, stderr) = hearth(&["plan", "-f", &file]);
+            assert!(stdout.contains(&aside), "{stdout}{stderr}");
+            assert!(!stdout.contains(&format!("{warm}_")), "{stdout}");
+
+            let hearth_run = start(&pool);
+            let st = hearth_run
+                .wait("site", "Ready", Duration::from_secs(120), |s| {
+                    s.phase == "Ready"
+                })
+                .await?;
+            assert_eq!(st.stack, aside);
+            assert_eq!(st.domain, format!("warm-canon-static-site.{}", pool.domain));
+            assert!(conflicts(&st).is_empty(), "{:?}", conflicts(&st));
+            // The foreign stack is untouched: same service, same version.
+            assert_eq!(service_version(&foreign_service), before);
+
+            // The foreign stack goes: the canonical stays where it was created.
+            guard.remove().map_err(anyhow::Error::msg)?;
+            let removed = std::time::SystemTime::now();
+            let st = hearth_run
+                .wait(
+                    "site",
+                    "looked at after the removal",
+                    Duration::from_secs(60),
+                    |s| s.last_reconcile.is_some_and(|t| t > removed),
+                )
+                .await?;
+            assert_eq!(st.stack, aside);
+            assert_eq!(
+                st.phase, "Ready",
+                "{} {}: {}",
+                st.phase, st.reason, st.message
+            );
+            hearth_run.stop().await?;
+            let names = docker(&["service", "ls", "--format", "{{.Name}}"]);
+            assert!(
+                !names.lines().any(|l| l.starts_with(&format!("{warm}_"))),
+                "{names}"
+            );
+            // A plan from the CLI agrees: nothing to move, nothing to do.
+            let (code, stdout, stderr) = hearth(&["plan", "--detailed-exitcode", "-f", &file]);
+            assert_eq!(code, 0, "{stdout}{stderr}");
+            anyhow::Ok(())
+        }
+        .await;
+        let removed = guard.remove().map_err(anyhow::Error::msg);
+        outcome.and(removed)
+    })
+    .await;
+}

@@ -162,7 +162,7 @@ pub fn restore(
 }
 
 pub fn retry(source: &Source, host: Option<&str>, name: &str) -> ExitCode {
-    let Some((loaded, pool)) = load_and_render(source, Some(name)) else {
+    let Some((loaded, pool)) = load_and_render(source, Some(name), host) else {
         return ExitCode::from(1);
     };
     let (Some(p), Some(d)) = (&loaded.pool, pool.get(name)) else {

@@ -29,7 +29,7 @@ pub struct ApplyArgs<'a> {
 }
 
 pub fn run(args: &ApplyArgs) -> ExitCode {
-    let Some((loaded, pool)) = load_and_render(args.source, args.deployment) else {
+    let Some((loaded, pool)) = load_and_render(args.source, args.deployment, args.host) else {
         return ExitCode::from(1);
     };
     let tty = std::io::stderr().is_terminal();

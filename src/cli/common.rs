@@ -10,24 +10,32 @@ use crate::swarm::Client;
 
 use super::Source;
 
-/// The manifests and what they render to. Prints every problem; `None` when nothing can be done.
-pub fn load_and_render(source: &Source, only: Option<&str>) -> Option<(Loaded, DesiredPool)> {
-    load_and_render_live(source, only, None)
+/// The manifests and what they render to, with canonicals named from the live swarm when a daemon
+/// answers at `host` ([`crate::manifest::settle`]: where a canonical already lives, and whether
+/// its warm domain is held by another). Prints every problem; `None` when nothing can be done.
+pub fn load_and_render(
+    source: &Source,
+    only: Option<&str>,
+    host: Option<&str>,
+) -> Option<(Loaded, DesiredPool)> {
+    let live = runtime().block_on(live_index(host));
+    load_render(source, only, live.as_ref(), false)
 }
 
-/// [`load_and_render`], checked against the live swarm when `live` is given: a stack name held by
-/// a stack this pool did not make is an error, alias and host collisions are warnings
-/// ([`crate::conflicts`]).
-pub fn load_and_render_live(
+/// The manifests rendered with canonicals named from `live` when given; `check`: also check them
+/// against it: a stack name held by a stack this pool did not make is an error, alias and host
+/// collisions are warnings ([`crate::conflicts`]).
+pub fn load_render(
     source: &Source,
     only: Option<&str>,
     live: Option<&SwarmIndex>,
+    check: bool,
 ) -> Option<(Loaded, DesiredPool)> {
     if source.paths.is_empty() {
         eprintln!("no manifests given: -f PATH...");
         return None;
     }
-    let loaded = manifest::load_paths(&source.paths);
+    let mut loaded = manifest::load_paths(&source.paths);
     let Some(store) = desired::recipe_store(&loaded, source.recipes.clone()) else {
         for d in &loaded.diagnostics {
             eprintln!("{d}");
@@ -41,7 +49,14 @@ pub fn load_and_render_live(
         eprintln!("no deployment named {name:?} in the manifests");
         return None;
     }
-    let pool = build_checked(&loaded, &store, only, live);
+    if let Some(ix) = live {
+        settle_live(&mut loaded, ix);
+    }
+    let pool = if check {
+        build_checked(&loaded, &store, only, live)
+    } else {
+        desired::build(&loaded, &store, only)
+    };
     crate::redact::remember_pool(&loaded, &pool);
     for e in &pool.errors {
         eprintln!("{e}");
@@ -52,7 +67,18 @@ pub fn load_and_render_live(
     Some((loaded, pool))
 }
 
-/// Renders the pool; with `live`, also checks it against the swarm (see [`load_and_render_live`]).
+/// Names the canonicals of `loaded` from the live swarm (see [`crate::manifest::settle`]); says on
+/// stderr which ones are not where the manifests alone would put them, and why.
+pub fn settle_live(loaded: &mut Loaded, ix: &SwarmIndex) {
+    let Some(pool) = &loaded.pool else { return };
+    let live = ix.live_names(&pool.metadata.name);
+    for s in manifest::settle::settle(pool, &mut loaded.deployments, &live) {
+        eprintln!("note: {} is at {}: {}", s.deployment, s.domain, s.why);
+    }
+}
+
+/// Renders the pool; with `live`, also checks it against the swarm (see [`load_render`]).
+/// The caller names the canonicals first ([`settle_live`]).
 pub fn build_checked(
     loaded: &Loaded,
     store: &crate::recipe::RecipeStore,

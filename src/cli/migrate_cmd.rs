@@ -21,7 +21,7 @@ pub struct MigrateArgs<'a> {
 }
 
 pub fn run_cmd(args: &MigrateArgs) -> ExitCode {
-    let Some((loaded, pool)) = load_and_render(args.source, Some(args.name)) else {
+    let Some((loaded, pool)) = load_and_render(args.source, Some(args.name), args.host) else {
         return ExitCode::from(1);
     };
     let (Some(d), Some(desired)) = (loaded.deployment(args.name), pool.shared(args.name)) else {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::plan::{Action, Plan, plan_pool};
 
-use super::common::{connect, load_and_render_live, runtime};
+use super::common::{connect, load_render, runtime};
 use super::{Output, Source};
 
 /// `offline`: do not check the manifests against the live swarm's other stacks (the plan itself
@@ -32,8 +32,9 @@ pub fn run(
         Ok(s) => s,
         Err(code) => return code,
     };
-    let live = (!offline).then(|| crate::conflicts::SwarmIndex::new(&snap));
-    let Some((loaded, pool)) = load_and_render_live(source, None, live.as_ref()) else {
+    // Canonicals are always named from the swarm; `--offline` skips only the collision checks.
+    let live = crate::conflicts::SwarmIndex::new(&snap);
+    let Some((loaded, pool)) = load_render(source, None, Some(&live), !offline) else {
         return ExitCode::from(1);
     };
     let mut plans = plan_pool(&pool, &loaded, &snap, None);

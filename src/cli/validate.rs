@@ -53,7 +53,7 @@ impl Problem {
 
 /// `host`: the daemon to consult (`None`: the default); `offline`: do not consult the swarm.
 pub fn run(source: &Source, output: ValidateOutput, host: Option<&str>, offline: bool) -> ExitCode {
-    let loaded = manifest::load_paths(&source.paths);
+    let mut loaded = manifest::load_paths(&source.paths);
     let Some(store) = desired::recipe_store(&loaded, source.recipes.clone()) else {
         let msg = "no Pool manifest and no --recipes: cannot find recipes";
         let mut problems: Vec<Problem> = loaded
@@ -89,6 +89,9 @@ pub fn run(source: &Source, output: ValidateOutput, host: Option<&str>, offline:
     } else {
         super::common::runtime().block_on(super::common::live_index(host))
     };
+    if let Some(ix) = &live {
+        super::common::settle_live(&mut loaded, ix);
+    }
     let pool = super::common::build_checked(&loaded, &store, None, live.as_ref());
     match output {
         ValidateOutput::Text => {

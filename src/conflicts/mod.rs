@@ -273,6 +273,38 @@ impl SwarmIndex {
         out
     }
 
+    /// What the swarm holds, for naming the deployments of `pool`
+    /// ([`crate::manifest::settle`]): where each of them has objects, who holds every stack
+    /// namespace, and which stacks' routers claim each host.
+    pub fn live_names(&self, pool: &str) -> crate::manifest::settle::LiveNames {
+        use crate::manifest::settle::{LiveNames, OTHER};
+        let mut out = LiveNames::default();
+        for (stack, h) in &self.stacks {
+            let holders = out.stacks.entry(stack.clone()).or_default();
+            if h.foreign_count > 0 {
+                holders.insert(OTHER.to_string());
+            }
+            for (p, d) in &h.hearth {
+                if p == pool && !d.is_empty() {
+                    holders.insert(d.clone());
+                    out.placed
+                        .entry(d.clone())
+                        .or_default()
+                        .insert(stack.clone());
+                } else {
+                    holders.insert(OTHER.to_string());
+                }
+            }
+        }
+        for (host, claims) in &self.hosts {
+            let stacks = out.hosts.entry(host.to_ascii_lowercase()).or_default();
+            for (i, _) in claims {
+                stacks.insert(self.holders[*i].stack.clone());
+            }
+        }
+        out
+    }
+
     /// The stacks that have objects, whoever made them.
     pub fn stack_count(&self) -> usize {
         self.stacks.len()

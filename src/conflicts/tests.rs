@@ -354,3 +354,27 @@ fn claims_of_a_rendered_stack() {
         [("s.example.org".to_string(), "s".to_string())]
     );
 }
+
+#[test]
+fn live_names_say_where_the_pool_is_placed_and_who_holds_stacks_and_hosts() {
+    use crate::manifest::settle::OTHER;
+    let ix = SwarmIndex::new(&swarm());
+    let l = ix.live_names("p");
+    assert_eq!(
+        l.placed
+            .get("mine")
+            .map(|s| s.iter().cloned().collect::<Vec<_>>()),
+        Some(vec!["mine_example_org".to_string()])
+    );
+    assert_eq!(l.stacks["foreign"], [OTHER.to_string()].into());
+    assert_eq!(l.stacks["mine_example_org"], ["mine".to_string()].into());
+    assert_eq!(l.hosts["blog.example.org"], ["foreign".to_string()].into());
+    assert_eq!(
+        l.hosts["mine.example.org"],
+        ["mine_example_org".to_string()].into()
+    );
+    // Seen from another pool, `mine` is someone else's.
+    let q = ix.live_names("q");
+    assert!(q.placed.is_empty());
+    assert_eq!(q.stacks["mine_example_org"], [OTHER.to_string()].into());
+}

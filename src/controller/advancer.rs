@@ -203,7 +203,13 @@ impl Advancer {
     ) -> Result<Desired, String> {
         let mut spec = d.spec.clone();
         spec.version = version.to_string();
-        let key = format!("{:?}|{:?}", loaded.pool.as_ref().map(|p| &p.spec), spec);
+        // The live domain too: a canonical named from the swarm renders where it lives.
+        let key = format!(
+            "{:?}|{:?}|{:?}",
+            loaded.pool.as_ref().map(|p| &p.spec),
+            spec,
+            d.live_domain
+        );
         if let Some((k, r)) = self.renders.get(d.name())
             && *k == key
         {

@@ -132,6 +132,8 @@ struct Controller {
     advancer: advancer::Advancer,
     /// What each deployment claims against other stacks (`conflicts`), kept while its render is.
     claims: crate::conflicts::ClaimsCache,
+    /// What the last pass's swarm said about names (canonicals are settled from it).
+    live_names: manifest::settle::LiveNames,
 }
 
 /// Runs the controller until `shutdown` turns true. Returns after in-flight work finished or the
@@ -193,6 +195,7 @@ pub async fn run(
         seen_failed: Default::default(),
         advancer,
         claims: Default::default(),
+        live_names: Default::default(),
     };
     let (ev_tx, mut ev_rx) = mpsc::channel(1024);
     let mut git_task = None;
@@ -403,7 +406,18 @@ impl Controller {
             }
         }
         store.refresh();
-        self.desired = desired::build_cached(&self.loaded, &store, None, &mut self.cache);
+        // Canonicals named as the last pass saw the swarm (each pass settles them again).
+        if let Some(pool) = &self.loaded.pool {
+            manifest::settle::settle(pool, &mut self.loaded.deployments, &self.live_names);
+        }
+        self.rerender(&store);
+        cost::log("reload", &meter.finish(0, self.loaded.deployments.len()));
+    }
+
+    /// Renders the loaded manifests again (what changed) and refreshes what derives from them:
+    /// stack index, probe specs, statuses of deployments gone.
+    fn rerender(&mut self, store: &RecipeStore) {
+        self.desired = desired::build_cached(&self.loaded, store, None, &mut self.cache);
         crate::redact::remember_pool(&self.loaded, &self.desired);
         self.shared
             .set_lease_pool(self.loaded.pool.as_ref().map(|p| status::LeasePool {
@@ -472,7 +486,26 @@ impl Controller {
         }
         drop(statuses);
         self.claims.retain(|d| known.contains(d));
-        cost::log("reload", &meter.finish(0, self.loaded.deployments.len()));
+    }
+
+    /// Names the canonicals from this pass's swarm ([`manifest::settle`]); renders again when a
+    /// choice changed (a canonical about to be created steps aside from a held warm domain).
+    fn settle_names(&mut self, held: &crate::conflicts::SwarmIndex) {
+        let Some(pool) = &self.loaded.pool else {
+            return;
+        };
+        let live = held.live_names(&pool.metadata.name);
+        let changed = manifest::settle::settle(pool, &mut self.loaded.deployments, &live);
+        self.live_names = live;
+        if changed.is_empty() {
+            return;
+        }
+        for c in &changed {
+            tracing::info!(deployment = %c.deployment, domain = %c.domain, "named from the swarm: {}", c.why);
+        }
+        if let Some(store) = self.store() {
+            self.rerender(&store);
+        }
     }
 
     fn mark_all(&mut self) {
@@ -596,6 +629,7 @@ impl Controller {
         let owners = crate::migrate::Owners::new(&snap);
         // Other stacks' aliases, router hosts and namespaces: one index per pass (no Docker call).
         let held = crate::conflicts::SwarmIndex::new(&snap);
+        self.settle_names(&held);
         for name in ready {
             let start = Instant::now();
             let view = self

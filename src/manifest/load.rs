@@ -378,6 +378,7 @@ impl Acc {
                         metadata: d.metadata,
                         spec,
                         origin: origin(),
+                        live_domain: None,
                     });
                 }
                 Err(f) => self.fail(file, chunk, f),

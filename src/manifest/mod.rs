@@ -4,6 +4,7 @@
 //! - [`load_paths`] / [`load_str`]: YAML -> [`Loaded`] (valid objects + every problem found).
 //! - [`validate`]: checks that need only the manifests (names, recipes, dependencies, probes).
 //! - [`names`]: derived domains, stack names and their uniqueness.
+//! - [`settle`]: a canonical's domain from what the live swarm holds (sticky once created).
 //! - [`schema`]: the JSON Schema and the field reference (docs/manifest.md), from the types.
 
 mod fields;
@@ -11,6 +12,7 @@ mod load;
 pub mod names;
 mod positions;
 pub mod schema;
+pub mod settle;
 mod split;
 mod types;
 mod validate;

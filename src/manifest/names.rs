@@ -14,9 +14,10 @@ pub const DOCKER_NAME_MAX: usize = 63;
 /// The domain a deployment is served on: `spec.domain` when given, else derived from its role:
 /// provider -> `warm-<recipe>.<pool domain>`; canonical -> `warm-<recipe>.<pool domain>`, or
 /// `warm-canon-<recipe>.<pool domain>` when `all` holds a provider of the same recipe;
-/// plain -> `<name>.<pool domain>`.
+/// plain -> `<name>.<pool domain>`. A canonical's live choice ([`super::settle`]) wins over the
+/// derivation.
 pub fn derive_domain(d: &Deployment, pool: &Pool, all: &[Deployment]) -> String {
-    if let Some(domain) = &d.spec.domain {
+    if let Some(domain) = d.spec.domain.as_ref().or(d.live_domain.as_ref()) {
         return domain.clone();
     }
     let base = &pool.spec.domain;

@@ -114,6 +114,9 @@ pub struct Deployment {
     pub metadata: Metadata,
     pub spec: DeploymentSpec,
     pub origin: Origin,
+    /// The domain a canonical keeps because of what the live swarm held when it was first created
+    /// (`names::settle`); never read from a manifest, `None` when the manifests alone decide.
+    pub live_domain: Option<String>,
 }
 
 impl Deployment {
@@ -127,7 +130,9 @@ impl Deployment {
 pub enum Role {
     /// Serves the recipe's warm domain `warm-<recipe>.<domain>` (one per recipe).
     Provider,
-    /// The recipe's reference deployment, on `warm-canon-<recipe>.<domain>` (one per recipe).
+    /// The recipe's reference deployment (one per recipe), on `warm-<recipe>.<domain>`, or on
+    /// `warm-canon-<recipe>.<domain>` beside a provider of the recipe or a live stack that already
+    /// holds the warm name when it is first created.
     Canonical,
     /// An ordinary deployment on `<name>.<domain>`.
     #[default]
