@@ -744,8 +744,10 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
             .and_then(|l| l.get(LABEL_SPEC_HASH))
             .cloned()
             .unwrap_or_default();
-        let want = s.spec_value();
         let have = snap.live_spec_named(live, &ix.network_names);
+        // A digest `docker stack deploy` pinned the image to is kept (src/plan/digest.rs).
+        let mut want = s.spec_value();
+        let kept_pin = super::digest::keep_live_pin(&mut want, &have);
         let hash_label = format!("Labels.{LABEL_SPEC_HASH}");
         let diffs = diff_ignoring(&want, &have, &|f| f == hash_label);
         let heals_drift = live_hash == s.spec_hash;
@@ -781,7 +783,10 @@ pub fn plan_indexed(intent: &Intent, ix: &SnapIndex) -> Plan {
                     name: s.name.clone(),
                     id: owner.id,
                     version: live.version.as_ref().and_then(|v| v.index).unwrap_or(0),
-                    spec: s.spec(),
+                    spec: kept_pin
+                        .then(|| serde_json::from_value(want.clone()).ok())
+                        .flatten()
+                        .unwrap_or_else(|| s.spec()),
                 },
                 reason,
                 diffs,
@@ -1002,8 +1007,9 @@ fn adopt_service(
     deferred: &mut Vec<DriftItem>,
 ) -> Result<Option<Step>, String> {
     let labels = live.spec.as_ref().and_then(|sp| sp.labels.as_ref());
-    let want = s.spec_value();
     let have = snap.live_spec_named(live, &ix.network_names);
+    let mut want = s.spec_value();
+    let kept_pin = super::digest::keep_live_pin(&mut want, &have);
     let hash_label = format!("Labels.{LABEL_SPEC_HASH}");
     let mark_label = format!("Labels.{LABEL_ADOPTED}");
     let diffs = diff_ignoring(&want, &have, &|f| f == hash_label || f == mark_label);
@@ -1023,7 +1029,7 @@ fn adopt_service(
             "--restart: the full desired spec, deferred changes included (tasks restart)".into()
         } else {
             format!(
-                "adopted at version {live_version:?}, desired {want_version:?}: the new version                  is applied in full (tasks restart)"
+                "adopted at version {live_version:?}, desired {want_version:?}: the new version is applied in full (tasks restart)"
             )
         };
         return Ok(Some(Step {
@@ -1031,7 +1037,10 @@ fn adopt_service(
                 name: s.name.clone(),
                 id,
                 version,
-                spec: s.spec(),
+                spec: kept_pin
+                    .then(|| serde_json::from_value(want.clone()).ok())
+                    .flatten()
+                    .unwrap_or_else(|| s.spec()),
             },
             reason,
             diffs,

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod adopt;
 pub mod defaults;
 pub mod diff;
+pub mod digest;
 pub mod pin;
 pub mod pool;
 

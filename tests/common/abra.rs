@@ -79,6 +79,23 @@ impl AbraDir {
     /// `docker stack deploy` of `recipe` at `tag`, with the app env file's assignments and
     /// `STACK_NAME` in the environment, as abra deploys.
     pub fn deploy(&self, recipe: &str, tag: &str, domain: &str, env_file: &str) -> String {
+        self.deploy_with(recipe, tag, domain, env_file, "never")
+    }
+
+    /// [`AbraDir::deploy`] with `--resolve-image always`, as abra deploys on a server that reaches
+    /// its registry: every image in the service specs is pinned to its digest.
+    pub fn deploy_resolved(&self, recipe: &str, tag: &str, domain: &str, env_file: &str) -> String {
+        self.deploy_with(recipe, tag, domain, env_file, "always")
+    }
+
+    fn deploy_with(
+        &self,
+        recipe: &str,
+        tag: &str,
+        domain: &str,
+        env_file: &str,
+        resolve: &str,
+    ) -> String {
         let stack = domain.replace('.', "_");
         let repo = self.path().join("recipes").join(recipe);
         // The recipe at its tag, checked out as abra has it (relative `file:`s resolve there).
@@ -96,7 +113,7 @@ impl AbraDir {
         assert!(out.status.success(), "tar: {}", text(&out));
         let file = checkout.join("compose.yml");
         let mut cmd = Command::new("docker");
-        cmd.args(["stack", "deploy", "--resolve-image", "never", "-c"])
+        cmd.args(["stack", "deploy", "--resolve-image", resolve, "-c"])
             .arg(&file)
             .arg(&stack);
         for line in env_file.lines() {
