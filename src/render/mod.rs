@@ -8,7 +8,8 @@
 //! Deliberate differences from `docker stack deploy`, each on purpose:
 //! - on external networks a service gets only the alias `<stack>_<service>`, never the bare
 //!   service name (so `app` of one stack can never answer for another's);
-//! - configs are named `<name>_<first 10 hex of sha256(data)>` because Swarm configs are immutable;
+//! - configs without a compose `name:` are named `<stack>_<key>_<first 10 hex of sha256(data)>`
+//!   because Swarm configs are immutable (a `name:` is used as written, as docker does);
 //! - `depends_on` is reported as a warning; a service without an image is an error;
 //! - relative bind-mount sources are errors (there is no recipe checkout on the nodes);
 //! - named volumes, networks, secrets and configs also carry `hearth.managed-by` and
