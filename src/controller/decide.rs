@@ -83,7 +83,7 @@ pub struct Facts<'a> {
 pub enum Work {
     Nothing,
     /// Apply this plan in an apply slot.
-    Apply(Plan),
+    Apply(Box<Plan>),
     /// Run (`start`) or resume a stack move in an apply slot.
     Migrate {
         start: bool,
@@ -147,15 +147,15 @@ pub struct Triaged {
 
 /// The exits before planning: an orphan (pruned when the pool prunes), an invalid manifest, a
 /// render missing, a hold. `Ok` when the deployment is to be planned.
-pub fn triage(f: &Facts) -> Result<Triaged, Outcome> {
+pub fn triage(f: &Facts) -> Result<Triaged, Box<Outcome>> {
     let now = f.now;
     let Some(d) = &f.deployment else {
         // Not in the manifests: an orphan of this pool, removed only when the pool prunes.
         let prune = f.pool.as_ref().filter(|p| p.prune);
-        return Err(match prune {
+        return Err(Box::new(match prune {
             Some(pool) if f.orphan => Outcome {
                 status: None,
-                work: Work::Apply(plan_prune(&pool.name, f.name, f.pass.snap)),
+                work: Work::Apply(Box::new(plan_prune(&pool.name, f.name, f.pass.snap))),
                 requeue: Requeue::Running,
                 clock: Clock::Keep,
                 verdict: false,
@@ -167,7 +167,7 @@ pub fn triage(f: &Facts) -> Result<Triaged, Outcome> {
                 clock: Clock::Keep,
                 verdict: false,
             },
-        });
+        }));
     };
     let mut st = f.previous.clone();
     st.name = f.name.to_string();
@@ -177,7 +177,7 @@ pub fn triage(f: &Facts) -> Result<Triaged, Outcome> {
     st.last_reconcile = Some(now);
     if let Some(msg) = &f.invalid {
         st.set_phase("Invalid", "InvalidManifest", msg, now);
-        return Err(Outcome::report(st));
+        return Err(Box::new(Outcome::report(st)));
     }
     let Some(desired) = f.declared.clone() else {
         st.set_phase(
@@ -186,7 +186,7 @@ pub fn triage(f: &Facts) -> Result<Triaged, Outcome> {
             "the deployment did not render",
             now,
         );
-        return Err(Outcome::report(st));
+        return Err(Box::new(Outcome::report(st)));
     };
     st.stack = desired.stack.clone();
     st.domain = desired.domain.clone();
@@ -195,7 +195,7 @@ pub fn triage(f: &Facts) -> Result<Triaged, Outcome> {
     // A stack move held or running, a stack name or volume held by another: nothing else.
     let subject = crate::migrate::subject_of(&pool, d, &desired.stack, &desired.stack_spec);
     if let Some(hold) = crate::migrate::decide(f.pass.owners, &subject) {
-        return Err(held(f, st, d, desired, &hold));
+        return Err(Box::new(held(f, st, d, desired, &hold)));
     }
     Ok(Triaged { st, desired, pool })
 }
@@ -478,7 +478,7 @@ pub fn decide(f: &Facts, a: Assessed, advance: Option<Advanced>) -> Outcome {
             return Outcome {
                 status: Some(st),
                 work: if apply {
-                    Work::Apply(plan)
+                    Work::Apply(Box::new(plan))
                 } else {
                     Work::Nothing
                 },
@@ -527,7 +527,7 @@ pub fn decide(f: &Facts, a: Assessed, advance: Option<Advanced>) -> Outcome {
         );
         return Outcome {
             status: Some(st),
-            work: Work::Apply(plan),
+            work: Work::Apply(Box::new(plan)),
             requeue: Requeue::Running,
             clock,
             verdict: false,

@@ -185,7 +185,7 @@ fn applies(o: &Outcome) -> usize {
 fn reconcile(f: &Facts, advance: Option<Advanced>) -> Outcome {
     match triage(f) {
         Ok(t) => decide(f, assess(f, t, None, &HashMap::new()), advance),
-        Err(exit) => exit,
+        Err(exit) => *exit,
     }
 }
 

@@ -99,7 +99,7 @@ impl Controller {
     async fn outcome(&mut self, f: &Facts<'_>) -> Outcome {
         let t = match decide::triage(f) {
             Ok(t) => t,
-            Err(exit) => return exit,
+            Err(exit) => return *exit,
         };
         let d = f
             .deployment
@@ -205,7 +205,7 @@ impl Controller {
         }
         match outcome.work {
             Work::Nothing => {}
-            Work::Apply(plan) => self.spawn_apply(plan, ids.clone()),
+            Work::Apply(plan) => self.spawn_apply(*plan, ids.clone()),
             Work::Migrate {
                 start,
                 deployment,
