@@ -13,6 +13,7 @@
 pub mod advance_store;
 mod advancer;
 pub mod cost;
+mod decide;
 pub mod events;
 pub mod filewatch;
 mod gitpoll;
@@ -21,6 +22,7 @@ pub mod leader;
 pub mod lease;
 mod prober;
 pub mod queue;
+mod reconcile;
 pub mod status;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -37,10 +39,10 @@ use tracing::Instrument;
 use crate::desired::{self, DesiredPool, RenderCache};
 use crate::manifest::{self, DesiredState, Loaded};
 use crate::observed::{Snapshot, StackView};
-use crate::plan::{Intent, Plan, SnapIndex, plan_indexed, plan_prune};
+use crate::plan::SnapIndex;
 use crate::recipe::RecipeStore;
 use crate::swarm::Client;
-use crate::swarm::apply::{Ids, StepEvent, apply_plan};
+use crate::swarm::apply::Ids;
 
 pub use advancer::AdvanceConfig;
 use events::Affects;
@@ -144,88 +146,23 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     cost::tune_allocator();
-    let client = loop {
-        match Client::connect(cfg.docker_host.as_deref()).await {
-            Ok(c) => break c,
-            // A worker (or a daemon in no swarm) will not become a manager by waiting.
-            Err(e @ crate::swarm::SwarmError::NotManager { .. }) => return Err(e.into()),
-            Err(e) => {
-                shared.docker_up.store(false, Ordering::SeqCst);
-                tracing::warn!("docker unreachable: {e}; retrying in 2s");
-                tokio::select! {
-                    _ = shutdown.changed() => return Ok(()),
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                }
-            }
-        }
+    let Some(client) = connect(&cfg, &shared, &mut shutdown).await? else {
+        return Ok(());
     };
-    shared.docker_up.store(true, Ordering::SeqCst);
-    let _ = shared.client.set(client.clone());
     // With a lease, nothing is changed until this instance holds it.
     let lease = cfg
         .lease
         .clone()
         .map(|l| leader::spawn(client.clone(), l, shared.clone()));
     let mut leadership = shared.leadership.subscribe();
-    // Every write of this controller (applies, advances, snapshots) is checked against the lease
-    // just before it is sent; the lease task above keeps its own unfenced client.
-    let fence = shared.clone();
-    let client = client.with_write_fence(Arc::new(move || fence.may_write()));
-    let cfg_git = cfg.git.clone();
-    let advancer = advancer::Advancer::new(cfg.advance.clone());
-    let mut c = Controller {
-        files_fingerprint: [0; 32],
-        cfg,
-        shared,
-        client,
-        queue: Queue::default(),
-        cache: RenderCache::new(),
-        loaded: Loaded::default(),
-        desired: DesiredPool::default(),
-        stacks: BTreeMap::new(),
-        orphans: BTreeSet::new(),
-        progressing_since: HashMap::new(),
-        applies: JoinSet::new(),
-        logs: HashMap::new(),
-        probe_specs: watch::channel(Vec::new()).0,
-        latest: watch::channel(None).0,
-        probe_outcomes: Default::default(),
-        git_loaded: None,
-        recipe_remote: crate::source::RecipeRemote::new(c_git_options(&cfg_git)),
-        seen_failed: Default::default(),
-        advancer,
-        claims: Default::default(),
-        live_names: Default::default(),
-    };
+    let mut c = Controller::new(cfg, shared, client);
     let (ev_tx, mut ev_rx) = mpsc::channel(1024);
-    let mut git_task = None;
-    if let Some(g) = cfg_git {
-        let src = crate::source::GitSource::new(&g.url, &g.branch, &g.path, &g.cache_dir)
-            .map_err(|e| anyhow::anyhow!("git source: {e}"))?
-            .with_options(g.options.clone());
-        let (tx, rx) = watch::channel(None);
-        c.git_loaded = Some(rx);
-        git_task = Some(tokio::spawn(gitpoll::run(
-            src,
-            g.interval,
-            c.shared.clone(),
-            tx,
-            ev_tx.clone(),
-        )));
-    }
+    let git_task = c.start_git(&ev_tx)?;
     c.reload();
     c.mark_all();
     // Saved local edits reload at once (the resync stays as the safety net).
     let (edit_tx, mut edits) = mpsc::channel(1);
-    let _filewatch = {
-        let paths = if c.git_loaded.is_some() {
-            Vec::new()
-        } else {
-            c.cfg.paths.clone()
-        };
-        let recipes = c.store().map(|s| s.dir().to_path_buf());
-        filewatch::spawn(filewatch::Roots::new(&paths, recipes), edit_tx)
-    };
+    let _filewatch = c.watch_files(edit_tx);
 
     let events = tokio::spawn(watch_events(
         c.client.clone(),
@@ -298,27 +235,7 @@ pub async fn run(
         }
         c.pass().await;
     }
-    tracing::info!(
-        "shutting down: waiting up to {:?} for {} in-flight apply(s)",
-        c.cfg.grace,
-        c.applies.len()
-    );
-    let grace = tokio::time::sleep(c.cfg.grace);
-    tokio::pin!(grace);
-    loop {
-        tokio::select! {
-            next = c.applies.join_next() => match next {
-                Some(Ok(done)) => c.finish_apply(done),
-                Some(Err(_)) => {}
-                None => break,
-            },
-            _ = &mut grace => {
-                tracing::warn!("grace period over: abandoning {} apply(s); the next run resumes them", c.applies.len());
-                c.applies.abort_all();
-                break;
-            }
-        }
-    }
+    c.drain().await;
     if let Some(lease) = lease {
         // Nothing is applying any more: hand over at once.
         lease.release().await;
@@ -329,6 +246,32 @@ pub async fn run(
         t.abort();
     }
     Ok(())
+}
+
+/// Connects to the daemon, retrying while it is unreachable. `None`: shut down meanwhile.
+async fn connect(
+    cfg: &Config,
+    shared: &Arc<Shared>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<Option<Client>> {
+    let client = loop {
+        match Client::connect(cfg.docker_host.as_deref()).await {
+            Ok(c) => break c,
+            // A worker (or a daemon in no swarm) will not become a manager by waiting.
+            Err(e @ crate::swarm::SwarmError::NotManager { .. }) => return Err(e.into()),
+            Err(e) => {
+                shared.docker_up.store(false, Ordering::SeqCst);
+                tracing::warn!("docker unreachable: {e}; retrying in 2s");
+                tokio::select! {
+                    _ = shutdown.changed() => return Ok(None),
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        }
+    };
+    shared.docker_up.store(true, Ordering::SeqCst);
+    let _ = shared.client.set(client.clone());
+    Ok(Some(client))
 }
 
 /// Follows the events stream, reconnecting when it drops; sends what each event affects.
@@ -364,6 +307,98 @@ async fn watch_events(client: Client, tx: mpsc::Sender<Affects>, shared: Arc<Sha
 }
 
 impl Controller {
+    /// A controller with nothing loaded yet, acting through `client`.
+    fn new(cfg: Config, shared: Arc<Shared>, client: Client) -> Controller {
+        // Every write of this controller (applies, advances, snapshots) is checked against the
+        // lease just before it is sent; the lease task keeps its own unfenced client.
+        let fence = shared.clone();
+        let client = client.with_write_fence(Arc::new(move || fence.may_write()));
+        let recipe_remote = crate::source::RecipeRemote::new(c_git_options(&cfg.git));
+        let advancer = advancer::Advancer::new(cfg.advance.clone());
+        Controller {
+            files_fingerprint: [0; 32],
+            cfg,
+            shared,
+            client,
+            queue: Queue::default(),
+            cache: RenderCache::new(),
+            loaded: Loaded::default(),
+            desired: DesiredPool::default(),
+            stacks: BTreeMap::new(),
+            orphans: BTreeSet::new(),
+            progressing_since: HashMap::new(),
+            applies: JoinSet::new(),
+            logs: HashMap::new(),
+            probe_specs: watch::channel(Vec::new()).0,
+            latest: watch::channel(None).0,
+            probe_outcomes: Default::default(),
+            git_loaded: None,
+            recipe_remote,
+            seen_failed: Default::default(),
+            advancer,
+            claims: Default::default(),
+            live_names: Default::default(),
+        }
+    }
+
+    /// Follows the git source, when there is one: its task, sending new revisions to `ev_tx`.
+    fn start_git(
+        &mut self,
+        ev_tx: &mpsc::Sender<Affects>,
+    ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+        let Some(g) = self.cfg.git.clone() else {
+            return Ok(None);
+        };
+        let src = crate::source::GitSource::new(&g.url, &g.branch, &g.path, &g.cache_dir)
+            .map_err(|e| anyhow::anyhow!("git source: {e}"))?
+            .with_options(g.options.clone());
+        let (tx, rx) = watch::channel(None);
+        self.git_loaded = Some(rx);
+        Ok(Some(tokio::spawn(gitpoll::run(
+            src,
+            g.interval,
+            self.shared.clone(),
+            tx,
+            ev_tx.clone(),
+        ))))
+    }
+
+    /// Watches the local manifest files (not with a git source) and the recipes for edits.
+    fn watch_files(&self, edit_tx: mpsc::Sender<()>) -> Option<filewatch::FileWatch> {
+        let paths = if self.git_loaded.is_some() {
+            Vec::new()
+        } else {
+            self.cfg.paths.clone()
+        };
+        let recipes = self.store().map(|s| s.dir().to_path_buf());
+        filewatch::spawn(filewatch::Roots::new(&paths, recipes), edit_tx)
+    }
+
+    /// After SIGTERM: lets in-flight applies finish within the grace period.
+    async fn drain(&mut self) {
+        tracing::info!(
+            "shutting down: waiting up to {:?} for {} in-flight apply(s)",
+            self.cfg.grace,
+            self.applies.len()
+        );
+        let grace = tokio::time::sleep(self.cfg.grace);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                next = self.applies.join_next() => match next {
+                    Some(Ok(done)) => self.finish_apply(done),
+                    Some(Err(_)) => {}
+                    None => break,
+                },
+                _ = &mut grace => {
+                    tracing::warn!("grace period over: abandoning {} apply(s); the next run resumes them", self.applies.len());
+                    self.applies.abort_all();
+                    break;
+                }
+            }
+        }
+    }
+
     fn store(&self) -> Option<RecipeStore> {
         desired::recipe_store(&self.loaded, self.cfg.recipes.clone())
     }
@@ -639,9 +674,14 @@ impl Controller {
                 .cloned()
                 .unwrap_or_default();
             let span = tracing::info_span!("reconcile", deployment = %name);
-            self.reconcile(&name, &snap, view, &ids, &ix, &owners, &held)
-                .instrument(span)
-                .await;
+            let pass = decide::Pass {
+                snap: &snap,
+                ids: &ids,
+                ix: &ix,
+                owners: &owners,
+                held: &held,
+            };
+            self.reconcile(&name, &pass, view).instrument(span).await;
             self.shared
                 .counters
                 .reconcile_took(start.elapsed().as_secs_f64());
@@ -697,532 +737,5 @@ impl Controller {
         };
         let known: BTreeSet<&str> = self.loaded.deployments.iter().map(|d| d.name()).collect();
         self.orphans = crate::plan::orphans(snap, &pool.metadata.name, &known);
-    }
-
-    /// Plans, decides, assesses one deployment; spawns its apply when there is work.
-    /// `view` is the deployment's stack in `snap` (empty when it has nothing live).
-    // Eight inputs: the pass's shared indexes are not yet one `Facts` value (docs/architecture.md, known debts).
-    #[allow(clippy::too_many_arguments)]
-    async fn reconcile(
-        &mut self,
-        name: &str,
-        snap: &Snapshot,
-        view: StackView<'_>,
-        ids: &Ids,
-        ix: &SnapIndex<'_>,
-        owners: &crate::migrate::Owners<'_>,
-        held: &crate::conflicts::SwarmIndex,
-    ) {
-        let now = SystemTime::now();
-        let Some(d) = self.loaded.deployment(name).cloned() else {
-            // Not in the manifests: an orphan of this pool, removed only when the pool prunes.
-            let prune = self
-                .loaded
-                .pool
-                .as_ref()
-                .filter(|p| p.spec.defaults.prune)
-                .map(|p| p.metadata.name.clone());
-            match prune {
-                Some(pool) if self.orphans.contains(name) => {
-                    let plan = plan_prune(&pool, name, snap);
-                    self.spawn_apply(plan, ids.clone());
-                }
-                _ => {
-                    self.queue.done(name, true, Instant::now());
-                }
-            }
-            return;
-        };
-        let mut st = self.shared.status(name).unwrap_or_default();
-        st.name = name.to_string();
-        st.recipe = d.spec.recipe.clone();
-        st.role = format!("{:?}", d.spec.role).to_lowercase();
-        st.desired_version = d.spec.version.clone();
-        st.last_reconcile = Some(now);
-
-        if let Some(problems) = self.desired.invalid.get(name) {
-            let msg = problems
-                .iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-                .join("; ");
-            st.set_phase("Invalid", "InvalidManifest", &msg, now);
-            self.publish(st);
-            self.queue.done(name, true, Instant::now());
-            return;
-        }
-        let Some(desired) = self.desired.shared(name).cloned() else {
-            st.set_phase(
-                "Invalid",
-                "NotRendered",
-                "the deployment did not render",
-                now,
-            );
-            self.publish(st);
-            self.queue.done(name, true, Instant::now());
-            return;
-        };
-        st.stack = desired.stack.clone();
-        st.domain = desired.domain.clone();
-        let claims = self.claims.get(&desired);
-        st.live_version = judge::live_version(&view, &desired.stack);
-
-        let pool_name = self
-            .loaded
-            .pool
-            .as_ref()
-            .map(|p| p.metadata.name.clone())
-            .unwrap_or_default();
-        // A stack move held or running, a stack name or volume held by another: nothing else.
-        let subject =
-            crate::migrate::subject_of(&pool_name, &d, &desired.stack, &desired.stack_spec);
-        if let Some(hold) = crate::migrate::decide(owners, &subject) {
-            self.hold(name, st, &d, &desired, &hold, now);
-            return;
-        }
-        // A version advance in progress (or held, or failed) may converge another version.
-        let prepared = self.advancer.prepare(
-            &self.loaded,
-            self.store(),
-            &d,
-            &desired,
-            &pool_name,
-            snap,
-            st.live_version.as_deref(),
-        );
-        let mut desired = match prepared.as_ref().and_then(|p| p.desired.clone()) {
-            Some(other) => Arc::new(other),
-            None => desired,
-        };
-        // Stateful services stay on the node holding their data (plan/pin.rs), whichever version
-        // is converged.
-        if d.spec.pin_volumes
-            && let Some((pinned, _)) = crate::plan::pin_volumes_in(
-                &desired.stack_spec,
-                &view,
-                crate::plan::eligible_nodes(&snap.nodes),
-            )
-        {
-            let mut with_pins = (*desired).clone();
-            with_pins.stack_spec = pinned;
-            desired = Arc::new(with_pins);
-        }
-        let parked = d.spec.state == DesiredState::Parked;
-        let mut plan = plan_indexed(
-            &Intent {
-                pool: &pool_name,
-                deployment: name,
-                stack: &desired.stack,
-                desired: (!parked).then_some(&desired.stack_spec),
-                secrets: &d.spec.secrets,
-                secret_files: &desired.secret_files,
-                secret_hints: &desired.secret_hints,
-                adopt: d.spec.adopt,
-                restart: false,
-            },
-            ix,
-        );
-        let self_heal = self
-            .loaded
-            .pool
-            .as_ref()
-            .is_none_or(|p| p.spec.defaults.self_heal);
-        if !self_heal {
-            plan.steps.retain(|s| !s.heals_drift);
-        }
-        st.drift = plan.drift.clone();
-        crate::redact::with(|r| st.drift.iter_mut().for_each(|d| r.drift(d)));
-
-        let dependencies: Vec<(String, crate::assess::Phase)> = d
-            .spec
-            .depends_on
-            .iter()
-            .map(|dep| {
-                let phase = self
-                    .shared
-                    .phase(dep)
-                    .and_then(|p| {
-                        crate::assess::Phase::ALL
-                            .into_iter()
-                            .find(|x| x.as_str() == p)
-                    })
-                    .unwrap_or(crate::assess::Phase::Pending);
-                (dep.clone(), phase)
-            })
-            .collect();
-        let deps_waiting = dependencies
-            .iter()
-            .any(|(_, p)| *p != crate::assess::Phase::Ready);
-        let deadline = d
-            .spec
-            .progress_deadline
-            .or(self
-                .loaded
-                .pool
-                .as_ref()
-                .map(|p| p.spec.defaults.progress_deadline))
-            .unwrap_or(Duration::from_secs(600));
-        // Every configured probe counts; one without a result yet is not passing.
-        let outcomes = self
-            .probe_outcomes
-            .read()
-            .expect("outcomes")
-            .get(name)
-            .cloned()
-            .unwrap_or_default();
-        let probes: Vec<crate::assess::ProbeOutcome> = if parked || d.spec.suspend {
-            Vec::new()
-        } else {
-            crate::probe::probe_names(&d.spec.probes)
-                .into_iter()
-                .map(|n| {
-                    outcomes.iter().find(|o| o.name == n).cloned().unwrap_or(
-                        crate::assess::ProbeOutcome {
-                            name: n,
-                            ok: false,
-                            message: "not probed yet".into(),
-                        },
-                    )
-                })
-                .collect()
-        };
-        st.probes = probes
-            .iter()
-            .map(|p| status::ProbeStatus {
-                name: p.name.clone(),
-                ok: p.ok,
-                message: p.message.clone(),
-            })
-            .collect();
-        let progressing_since = self
-            .progressing_since
-            .get(name)
-            .copied()
-            .or_else(|| judge::last_spec_change(&view));
-        // "Was Ready" counts since the last change hearth applied: a deployment mid-update is
-        // Progressing, not Degraded.
-        let was_ready = match (st.last_ready, self.progressing_since.get(name)) {
-            (Some(ready), Some(changed)) => ready >= *changed,
-            (ready, _) => ready.is_some(),
-        };
-        let mut verdict = None;
-        for _ in 0..2 {
-            let v = judge::judge(&judge::Facts {
-                now,
-                snap,
-                view: &view,
-                desired: &desired,
-                parked,
-                suspended: d.spec.suspend,
-                plan: &plan,
-                probes: &probes,
-                dependencies: &dependencies,
-                progressing_since,
-                deadline,
-                was_ready,
-                logs: &self.logs,
-            });
-            let missing: Vec<String> = v
-                .logs_wanted
-                .iter()
-                .filter(|id| !self.logs.contains_key(*id))
-                .cloned()
-                .collect();
-            verdict = Some(v);
-            if missing.is_empty() {
-                break;
-            }
-            for id in missing {
-                let lines = self
-                    .client
-                    .container_log_tail(&id, 10)
-                    .await
-                    .unwrap_or_default();
-                self.logs.insert(id, lines);
-            }
-        }
-        if self.logs.len() > 1000 {
-            self.logs.clear();
-        }
-        let verdict = verdict.expect("judged at least once");
-        st.services = verdict.services.clone();
-        let mut conditions = verdict.conditions.clone();
-        // Collisions with other stacks never change the phase: they are conditions.
-        let conflicts = crate::conflicts::find(&claims, &pool_name, name, held);
-        conditions.extend(
-            crate::conflicts::conditions(&conflicts)
-                .into_iter()
-                .map(|c| status::ConditionStatus {
-                    kind: c.kind,
-                    status: c.status,
-                    reason: c.reason,
-                    message: c.message,
-                    since: None,
-                }),
-        );
-        st.set_conditions(conditions, now);
-
-        // A dependent is first deployed once its dependencies are Ready; once deployed it is kept
-        // converged (a provider's hiccup does not freeze its dependents' updates).
-        let deployed = !view.services.is_empty();
-        let may_apply = !d.spec.suspend && (!deps_waiting || deployed) && plan.problems.is_empty();
-        if let Some(prepared) = prepared {
-            let normal_apply = prepared.target.normal_apply;
-            let pool_labels = self
-                .loaded
-                .pool
-                .as_ref()
-                .map(desired::pool_labels)
-                .unwrap_or_default();
-            let driven = self
-                .advancer
-                .drive(
-                    prepared,
-                    advancer::Pass {
-                        client: &self.client,
-                        shared: &self.shared,
-                        deployment: &d,
-                        pool: &pool_name,
-                        pool_labels: &pool_labels,
-                        stack: &desired.stack,
-                        live: st.live_version.clone(),
-                        verdict: (&verdict.phase, &verdict.reason, &verdict.message),
-                        plan: &plan,
-                        ids,
-                        now,
-                        deadline,
-                    },
-                )
-                .await;
-            if driven.applied {
-                self.progressing_since.insert(name.to_string(), now);
-            }
-            if let Some(s) = driven.status {
-                st.set_phase(&s.phase, &s.reason, &s.message, now);
-                self.publish(st);
-                if normal_apply && may_apply && !plan.is_empty() {
-                    self.spawn_apply(plan, ids.clone());
-                } else {
-                    self.queue.done(name, true, Instant::now());
-                    if driven.again {
-                        self.queue.mark(name);
-                    }
-                }
-                return;
-            }
-            if !normal_apply {
-                plan.steps.clear();
-            }
-        }
-        if may_apply && !plan.is_empty() && self.applies.len() >= self.concurrency() {
-            // Every apply slot is busy: look again when one frees up.
-            st.set_phase(
-                "Progressing",
-                "WaitingForApplySlot",
-                &format!(
-                    "{} change(s) queued behind {} running apply(s)",
-                    plan.steps.len(),
-                    self.applies.len()
-                ),
-                now,
-            );
-            self.publish(st);
-            self.queue.done(name, true, Instant::now());
-            self.queue.mark(name);
-            return;
-        }
-        if may_apply && !plan.is_empty() {
-            if plan.steps.iter().any(|s| !s.heals_drift) {
-                self.progressing_since.insert(name.to_string(), now);
-            }
-            st.set_phase(
-                "Progressing",
-                "Applying",
-                &format!("applying {} change(s)", plan.steps.len()),
-                now,
-            );
-            self.publish(st);
-            self.spawn_apply(plan, ids.clone());
-            return;
-        }
-        tracing::debug!(deployment = %name, phase = %verdict.phase, reason = %verdict.reason, "{}", verdict.message);
-        st.set_phase(&verdict.phase, &verdict.reason, &verdict.message, now);
-        if verdict.phase == "Ready" {
-            self.progressing_since.remove(name);
-        }
-        self.publish(st);
-        self.shared.counters.reconciled(name, true);
-        self.queue.done(name, true, Instant::now());
-    }
-
-    /// Reports a hold (`migrate::hold`); a move that is to run (allowed, or recorded and left
-    /// half done) runs in an apply slot.
-    fn hold(
-        &mut self,
-        name: &str,
-        mut st: DeploymentStatus,
-        d: &manifest::Deployment,
-        desired: &Arc<desired::Desired>,
-        hold: &crate::migrate::Hold,
-        now: SystemTime,
-    ) {
-        use crate::migrate::Hold;
-        let held = hold.held(name);
-        st.drift.clear();
-        st.set_phase(&held.phase, &held.reason, &held.message, now);
-        st.set_conditions(
-            vec![
-                status::ConditionStatus {
-                    kind: "Ready".into(),
-                    status: false,
-                    reason: held.reason.clone(),
-                    message: held.message.clone(),
-                    since: None,
-                },
-                status::ConditionStatus {
-                    kind: "Held".into(),
-                    status: true,
-                    reason: held.reason.clone(),
-                    message: held.message.clone(),
-                    since: None,
-                },
-            ],
-            now,
-        );
-        self.publish(st);
-        let run = match hold {
-            Hold::StackMove { auto: true, .. } => Some(true),
-            Hold::Migrating { .. } => Some(false),
-            _ => None,
-        };
-        let (Some(start), Some(pool)) = (run, self.loaded.pool.as_ref()) else {
-            self.queue.done(name, true, Instant::now());
-            return;
-        };
-        let extra = desired::pool_labels(pool);
-        let adv = &self.cfg.advance;
-        let job = crate::swarm::migrate::Job {
-            pool: pool.metadata.name.clone(),
-            deployment: name.to_string(),
-            extra: extra.clone(),
-            desired: desired.clone(),
-            secrets: d.spec.secrets.clone(),
-            probes: d.spec.probes.clone(),
-            reach: self.cfg.probe_reach.clone(),
-            store: crate::backup::Store::new(adv.snapshot_dir.clone(), adv.snapshot_keep),
-            backup: crate::backup::Options {
-                helper_image: adv.backup_image.clone(),
-                labels: extra,
-                ..Default::default()
-            },
-            deadline: d
-                .spec
-                .progress_deadline
-                .unwrap_or(pool.spec.defaults.progress_deadline),
-        };
-        let client = self.client.clone();
-        self.applies.spawn(async move {
-            let deployment = job.deployment.clone();
-            let progress = |line: &str| tracing::info!(deployment = %deployment, "{line}");
-            let result = crate::swarm::migrate::run(&client, &job, start, &progress).await;
-            Applied {
-                deployment: job.deployment.clone(),
-                result: result.map(|_| 0),
-            }
-        });
-    }
-
-    fn publish(&mut self, st: DeploymentStatus) {
-        let mut statuses = self.shared.statuses.write().expect("statuses");
-        let old = statuses.get(&st.name).map(|o| o.phase.clone());
-        if old.as_deref() != Some(st.phase.as_str()) {
-            tracing::info!(
-                deployment = %st.name,
-                phase = %st.phase,
-                reason = %st.reason,
-                "{}",
-                st.message
-            );
-        }
-        let name = st.name.clone();
-        let became_ready = st.phase == "Ready" && old.as_deref() != Some("Ready");
-        statuses.insert(name.clone(), st);
-        drop(statuses);
-        if became_ready {
-            // Dependents waiting on it can go now.
-            let dependents: Vec<String> = self
-                .loaded
-                .deployments
-                .iter()
-                .filter(|d| d.spec.depends_on.contains(&name))
-                .map(|d| d.name().to_string())
-                .collect();
-            for d in dependents {
-                self.queue.mark(&d);
-            }
-        }
-    }
-
-    fn spawn_apply(&mut self, plan: Plan, mut ids: Ids) {
-        let client = self.client.clone();
-        let shared = self.shared.clone();
-        let span = tracing::info_span!("apply", deployment = %plan.deployment);
-        self.applies.spawn(async move {
-            let deployment = plan.deployment.clone();
-            let progress = |e: StepEvent<'_>| match e {
-                StepEvent::Started(_) => {}
-                StepEvent::Done(s) => {
-                    shared.counters.action(s.action.kind());
-                    tracing::info!(
-                        deployment = %deployment,
-                        action = s.action.kind(),
-                        "{} {}: {}",
-                        s.action.kind(),
-                        s.action.object(),
-                        s.reason
-                    );
-                }
-                StepEvent::Failed(s, m) => tracing::warn!(
-                    deployment = %deployment,
-                    action = s.action.kind(),
-                    "{} {} failed: {m}",
-                    s.action.kind(),
-                    s.action.object()
-                ),
-            };
-            // Losing the lease cuts the apply between two Docker calls.
-            let mut leadership = shared.leadership.subscribe();
-            let result = tokio::select! {
-                r = apply_plan(&client, &plan, &mut ids, &progress) => r.map_err(|e| e.to_string()),
-                _ = leadership.wait_for(|l| !l.leading) => {
-                    tracing::warn!(deployment = %deployment, "lost the leader lease: apply stopped");
-                    Err("lost the leader lease: apply stopped".to_string())
-                }
-            };
-            Applied { deployment, result }
-        }.instrument(span));
-    }
-
-    fn finish_apply(&mut self, done: Applied) {
-        let ok = done.result.is_ok();
-        self.shared.counters.reconciled(&done.deployment, ok);
-        if let Some(mut st) = self.shared.status(&done.deployment) {
-            st.last_error = done.result.as_ref().err().cloned();
-            self.shared
-                .statuses
-                .write()
-                .expect("statuses")
-                .insert(done.deployment.clone(), st);
-        }
-        if let Some(delay) = self.queue.done(&done.deployment, ok, Instant::now()) {
-            tracing::warn!(
-                deployment = %done.deployment,
-                "apply failed: {}; retrying in {delay:?}",
-                done.result.err().unwrap_or_default()
-            );
-        } else {
-            // Look again at what the apply did.
-            self.queue.mark(&done.deployment);
-        }
     }
 }
