@@ -206,3 +206,97 @@ async fn abra_stack_is_adopted_without_restarting_anything() {
     })
     .await;
 }
+
+/// The same takeover through the controller (`hearth run`), as an operator would leave it running:
+/// the imported manifests are reconciled, the deployment becomes Ready with hearth's labels on the
+/// service and the secret, and nothing restarts (same service, tasks, secret; the data kept).
+#[tokio::test]
+async fn abra_stack_is_adopted_by_hearth_run_without_restarting_anything() {
+    const PATTERN_RUN: &str = "_adoptrun_abra_test";
+    with_swarm("abra-adopt-run", |env| async move {
+        let _guard = StackGuard::new(PATTERN_RUN);
+        let abra = AbraDir::new("srv.example.org", &["abra-app"]);
+        let domain = format!("{}.adoptrun.abra.test", env.unique("ar"));
+        let stack = domain.replace('.', "_");
+        let app_env = format!(
+            "TYPE=abra-app\nDOMAIN={domain}\nAPP_GREETING=hi-from-abra\nAPP_CONF_VERSION=v1\n\
+             SECRET_DB_PASSWORD_VERSION=v1 # length=32\nSECRET_API_KEY_VERSION=v1 # length=12\n\
+             SECRET_SMTP_PASSWORD_VERSION=v1 # generate=false\n"
+        );
+        abra.app(&domain, &app_env);
+        let db_secret = secret_create(&format!("{stack}_db_password_v1"), "by-hand-1", &[]);
+        secret_create(&format!("{stack}_api_key_v1"), "by-hand-2", &[]);
+        secret_create(&format!("{stack}_smtp_password_v1"), "by-hand-3", &[]);
+        abra.deploy("abra-app", "1.0.0+1", &domain, &app_env);
+        let service = format!("{stack}_app");
+        let tasks = running_tasks(&service, Duration::from_secs(90));
+        let service_id = inspect("service", &service, "{{.ID}}");
+        let container = docker(&[
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label=com.docker.swarm.service.name={service}"),
+        ])
+        .trim()
+        .to_string();
+        docker(&["exec", &container, "sh", "-c", "echo kept > /data/marker"]);
+
+        let out_dir = tempfile::tempdir()?;
+        let out = out_dir.path().to_str().unwrap().to_string();
+        let abra_dir = abra.path().to_str().unwrap().to_string();
+        let o = hearth(&[
+            "import",
+            "--abra-dir",
+            &abra_dir,
+            "--server",
+            "srv.example.org",
+            "--output-dir",
+            &out,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let pool_file = out_dir.path().join("pool.yml");
+        let mut pool = std::fs::read_to_string(&pool_file)?;
+        pool.push_str(&format!("  labels: {{hearth.test: {}}}\n", env.test));
+        std::fs::write(&pool_file, &pool)?;
+
+        let name = domain.replace('.', "-");
+        let run = common::controller::start_on(out_dir.path(), |_| {});
+        let outcome = async {
+            let managed = "{{index .Spec.Labels \"hearth.managed-by\"}}";
+            let st = run
+                .wait(&name, "Ready and labelled", Duration::from_secs(120), |s| {
+                    s.phase == "Ready" && inspect("service", &service, managed) == "hearth"
+                })
+                .await?;
+            println!("{} {} {}", st.phase, st.reason, st.message);
+            // A few more passes: still nothing restarted, nothing more changed.
+            let seen = std::time::SystemTime::now();
+            run.wait(&name, "looked at again", Duration::from_secs(30), |s| {
+                s.last_reconcile.is_some_and(|t| t > seen)
+            })
+            .await?;
+            let st = run
+                .wait(&name, "Ready", Duration::from_secs(30), |s| {
+                    s.phase == "Ready"
+                })
+                .await?;
+            assert!(st.drift.is_empty(), "{:?}", st.drift);
+            assert_eq!(inspect("service", &service, "{{.ID}}"), service_id);
+            assert_eq!(common::abra::all_tasks(&service), tasks);
+            assert_eq!(
+                docker(&["exec", &container, "cat", "/data/marker"]).trim(),
+                "kept"
+            );
+            let db = format!("{stack}_db_password_v1");
+            assert_eq!(inspect("secret", &db, "{{.ID}}"), db_secret);
+            assert_eq!(inspect("secret", &db, managed), "hearth");
+            anyhow::Ok(())
+        }
+        .await;
+        run.stop().await?;
+        let _ = docker_try(&["stack", "rm", &stack]);
+        outcome
+    })
+    .await;
+}

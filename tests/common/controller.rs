@@ -22,8 +22,13 @@ pub fn start(pool: &TestPool) -> Running {
 
 /// [`start`], with the config adjusted by `tune` (e.g. a snapshot directory).
 pub fn start_with(pool: &TestPool, tune: impl FnOnce(&mut Config)) -> Running {
+    start_on(pool.path(), tune)
+}
+
+/// [`start_with`] on any manifest directory (e.g. one `hearth import` wrote).
+pub fn start_on(path: &std::path::Path, tune: impl FnOnce(&mut Config)) -> Running {
     let mut cfg = Config {
-        paths: vec![pool.path().to_path_buf()],
+        paths: vec![path.to_path_buf()],
         resync: Duration::from_secs(3),
         poll: Duration::from_millis(500),
         grace: Duration::from_secs(10),
