@@ -309,3 +309,45 @@ async fn a_move_killed_before_the_restore_resumes_and_completes() {
     })
     .await;
 }
+
+/// The move started by the controller itself (`advance.allowMigration: true`), as a pool left
+/// running would do it: `hearth run` moves the canonical with its data, with nobody typing
+/// `hearth migrate`, and the result is the same.
+#[tokio::test]
+async fn hearth_run_moves_a_canonical_when_its_manifest_allows_it() {
+    with_swarm("stack-move-run", |env| async move {
+        let pool = TestPool::new(&env, false);
+        let (old, new, token) = held_canonical(&env, &pool).await?;
+        pool.deployment(
+            "gc",
+            &format!("{}  advance:\n    allowMigration: true\n", canonical()),
+        );
+        let snaps = tempfile::tempdir()?;
+        let dir = snaps.path().to_path_buf();
+        let t = Instant::now();
+        let run = common::controller::start_with(&pool, |c| c.advance.snapshot_dir = dir);
+        let outcome = async {
+            let st = run
+                .wait(
+                    "gc",
+                    "Ready in its new stack",
+                    Duration::from_secs(180),
+                    |s| s.phase == "Ready" && s.stack == new,
+                )
+                .await?;
+            println!("moved by hearth run in {:?}: {}", t.elapsed(), st.message);
+            wait_for("the new app", Duration::from_secs(60), || async {
+                state(&env, &format!("{new}_app"), &["read", STATE])
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        run.stop().await?;
+        outcome?;
+        moved(&env, &pool, &old, &new, &token).await
+    })
+    .await;
+}
