@@ -11,9 +11,9 @@ use bollard::models::{
     ResourcesUlimits, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
     ServiceSpecModeReplicatedJob, ServiceSpecRollbackConfig, ServiceSpecUpdateConfig, TaskSpec,
     TaskSpecContainerSpec, TaskSpecContainerSpecConfigs, TaskSpecContainerSpecDnsConfig,
-    TaskSpecContainerSpecFile, TaskSpecContainerSpecFile1, TaskSpecContainerSpecPrivileges,
-    TaskSpecContainerSpecSecrets, TaskSpecLogDriver, TaskSpecPlacement,
-    TaskSpecPlacementPreferences, TaskSpecPlacementSpread, TaskSpecResources,
+    TaskSpecContainerSpecFile, TaskSpecContainerSpecFile1, TaskSpecContainerSpecIsolationEnum,
+    TaskSpecContainerSpecPrivileges, TaskSpecContainerSpecSecrets, TaskSpecLogDriver,
+    TaskSpecPlacement, TaskSpecPlacementPreferences, TaskSpecPlacementSpread, TaskSpecResources,
     TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
 
@@ -35,29 +35,7 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
     let f = format!("services.{key}");
     warn_ignored(cx, &f, svc);
 
-    let image = match svc.image.as_deref().filter(|i| !i.trim().is_empty()) {
-        Some(i) => i.to_owned(),
-        None => {
-            cx.error(
-                format!("{f}.image"),
-                "no image specified (Swarm services need one)",
-            );
-            String::new()
-        }
-    };
-    if !svc.env_file.is_empty() {
-        cx.error(
-            format!("{f}.env_file"),
-            "env_file is not supported by hearth (docker reads it on the client); list the \
-             variables under `environment:`",
-        );
-    }
-    if svc.credential_spec.is_some() {
-        cx.error(
-            format!("{f}.credential_spec"),
-            "credential_spec (Windows only) is not supported",
-        );
-    }
+    let image = image_and_unsupported(cx, &f, svc);
     let deploy = svc.deploy.clone().unwrap_or_default();
 
     let mode = deploy_mode(cx, &f, &deploy);
@@ -89,6 +67,94 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
         return None;
     }
 
+    let refs = ContainerRefs {
+        mounts,
+        health,
+        secrets,
+        configs,
+        isolation,
+    };
+    let container = container_spec(cx, svc, &image, refs);
+    let placement = placement(&deploy);
+    let log_driver = log_driver(svc);
+    let labels = service_labels(cx, &deploy, image);
+
+    let name = cx.scope(key);
+    check_label_name_length(cx, &f, &name);
+    let spec = ServiceSpec {
+        name: Some(name.clone()),
+        labels: Some(labels),
+        task_template: Some(TaskSpec {
+            container_spec: Some(container),
+            resources: Some(resources),
+            restart_policy: restart,
+            placement: Some(placement),
+            networks: non_empty_vec(networks),
+            log_driver,
+            ..Default::default()
+        }),
+        mode: Some(mode),
+        update_config,
+        rollback_config,
+        networks: None,
+        endpoint_spec: Some(endpoint),
+    };
+    Some(ServicePlan::new(name, key.to_owned(), spec))
+}
+
+/// The service's image (an error when it has none), and errors for the keys hearth does not
+/// support (`env_file`, `credential_spec`).
+fn image_and_unsupported(cx: &mut Cx, f: &str, svc: &Service) -> String {
+    let image = match svc.image.as_deref().filter(|i| !i.trim().is_empty()) {
+        Some(i) => i.to_owned(),
+        None => {
+            cx.error(
+                format!("{f}.image"),
+                "no image specified (Swarm services need one)",
+            );
+            String::new()
+        }
+    };
+    if !svc.env_file.is_empty() {
+        cx.error(
+            format!("{f}.env_file"),
+            "env_file is not supported by hearth (docker reads it on the client); list the \
+             variables under `environment:`",
+        );
+    }
+    if svc.credential_spec.is_some() {
+        cx.error(
+            format!("{f}.credential_spec"),
+            "credential_spec (Windows only) is not supported",
+        );
+    }
+    image
+}
+
+/// What the container spec takes from the other renderers of the service.
+struct ContainerRefs {
+    mounts: Vec<Mount>,
+    health: Option<HealthConfig>,
+    secrets: Vec<TaskSpecContainerSpecSecrets>,
+    configs: Vec<TaskSpecContainerSpecConfigs>,
+    isolation: Option<TaskSpecContainerSpecIsolationEnum>,
+}
+
+/// The task template's container spec: image, command, environment, user, mounts, secrets and
+/// configs, capabilities, ulimits, ... and the stack's label on the container.
+fn container_spec(
+    cx: &Cx,
+    svc: &Service,
+    image: &str,
+    refs: ContainerRefs,
+) -> TaskSpecContainerSpec {
+    let ContainerRefs {
+        mounts,
+        health,
+        secrets,
+        configs,
+        isolation,
+    } = refs;
     let (cap_add, cap_drop) = effective_caps(&svc.cap_add, &svc.cap_drop);
     let mut container_labels: HashMap<String, String> = svc
         .labels
@@ -97,10 +163,10 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
         .collect();
     container_labels.insert(LABEL_NAMESPACE.into(), cx.stack().into());
 
-    let container = TaskSpecContainerSpec {
+    TaskSpecContainerSpec {
         // docker/cli's client sends the image with `:latest` added (see `image.rs`); the stack
         // label keeps the compose file's text, as `convert.Service` does.
-        image: Some(normalize_image(&image)),
+        image: Some(normalize_image(image)),
         labels: Some(container_labels),
         command: non_empty_vec(svc.entrypoint.clone().unwrap_or_default()),
         args: non_empty_vec(svc.command.clone().unwrap_or_default()),
@@ -133,9 +199,12 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
         ulimits: non_empty_vec(ulimits(svc)),
         oom_score_adj: svc.oom_score_adj.filter(|n| *n != 0),
         ..Default::default()
-    };
+    }
+}
 
-    let placement = TaskSpecPlacement {
+/// The task template's placement: constraints, spread preferences, max replicas per node.
+fn placement(deploy: &Deploy) -> TaskSpecPlacement {
+    TaskSpecPlacement {
         constraints: non_empty_vec(deploy.placement.constraints.clone()),
         preferences: non_empty_vec(
             deploy
@@ -155,9 +224,12 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
             .filter(|n| *n > 0)
             .map(|n| n as i64),
         platforms: None,
-    };
+    }
+}
 
-    let log_driver = svc.logging.as_ref().map(|l| TaskSpecLogDriver {
+/// The task template's log driver (`logging:`).
+fn log_driver(svc: &Service) -> Option<TaskSpecLogDriver> {
+    svc.logging.as_ref().map(|l| TaskSpecLogDriver {
         name: l.driver.clone(),
         options: (!l.options.is_empty()).then(|| {
             l.options
@@ -165,8 +237,12 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         }),
-    });
+    })
+}
 
+/// The service's labels: `deploy.labels`, the pool's extra labels, then hearth's (stack, image,
+/// owner, deployment, version).
+fn service_labels(cx: &Cx, deploy: &Deploy, image: String) -> HashMap<String, String> {
     let mut labels: HashMap<String, String> = deploy
         .labels
         .iter()
@@ -178,28 +254,7 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
     labels.insert(LABEL_MANAGED_BY.into(), "hearth".into());
     labels.insert(LABEL_DEPLOYMENT.into(), cx.input.deployment.into());
     labels.insert(version_label(cx.stack()), cx.input.version.into());
-
-    let name = cx.scope(key);
-    check_label_name_length(cx, &f, &name);
-    let spec = ServiceSpec {
-        name: Some(name.clone()),
-        labels: Some(labels),
-        task_template: Some(TaskSpec {
-            container_spec: Some(container),
-            resources: Some(resources),
-            restart_policy: restart,
-            placement: Some(placement),
-            networks: non_empty_vec(networks),
-            log_driver,
-            ..Default::default()
-        }),
-        mode: Some(mode),
-        update_config,
-        rollback_config,
-        networks: None,
-        endpoint_spec: Some(endpoint),
-    };
-    Some(ServicePlan::new(name, key.to_owned(), spec))
+    labels
 }
 
 fn non_empty(s: &Option<String>) -> Option<String> {
