@@ -203,8 +203,8 @@ fn decide(
     not_ready(input, &unconverged, missing, nothing_deployed, why)
 }
 
-/// 1. Invalid, 2. Suspended, 3. Parked (or parking), and a secret only an operator can make: the
-/// manifest's word, which comes before the live state.
+/// The manifest's word, which comes before the live state: Invalid (1), Suspended (2), Parked or
+/// parking (3), and a secret only an operator can make.
 fn manifest_word(input: &AssessInput, verdicts: &[Verdict]) -> Option<Decision> {
     if let Some(why) = &input.invalid {
         return Some(decision(
@@ -272,8 +272,8 @@ fn why_not_ready(
     format!("{}{deps_note}", why.join("; "))
 }
 
-/// 7. Degraded, 8. Wedged past the progress deadline, 9. Pending or Progressing: the phase of a
-/// deployment that is not Ready for `why` (no wedged service, no node issue).
+/// The phase of a deployment that is not Ready for `why` (no wedged service, no node issue):
+/// Degraded (7), Wedged past the progress deadline (8), Pending or Progressing (9).
 fn not_ready(
     input: &AssessInput,
     unconverged: &[&ServiceProgress],

@@ -3,11 +3,11 @@
 //! an adopted stack's secrets are labelled and kept. Part of [`super::plan_indexed`]; see
 //! `docs/architecture.md`.
 
-use super::actions::{Action, Ownership, Plan, Planning, SecretValue, Step};
+use super::actions::{Action, Intent, Ownership, Plan, Planning, SecretValue, Step};
 use super::adopt;
 use crate::manifest::SecretSource;
 use crate::recipe::hints::SecretHint;
-use crate::render::StackSpec;
+use crate::render::{SecretPlan, StackSpec};
 
 /// The secrets' steps, problems and pending reasons; `false` when one the services need is
 /// missing.
@@ -49,54 +49,9 @@ pub(super) fn plan_secrets(cx: &Planning, desired: &StackSpec, plan: &mut Plan) 
                 }
             }
             None => {
-                let hint = intent.secret_hints.get(&s.key);
-                let must_exist = |why: &str| {
-                    format!(
-                        "secret {} (compose key {}) does not exist and hearth must not create it                          ({why}); create it by hand, e.g. `printf '%s' VALUE | docker secret                          create {} -`",
-                        s.name, s.key, s.name
-                    )
-                };
-                let source = match listed {
-                    Some(SecretSource::Generate(g)) => SecretValue::Generate {
-                        length: g.length,
-                        alphabet: g.charset.alphabet().to_vec(),
-                    },
-                    Some(SecretSource::File(p)) => SecretValue::File(p.clone()),
-                    Some(SecretSource::Existing) => {
-                        ok = false;
-                        plan.pending
-                            .push(must_exist("listed as `existing` under spec.secrets"));
-                        continue;
-                    }
-                    // A recipe `file:` secret: created from the file, as docker stack deploy does.
-                    None if intent.secret_files.contains_key(&s.key) => {
-                        SecretValue::Data(intent.secret_files[&s.key].clone())
-                    }
-                    // Unlisted: as `abra app secret generate --all`, from the recipe's hint.
-                    None if hint.is_some() => match hint.and_then(SecretHint::generate) {
-                        Some(g) => SecretValue::Generate {
-                            length: g.length,
-                            alphabet: g.charset.alphabet().to_vec(),
-                        },
-                        None => {
-                            ok = false;
-                            let h = hint.map(|h| (h.var.as_str(), h.line)).unwrap_or_default();
-                            plan.pending.push(must_exist(&format!(
-                                "`# generate=false` on {} in the recipe's .env.sample, line {}",
-                                h.0, h.1
-                            )));
-                            continue;
-                        }
-                    },
-                    None => {
-                        ok = false;
-                        plan.problems.push(format!(
-                            "secret {} (compose key {}) does not exist; list `{}` under \
-                             spec.secrets to have hearth create it",
-                            s.name, s.key, s.key
-                        ));
-                        continue;
-                    }
+                let Some(source) = missing_secret_source(intent, s, listed, plan) else {
+                    ok = false;
+                    continue;
                 };
                 plan.steps.push(Step {
                     action: Action::CreateSecret {
@@ -113,4 +68,61 @@ pub(super) fn plan_secrets(cx: &Planning, desired: &StackSpec, plan: &mut Plan) 
         }
     }
     ok
+}
+
+/// Where the value of a missing secret comes from; `None` when hearth must not or cannot create
+/// it (a pending reason or a problem is recorded).
+fn missing_secret_source(
+    intent: &Intent,
+    s: &SecretPlan,
+    listed: Option<&SecretSource>,
+    plan: &mut Plan,
+) -> Option<SecretValue> {
+    let hint = intent.secret_hints.get(&s.key);
+    let must_exist = |why: &str| {
+        format!(
+            "secret {} (compose key {}) does not exist and hearth must not create it                          ({why}); create it by hand, e.g. `printf '%s' VALUE | docker secret                          create {} -`",
+            s.name, s.key, s.name
+        )
+    };
+    let source = match listed {
+        Some(SecretSource::Generate(g)) => SecretValue::Generate {
+            length: g.length,
+            alphabet: g.charset.alphabet().to_vec(),
+        },
+        Some(SecretSource::File(p)) => SecretValue::File(p.clone()),
+        Some(SecretSource::Existing) => {
+            plan.pending
+                .push(must_exist("listed as `existing` under spec.secrets"));
+            return None;
+        }
+        // A recipe `file:` secret: created from the file, as docker stack deploy does.
+        None if intent.secret_files.contains_key(&s.key) => {
+            SecretValue::Data(intent.secret_files[&s.key].clone())
+        }
+        // Unlisted: as `abra app secret generate --all`, from the recipe's hint.
+        None if hint.is_some() => match hint.and_then(SecretHint::generate) {
+            Some(g) => SecretValue::Generate {
+                length: g.length,
+                alphabet: g.charset.alphabet().to_vec(),
+            },
+            None => {
+                let h = hint.map(|h| (h.var.as_str(), h.line)).unwrap_or_default();
+                plan.pending.push(must_exist(&format!(
+                    "`# generate=false` on {} in the recipe's .env.sample, line {}",
+                    h.0, h.1
+                )));
+                return None;
+            }
+        },
+        None => {
+            plan.problems.push(format!(
+                "secret {} (compose key {}) does not exist; list `{}` under \
+                 spec.secrets to have hearth create it",
+                s.name, s.key, s.key
+            ));
+            return None;
+        }
+    };
+    Some(source)
 }
