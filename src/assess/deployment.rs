@@ -150,39 +150,8 @@ fn decide(
     } else {
         format!("; dependencies not Ready: {}", deps_waiting.join(", "))
     };
-    // 1. Invalid, 2. Suspended, 3. Parked: the manifest's word comes before the live state.
-    if let Some(why) = &input.invalid {
-        return decision(Phase::Invalid, "Invalid", format!("invalid: {why}"));
-    }
-    if input.suspended {
-        return decision(
-            Phase::Suspended,
-            "Suspended",
-            "suspended (spec.suspend: true): hearth changes nothing".into(),
-        );
-    }
-    if !input.desired_running {
-        return if verdicts.is_empty() {
-            decision(
-                Phase::Parked,
-                "Parked",
-                "parked: no services run, volumes are kept".into(),
-            )
-        } else {
-            let names: Vec<&str> = verdicts
-                .iter()
-                .map(|v| v.progress.service.as_str())
-                .collect();
-            decision(
-                Phase::Progressing,
-                "Parking",
-                format!("parking: services still to remove: {}", names.join(", ")),
-            )
-        };
-    }
-    // A secret only an operator can make is missing: nothing can be converged until it exists.
-    if let Some(why) = &input.waiting {
-        return decision(Phase::Pending, "SecretMissing", why.clone());
+    if let Some(d) = manifest_word(input, verdicts) {
+        return d;
     }
     // 4. Nothing deployed yet: waiting for a dependency, or for the first apply.
     if verdicts.is_empty() && !deps_waiting.is_empty() {
@@ -215,6 +184,77 @@ fn decide(
         }
         return decision(Phase::Ready, "AllReady", msg);
     }
+    let why = why_not_ready(
+        &unconverged,
+        missing,
+        nothing_deployed,
+        failing_probes,
+        &deps_note,
+    );
+    // 6b. Short because a node is down or drained: Swarm reschedules (or, for a service pinned to
+    // its volumes, waits for the node); hearth writes nothing.
+    if let Some(w) = node_issue {
+        return decision(
+            Phase::Degraded,
+            w.reason.as_str(),
+            format!("degraded: {}", w.message),
+        );
+    }
+    not_ready(input, &unconverged, missing, nothing_deployed, why)
+}
+
+/// The manifest's word, which comes before the live state: Invalid (1), Suspended (2), Parked or
+/// parking (3), and a secret only an operator can make.
+fn manifest_word(input: &AssessInput, verdicts: &[Verdict]) -> Option<Decision> {
+    if let Some(why) = &input.invalid {
+        return Some(decision(
+            Phase::Invalid,
+            "Invalid",
+            format!("invalid: {why}"),
+        ));
+    }
+    if input.suspended {
+        return Some(decision(
+            Phase::Suspended,
+            "Suspended",
+            "suspended (spec.suspend: true): hearth changes nothing".into(),
+        ));
+    }
+    if !input.desired_running {
+        return Some(if verdicts.is_empty() {
+            decision(
+                Phase::Parked,
+                "Parked",
+                "parked: no services run, volumes are kept".into(),
+            )
+        } else {
+            let names: Vec<&str> = verdicts
+                .iter()
+                .map(|v| v.progress.service.as_str())
+                .collect();
+            decision(
+                Phase::Progressing,
+                "Parking",
+                format!("parking: services still to remove: {}", names.join(", ")),
+            )
+        });
+    }
+    // A secret only an operator can make is missing: nothing can be converged until it exists.
+    if let Some(why) = &input.waiting {
+        return Some(decision(Phase::Pending, "SecretMissing", why.clone()));
+    }
+    None
+}
+
+/// Why the deployment is not Ready: the unconverged services, the missing ones, the failing
+/// probes, and the dependencies not Ready.
+fn why_not_ready(
+    unconverged: &[&ServiceProgress],
+    missing: &[&str],
+    nothing_deployed: bool,
+    failing_probes: &[String],
+    deps_note: &str,
+) -> String {
     let mut why: Vec<String> = unconverged
         .iter()
         .map(|p| match &p.state {
@@ -229,16 +269,18 @@ fn decide(
         why.push("no services".into());
     }
     why.extend(failing_probes.iter().cloned());
-    let why = format!("{}{deps_note}", why.join("; "));
-    // 6b. Short because a node is down or drained: Swarm reschedules (or, for a service pinned to
-    // its volumes, waits for the node); hearth writes nothing.
-    if let Some(w) = node_issue {
-        return decision(
-            Phase::Degraded,
-            w.reason.as_str(),
-            format!("degraded: {}", w.message),
-        );
-    }
+    format!("{}{deps_note}", why.join("; "))
+}
+
+/// The phase of a deployment that is not Ready for `why` (no wedged service, no node issue):
+/// Degraded (7), Wedged past the progress deadline (8), Pending or Progressing (9).
+fn not_ready(
+    input: &AssessInput,
+    unconverged: &[&ServiceProgress],
+    missing: &[&str],
+    nothing_deployed: bool,
+    why: String,
+) -> Decision {
     let only_probes = unconverged.is_empty() && missing.is_empty() && !nothing_deployed;
     let reason = if only_probes {
         "ProbeFailing"

@@ -3,11 +3,16 @@
 
 pub mod actions;
 pub mod adopt;
+mod configs;
 pub mod defaults;
 pub mod diff;
 pub mod digest;
+mod networks;
 pub mod pin;
 pub mod pool;
+mod secrets;
+mod services;
+mod volumes;
 
 pub use actions::{
     Action, DriftItem, Intent, Plan, SecretValue, SnapIndex, Step, orphans, plan_deployment,

@@ -17,6 +17,7 @@
 //!
 //! Secret and config references carry names only; the applier fills in `SecretID` / `ConfigID`.
 
+mod container;
 mod image;
 mod keys;
 pub use keys::docker_key_names;

@@ -8,16 +8,14 @@ use bollard::models::{
     EndpointPortConfig, EndpointSpec, GenericResourcesInner,
     GenericResourcesInnerDiscreteResourceSpec, HealthConfig, Limit, Mount, MountBindOptions,
     MountTmpfsOptions, MountType, MountVolumeOptions, NetworkAttachmentConfig, ResourceObject,
-    ResourcesUlimits, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
-    ServiceSpecModeReplicatedJob, ServiceSpecRollbackConfig, ServiceSpecUpdateConfig, TaskSpec,
-    TaskSpecContainerSpec, TaskSpecContainerSpecConfigs, TaskSpecContainerSpecDnsConfig,
-    TaskSpecContainerSpecFile, TaskSpecContainerSpecFile1, TaskSpecContainerSpecPrivileges,
-    TaskSpecContainerSpecSecrets, TaskSpecLogDriver, TaskSpecPlacement,
-    TaskSpecPlacementPreferences, TaskSpecPlacementSpread, TaskSpecResources,
-    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecModeReplicatedJob,
+    ServiceSpecRollbackConfig, ServiceSpecUpdateConfig, TaskSpec, TaskSpecContainerSpecConfigs,
+    TaskSpecContainerSpecFile, TaskSpecContainerSpecFile1, TaskSpecContainerSpecSecrets,
+    TaskSpecLogDriver, TaskSpecPlacement, TaskSpecPlacementPreferences, TaskSpecPlacementSpread,
+    TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
 
-use super::image::normalize_image;
+use super::container::{ContainerRefs, container_spec};
 use super::objects::{Names, check_label_name_length, service_network_keys};
 use super::parse::parse_cpus;
 use super::{
@@ -35,29 +33,7 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
     let f = format!("services.{key}");
     warn_ignored(cx, &f, svc);
 
-    let image = match svc.image.as_deref().filter(|i| !i.trim().is_empty()) {
-        Some(i) => i.to_owned(),
-        None => {
-            cx.error(
-                format!("{f}.image"),
-                "no image specified (Swarm services need one)",
-            );
-            String::new()
-        }
-    };
-    if !svc.env_file.is_empty() {
-        cx.error(
-            format!("{f}.env_file"),
-            "env_file is not supported by hearth (docker reads it on the client); list the \
-             variables under `environment:`",
-        );
-    }
-    if svc.credential_spec.is_some() {
-        cx.error(
-            format!("{f}.credential_spec"),
-            "credential_spec (Windows only) is not supported",
-        );
-    }
+    let image = image_and_unsupported(cx, &f, svc);
     let deploy = svc.deploy.clone().unwrap_or_default();
 
     let mode = deploy_mode(cx, &f, &deploy);
@@ -89,95 +65,17 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
         return None;
     }
 
-    let (cap_add, cap_drop) = effective_caps(&svc.cap_add, &svc.cap_drop);
-    let mut container_labels: HashMap<String, String> = svc
-        .labels
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    container_labels.insert(LABEL_NAMESPACE.into(), cx.stack().into());
-
-    let container = TaskSpecContainerSpec {
-        // docker/cli's client sends the image with `:latest` added (see `image.rs`); the stack
-        // label keeps the compose file's text, as `convert.Service` does.
-        image: Some(normalize_image(&image)),
-        labels: Some(container_labels),
-        command: non_empty_vec(svc.entrypoint.clone().unwrap_or_default()),
-        args: non_empty_vec(svc.command.clone().unwrap_or_default()),
-        hostname: non_empty(&svc.hostname),
-        env: non_empty_vec(environment(&svc.environment)),
-        dir: non_empty(&svc.working_dir),
-        user: non_empty(&svc.user),
-        privileges: Some(TaskSpecContainerSpecPrivileges::default()),
-        tty: svc.tty.then_some(true),
-        open_stdin: svc.stdin_open.then_some(true),
-        read_only: svc.read_only.then_some(true),
-        mounts: non_empty_vec(mounts),
-        stop_signal: non_empty(&svc.stop_signal),
-        stop_grace_period: svc.stop_grace_period.map(|d| d.nanos()),
-        health_check: health,
-        hosts: non_empty_vec(extra_hosts(&svc.extra_hosts)),
-        dns_config: dns_config(&svc.dns, &svc.dns_search),
-        secrets: non_empty_vec(secrets),
-        configs: non_empty_vec(configs),
+    let refs = ContainerRefs {
+        mounts,
+        health,
+        secrets,
+        configs,
         isolation,
-        init: svc.init,
-        sysctls: (!svc.sysctls.is_empty()).then(|| {
-            svc.sysctls
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        }),
-        capability_add: non_empty_vec(cap_add),
-        capability_drop: non_empty_vec(cap_drop),
-        ulimits: non_empty_vec(ulimits(svc)),
-        oom_score_adj: svc.oom_score_adj.filter(|n| *n != 0),
-        ..Default::default()
     };
-
-    let placement = TaskSpecPlacement {
-        constraints: non_empty_vec(deploy.placement.constraints.clone()),
-        preferences: non_empty_vec(
-            deploy
-                .placement
-                .preferences
-                .iter()
-                .map(|p| TaskSpecPlacementPreferences {
-                    spread: Some(TaskSpecPlacementSpread {
-                        spread_descriptor: p.spread.clone(),
-                    }),
-                })
-                .collect(),
-        ),
-        max_replicas: deploy
-            .placement
-            .max_replicas_per_node
-            .filter(|n| *n > 0)
-            .map(|n| n as i64),
-        platforms: None,
-    };
-
-    let log_driver = svc.logging.as_ref().map(|l| TaskSpecLogDriver {
-        name: l.driver.clone(),
-        options: (!l.options.is_empty()).then(|| {
-            l.options
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        }),
-    });
-
-    let mut labels: HashMap<String, String> = deploy
-        .labels
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    labels.extend(cx.input.extra_labels.clone());
-    labels.insert(LABEL_NAMESPACE.into(), cx.stack().into());
-    labels.insert(LABEL_IMAGE.into(), image);
-    labels.insert(LABEL_MANAGED_BY.into(), "hearth".into());
-    labels.insert(LABEL_DEPLOYMENT.into(), cx.input.deployment.into());
-    labels.insert(version_label(cx.stack()), cx.input.version.into());
+    let container = container_spec(cx, svc, &image, refs);
+    let placement = placement(&deploy);
+    let log_driver = log_driver(svc);
+    let labels = service_labels(cx, &deploy, image);
 
     let name = cx.scope(key);
     check_label_name_length(cx, &f, &name);
@@ -202,11 +100,95 @@ pub fn render_service(cx: &mut Cx, names: &Names, key: &str) -> Option<ServicePl
     Some(ServicePlan::new(name, key.to_owned(), spec))
 }
 
-fn non_empty(s: &Option<String>) -> Option<String> {
+/// The service's image (an error when it has none), and errors for the keys hearth does not
+/// support (`env_file`, `credential_spec`).
+fn image_and_unsupported(cx: &mut Cx, f: &str, svc: &Service) -> String {
+    let image = match svc.image.as_deref().filter(|i| !i.trim().is_empty()) {
+        Some(i) => i.to_owned(),
+        None => {
+            cx.error(
+                format!("{f}.image"),
+                "no image specified (Swarm services need one)",
+            );
+            String::new()
+        }
+    };
+    if !svc.env_file.is_empty() {
+        cx.error(
+            format!("{f}.env_file"),
+            "env_file is not supported by hearth (docker reads it on the client); list the \
+             variables under `environment:`",
+        );
+    }
+    if svc.credential_spec.is_some() {
+        cx.error(
+            format!("{f}.credential_spec"),
+            "credential_spec (Windows only) is not supported",
+        );
+    }
+    image
+}
+
+/// The task template's placement: constraints, spread preferences, max replicas per node.
+fn placement(deploy: &Deploy) -> TaskSpecPlacement {
+    TaskSpecPlacement {
+        constraints: non_empty_vec(deploy.placement.constraints.clone()),
+        preferences: non_empty_vec(
+            deploy
+                .placement
+                .preferences
+                .iter()
+                .map(|p| TaskSpecPlacementPreferences {
+                    spread: Some(TaskSpecPlacementSpread {
+                        spread_descriptor: p.spread.clone(),
+                    }),
+                })
+                .collect(),
+        ),
+        max_replicas: deploy
+            .placement
+            .max_replicas_per_node
+            .filter(|n| *n > 0)
+            .map(|n| n as i64),
+        platforms: None,
+    }
+}
+
+/// The task template's log driver (`logging:`).
+fn log_driver(svc: &Service) -> Option<TaskSpecLogDriver> {
+    svc.logging.as_ref().map(|l| TaskSpecLogDriver {
+        name: l.driver.clone(),
+        options: (!l.options.is_empty()).then(|| {
+            l.options
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
+    })
+}
+
+/// The service's labels: `deploy.labels`, the pool's extra labels, then hearth's (stack, image,
+/// owner, deployment, version).
+fn service_labels(cx: &Cx, deploy: &Deploy, image: String) -> HashMap<String, String> {
+    let mut labels: HashMap<String, String> = deploy
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    labels.extend(cx.input.extra_labels.clone());
+    labels.insert(LABEL_NAMESPACE.into(), cx.stack().into());
+    labels.insert(LABEL_IMAGE.into(), image);
+    labels.insert(LABEL_MANAGED_BY.into(), "hearth".into());
+    labels.insert(LABEL_DEPLOYMENT.into(), cx.input.deployment.into());
+    labels.insert(version_label(cx.stack()), cx.input.version.into());
+    labels
+}
+
+pub(super) fn non_empty(s: &Option<String>) -> Option<String> {
     s.clone().filter(|s| !s.is_empty())
 }
 
-fn non_empty_vec<T>(v: Vec<T>) -> Option<Vec<T>> {
+pub(super) fn non_empty_vec<T>(v: Vec<T>) -> Option<Vec<T>> {
     if v.is_empty() { None } else { Some(v) }
 }
 
@@ -814,126 +796,9 @@ fn rollback_config(
     })
 }
 
-/// docker/cli `convertEnvironment`: `K=V` or bare `K`, sorted.
-fn environment(env: &indexmap::IndexMap<String, Option<String>>) -> Vec<String> {
-    let mut out: Vec<String> = env
-        .iter()
-        .map(|(k, v)| match v {
-            Some(v) => format!("{k}={v}"),
-            None => k.clone(),
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// docker/cli `convertExtraHosts`: `host:ip` -> `ip host`, order kept.
-fn extra_hosts(hosts: &[String]) -> Vec<String> {
-    hosts
-        .iter()
-        .filter_map(|h| h.split_once(':').map(|(host, ip)| format!("{ip} {host}")))
-        .collect()
-}
-
-/// docker/cli `convertDNSConfig`; nameservers that are not IP addresses are dropped as it does.
-fn dns_config(dns: &[String], search: &[String]) -> Option<TaskSpecContainerSpecDnsConfig> {
-    if dns.is_empty() && search.is_empty() {
-        return None;
-    }
-    let ns: Vec<String> = dns
-        .iter()
-        .filter_map(|ip| ip.parse::<std::net::IpAddr>().ok().map(|a| a.to_string()))
-        .collect();
-    Some(TaskSpecContainerSpecDnsConfig {
-        nameservers: non_empty_vec(ns),
-        search: non_empty_vec(search.to_vec()),
-        options: None,
-    })
-}
-
-fn normalize_cap(c: &str) -> String {
-    let c = c.trim().to_uppercase();
-    if c == "ALL" || c == "RESET" || c.starts_with("CAP_") {
-        c
-    } else {
-        format!("CAP_{c}")
-    }
-}
-
-/// docker/cli `opts.EffectiveCapAddCapDrop`.
-fn effective_caps(add: &[String], drop: &[String]) -> (Vec<String>, Vec<String>) {
-    use std::collections::BTreeSet;
-    let mut adds: BTreeSet<String> = add.iter().map(|c| normalize_cap(c)).collect();
-    let mut drops: BTreeSet<String> = drop.iter().map(|c| normalize_cap(c)).collect();
-    if adds.contains("ALL") {
-        adds = BTreeSet::from(["ALL".to_owned()]);
-    }
-    if drops.contains("ALL") {
-        drops = BTreeSet::from(["ALL".to_owned()]);
-    }
-    let cap_drop = drops
-        .iter()
-        .filter(|c| !adds.contains(*c) && *c != "RESET")
-        .cloned()
-        .collect();
-    let cap_add = adds.into_iter().filter(|c| c != "RESET").collect();
-    (cap_add, cap_drop)
-}
-
-fn ulimits(svc: &Service) -> Vec<ResourcesUlimits> {
-    let mut out: Vec<ResourcesUlimits> = svc
-        .ulimits
-        .iter()
-        .map(|(name, u)| ResourcesUlimits {
-            name: Some(name.clone()),
-            soft: Some(u.soft),
-            hard: Some(u.hard),
-        })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn caps_like_docker() {
-        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            effective_caps(
-                &s(&["net_admin", "CAP_SYS_TIME"]),
-                &s(&["net_admin", "chown"])
-            ),
-            (s(&["CAP_NET_ADMIN", "CAP_SYS_TIME"]), s(&["CAP_CHOWN"]))
-        );
-        assert_eq!(
-            effective_caps(&s(&["all", "chown"]), &s(&["ALL"])),
-            (s(&["ALL"]), s(&[]))
-        );
-    }
-
-    #[test]
-    fn hosts_and_env() {
-        let h = vec!["a:10.0.0.1".to_string(), "b:::1".to_string()];
-        assert_eq!(extra_hosts(&h), vec!["10.0.0.1 a", "::1 b"]);
-        let env: indexmap::IndexMap<String, Option<String>> = [
-            ("Z".to_string(), Some("1".to_string())),
-            ("A".to_string(), None),
-            ("M".to_string(), Some(String::new())),
-        ]
-        .into_iter()
-        .collect();
-        assert_eq!(environment(&env), vec!["A", "M=", "Z=1"]);
-    }
-
-    #[test]
-    fn dns_drops_non_ips() {
-        let d = dns_config(&["8.8.8.8".into(), "bogus".into()], &[]).unwrap();
-        assert_eq!(d.nameservers.unwrap(), vec!["8.8.8.8"]);
-        assert!(dns_config(&[], &[]).is_none());
-    }
 
     #[test]
     fn user_defined_networks() {

@@ -10,6 +10,7 @@ pub mod failover;
 pub mod migrate;
 mod observe;
 mod raw;
+mod transport;
 
 pub use client::{
     Client, Counts, EXEC_OUTPUT_MAX, ExecOutput, REQUEST_TIMEOUT, SwarmError, WRITE_OPS,

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio_rustls::TlsConnector;
 
-use super::client::Transport;
+use super::transport::Transport;
 
 /// `GET /v<version><path>` on the daemon `transport` names (the same one the bollard client talks
 /// to: Unix socket, plain TCP, or TLS with the client certificate), the body unparsed (the caller
