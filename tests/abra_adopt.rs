@@ -10,51 +10,27 @@ mod common;
 
 use std::time::Duration;
 
-use common::abra::{AbraDir, StackGuard, docker_try, hearth, running_tasks, secret_create, text};
+use common::abra::{
+    StackGuard, deploy_abra_app, docker_try, hearth, import_labelled, inspect, running_tasks, text,
+};
 use common::{docker, with_swarm};
 
 const PATTERN: &str = "_adopt_abra_test";
-
-fn inspect(kind: &str, name: &str, format: &str) -> String {
-    docker(&[kind, "inspect", name, "--format", format])
-        .trim()
-        .to_string()
-}
 
 #[tokio::test]
 async fn abra_stack_is_adopted_without_restarting_anything() {
     with_swarm("abra-adopt", |env| async move {
         let _guard = StackGuard::new(PATTERN);
-        let abra = AbraDir::new("srv.example.org", &["abra-app"]);
-        let domain = format!("{}.adopt.abra.test", env.unique("aa"));
-        let stack = domain.replace('.', "_");
-        // abra copies .env.sample into the app env file; TYPE without a version: the version
-        // comes from the live stack's label.
-        let app_env = format!(
-            "TYPE=abra-app\nDOMAIN={domain}\nAPP_GREETING=hi-from-abra\nAPP_CONF_VERSION=v1\n\
-             SECRET_DB_PASSWORD_VERSION=v1 # length=32\nSECRET_API_KEY_VERSION=v1 # length=12\n\
-             SECRET_SMTP_PASSWORD_VERSION=v1 # generate=false\n"
+        let app = deploy_abra_app(&env.unique("aa"), "adopt.abra.test");
+        let abra = &app.abra;
+        let (domain, stack) = (app.domain.clone(), app.stack.clone());
+        let (service, service_id, tasks) = (
+            app.service.clone(),
+            app.service_id.clone(),
+            app.tasks.clone(),
         );
-        abra.app(&domain, &app_env);
-        // `abra app secret generate` / `insert`, by hand.
-        let db_secret = secret_create(&format!("{stack}_db_password_v1"), "by-hand-1", &[]);
-        secret_create(&format!("{stack}_api_key_v1"), "by-hand-2", &[]);
-        secret_create(&format!("{stack}_smtp_password_v1"), "by-hand-3", &[]);
-        abra.deploy("abra-app", "1.0.0+1", &domain, &app_env);
-
-        let service = format!("{stack}_app");
-        let tasks = running_tasks(&service, Duration::from_secs(90));
-        let service_id = inspect("service", &service, "{{.ID}}");
-        let container = docker(&[
-            "ps",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            &format!("label=com.docker.swarm.service.name={service}"),
-        ])
-        .trim()
-        .to_string();
-        docker(&["exec", &container, "sh", "-c", "echo kept > /data/marker"]);
+        let (container, db_secret) = (app.container.clone(), app.db_secret.clone());
+        let app_env = app.app_env.clone();
 
         // Import: one Pool, one Deployment; idempotent; never overwrites without --force.
         let out_dir = tempfile::tempdir()?;
@@ -215,51 +191,17 @@ async fn abra_stack_is_adopted_by_hearth_run_without_restarting_anything() {
     const PATTERN_RUN: &str = "_adoptrun_abra_test";
     with_swarm("abra-adopt-run", |env| async move {
         let _guard = StackGuard::new(PATTERN_RUN);
-        let abra = AbraDir::new("srv.example.org", &["abra-app"]);
-        let domain = format!("{}.adoptrun.abra.test", env.unique("ar"));
-        let stack = domain.replace('.', "_");
-        let app_env = format!(
-            "TYPE=abra-app\nDOMAIN={domain}\nAPP_GREETING=hi-from-abra\nAPP_CONF_VERSION=v1\n\
-             SECRET_DB_PASSWORD_VERSION=v1 # length=32\nSECRET_API_KEY_VERSION=v1 # length=12\n\
-             SECRET_SMTP_PASSWORD_VERSION=v1 # generate=false\n"
+        let app = deploy_abra_app(&env.unique("ar"), "adoptrun.abra.test");
+        let abra = &app.abra;
+        let (domain, stack) = (app.domain.clone(), app.stack.clone());
+        let (service, service_id, tasks) = (
+            app.service.clone(),
+            app.service_id.clone(),
+            app.tasks.clone(),
         );
-        abra.app(&domain, &app_env);
-        let db_secret = secret_create(&format!("{stack}_db_password_v1"), "by-hand-1", &[]);
-        secret_create(&format!("{stack}_api_key_v1"), "by-hand-2", &[]);
-        secret_create(&format!("{stack}_smtp_password_v1"), "by-hand-3", &[]);
-        abra.deploy("abra-app", "1.0.0+1", &domain, &app_env);
-        let service = format!("{stack}_app");
-        let tasks = running_tasks(&service, Duration::from_secs(90));
-        let service_id = inspect("service", &service, "{{.ID}}");
-        let container = docker(&[
-            "ps",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            &format!("label=com.docker.swarm.service.name={service}"),
-        ])
-        .trim()
-        .to_string();
-        docker(&["exec", &container, "sh", "-c", "echo kept > /data/marker"]);
-
+        let (container, db_secret) = (app.container.clone(), app.db_secret.clone());
         let out_dir = tempfile::tempdir()?;
-        let out = out_dir.path().to_str().unwrap().to_string();
-        let abra_dir = abra.path().to_str().unwrap().to_string();
-        let o = hearth(&[
-            "import",
-            "--abra-dir",
-            &abra_dir,
-            "--server",
-            "srv.example.org",
-            "--output-dir",
-            &out,
-        ]);
-        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-        let pool_file = out_dir.path().join("pool.yml");
-        let mut pool = std::fs::read_to_string(&pool_file)?;
-        pool.push_str(&format!("  labels: {{hearth.test: {}}}\n", env.test));
-        std::fs::write(&pool_file, &pool)?;
-
+        import_labelled(abra, out_dir.path(), &env.test);
         let name = domain.replace('.', "-");
         let run = common::controller::start_on(out_dir.path(), |_| {});
         let outcome = async {

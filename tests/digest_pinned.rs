@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::abra::{AbraDir, StackGuard, docker_try, hearth, running_tasks, text};
+use common::abra::{AbraDir, StackGuard, docker_try, hearth, import_labelled, running_tasks, text};
 use common::{docker, with_swarm};
 
 const PATTERN: &str = "_pinned_abra_test";
@@ -55,21 +55,7 @@ async fn a_digest_pinned_stack_is_the_same_image_and_keeps_its_pin() {
         // Import and adopt: nothing restarts, and the plan after is clean.
         let out_dir = tempfile::tempdir()?;
         let out = out_dir.path().to_str().unwrap().to_string();
-        let abra_dir = abra.path().to_str().unwrap().to_string();
-        let o = hearth(&[
-            "import",
-            "--abra-dir",
-            &abra_dir,
-            "--server",
-            "srv.example.org",
-            "--output-dir",
-            &out,
-        ]);
-        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-        let pool_file = out_dir.path().join("pool.yml");
-        let mut pool = std::fs::read_to_string(&pool_file)?;
-        pool.push_str(&format!("  labels: {{hearth.test: {}}}\n", env.test));
-        std::fs::write(&pool_file, &pool)?;
+        import_labelled(&abra, out_dir.path(), &env.test);
         let o = hearth(&["plan", "-f", &out]);
         let first = text(&o);
         assert!(

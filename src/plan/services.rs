@@ -124,10 +124,7 @@ pub(super) fn plan_services(cx: &Planning, desired: &StackSpec, ok: bool, plan: 
                     name: s.name.clone(),
                     id: owner.id,
                     version: live.version.as_ref().and_then(|v| v.index).unwrap_or(0),
-                    spec: kept_pin
-                        .then(|| serde_json::from_value(want.clone()).ok())
-                        .flatten()
-                        .unwrap_or_else(|| s.spec()),
+                    spec: update_spec(s, &want, kept_pin),
                 },
                 reason,
                 diffs,
@@ -200,10 +197,7 @@ fn adopt_service(
                 name: s.name.clone(),
                 id,
                 version,
-                spec: kept_pin
-                    .then(|| serde_json::from_value(want.clone()).ok())
-                    .flatten()
-                    .unwrap_or_else(|| s.spec()),
+                spec: update_spec(s, &want, kept_pin),
             },
             reason,
             diffs,
@@ -251,4 +245,17 @@ fn short(hash: &str) -> &str {
     } else {
         &hash[..hash.len().min(12)]
     }
+}
+
+/// The spec an update writes: the desired one, or `want` (the desired one with the live digest pin
+/// kept, src/plan/digest.rs) when `kept_pin`.
+fn update_spec(
+    s: &crate::render::ServicePlan,
+    want: &serde_json::Value,
+    kept_pin: bool,
+) -> bollard::models::ServiceSpec {
+    kept_pin
+        .then(|| serde_json::from_value(want.clone()).ok())
+        .flatten()
+        .unwrap_or_else(|| s.spec())
 }

@@ -258,3 +258,87 @@ impl Drop for StackGuard {
         remove_stacks(&self.0);
     }
 }
+
+/// The fixture `abra-app` as abra leaves it running: its secrets made by hand (as `abra app secret
+/// generate` / `insert` would), deployed at 1.0.0+1, a marker written into its volume. What the
+/// takeover tests start from, and what must be unchanged after.
+pub struct AbraApp {
+    pub abra: AbraDir,
+    pub domain: String,
+    pub stack: String,
+    pub app_env: String,
+    pub service: String,
+    pub service_id: String,
+    pub tasks: Vec<String>,
+    pub container: String,
+    pub db_secret: String,
+}
+
+/// Deploys [`AbraApp`] on `<unique>.<suffix>` (the suffix is the test's own, see [`StackGuard`]).
+pub fn deploy_abra_app(unique: &str, suffix: &str) -> AbraApp {
+    let abra = AbraDir::new("srv.example.org", &["abra-app"]);
+    let domain = format!("{unique}.{suffix}");
+    let stack = domain.replace('.', "_");
+    // abra copies .env.sample into the app env file; TYPE without a version: the version comes
+    // from the live stack's label.
+    let app_env = format!(
+        "TYPE=abra-app\nDOMAIN={domain}\nAPP_GREETING=hi-from-abra\nAPP_CONF_VERSION=v1\n\
+         SECRET_DB_PASSWORD_VERSION=v1 # length=32\nSECRET_API_KEY_VERSION=v1 # length=12\n\
+         SECRET_SMTP_PASSWORD_VERSION=v1 # generate=false\n"
+    );
+    abra.app(&domain, &app_env);
+    let db_secret = secret_create(&format!("{stack}_db_password_v1"), "by-hand-1", &[]);
+    secret_create(&format!("{stack}_api_key_v1"), "by-hand-2", &[]);
+    secret_create(&format!("{stack}_smtp_password_v1"), "by-hand-3", &[]);
+    abra.deploy("abra-app", "1.0.0+1", &domain, &app_env);
+    let service = format!("{stack}_app");
+    let tasks = running_tasks(&service, Duration::from_secs(90));
+    let service_id = inspect("service", &service, "{{.ID}}");
+    let container = super::docker(&[
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={service}"),
+    ])
+    .trim()
+    .to_string();
+    super::docker(&["exec", &container, "sh", "-c", "echo kept > /data/marker"]);
+    AbraApp {
+        abra,
+        domain,
+        stack,
+        app_env,
+        service,
+        service_id,
+        tasks,
+        container,
+        db_secret,
+    }
+}
+
+/// `docker <kind> inspect NAME --format FORMAT`, trimmed.
+pub fn inspect(kind: &str, name: &str, format: &str) -> String {
+    super::docker(&[kind, "inspect", name, "--format", format])
+        .trim()
+        .to_string()
+}
+
+/// `hearth import` of `abra`'s server `srv.example.org` into `out`, then the written Pool labelled
+/// `hearth.test: <test>` for the cleanup (an edit an operator could make too).
+pub fn import_labelled(abra: &AbraDir, out: &Path, test: &str) {
+    let o = hearth(&[
+        "import",
+        "--abra-dir",
+        abra.path().to_str().unwrap(),
+        "--server",
+        "srv.example.org",
+        "--output-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let pool_file = out.join("pool.yml");
+    let mut pool = std::fs::read_to_string(&pool_file).expect("read pool.yml");
+    pool.push_str(&format!("  labels: {{hearth.test: {test}}}\n"));
+    std::fs::write(&pool_file, &pool).expect("write pool.yml");
+}
