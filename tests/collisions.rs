@@ -28,6 +28,17 @@ fn conflicts(st: &DeploymentStatus) -> Vec<String> {
         .collect()
 }
 
+/// Removes the foreign stacks a killed earlier run left (`<prefix>…_test`).
+fn remove_stale(prefix: &str) {
+    let _ = StackGuard::new(
+        &stale_stacks(prefix)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+    .remove();
+}
+
 /// `docker stack deploy`s `compose` as `stack`.
 fn deploy(dir: &std::path::Path, stack: &str, compose: &str) -> anyhow::Result<()> {
     let file = dir.join(format!("{stack}.yml"));
@@ -60,13 +71,7 @@ fn hearth(args: &[&str]) -> (i32, String, String) {
 #[tokio::test]
 async fn foreign_aliases_and_routers_are_conflicts_until_the_foreign_stacks_go() {
     // Leftovers of a killed run.
-    let _ = StackGuard::new(
-        &stale_stacks(PREFIX)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    )
-    .remove();
+    remove_stale(PREFIX);
     with_swarm("collisions", |env| async move {
         let pool = TestPool::new(&env, false);
         // discourse-like: `app` on proxy resolves its `db`; static-site: a router for its host.
@@ -183,13 +188,7 @@ async fn foreign_aliases_and_routers_are_conflicts_until_the_foreign_stacks_go()
 
 #[tokio::test]
 async fn a_stack_name_held_by_a_foreign_stack_is_an_error_of_validate_and_a_conflict() {
-    let _ = StackGuard::new(
-        &stale_stacks(PREFIX)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    )
-    .remove();
+    remove_stale(PREFIX);
     with_swarm("collisions-held", |env| async move {
         let pool = TestPool::new(&env, false);
         pool.deployment("site", "  recipe: static-site\n  version: 1.0.0+1.27.0\n");
@@ -266,13 +265,7 @@ fn service_version(name: &str) -> String {
 #[tokio::test]
 async fn a_canonical_steps_aside_from_a_live_warm_stack_and_stays_there() {
     // Leftovers of a killed run: foreign stacks at the warm name of this test's recipe.
-    let _ = StackGuard::new(
-        &stale_stacks("warm-static-site_p")
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    )
-    .remove();
+    remove_stale("warm-static-site_p");
     with_swarm("collisions-canon", |env| async move {
         let pool = TestPool::new(&env, false);
         pool.deployment(
