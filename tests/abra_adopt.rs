@@ -183,15 +183,22 @@ async fn abra_stack_is_adopted_without_restarting_anything() {
     .await;
 }
 
-/// The same takeover through the controller (`hearth run`), as an operator would leave it running:
-/// the imported manifests are reconciled, the deployment becomes Ready with hearth's labels on the
+/// The same takeover through the controller (`hearth run`), as an operator would leave it running,
+/// of an app whose domain is past abra's 45-character stack-name cut: the imported manifests are
+/// reconciled, the deployment becomes Ready with hearth's labels on the
 /// service and the secret, and nothing restarts (same service, tasks, secret; the data kept).
 #[tokio::test]
 async fn abra_stack_is_adopted_by_hearth_run_without_restarting_anything() {
     const PATTERN_RUN: &str = "_adoptrun_abra_test";
     with_swarm("abra-adopt-run", |env| async move {
         let _guard = StackGuard::new(PATTERN_RUN);
-        let app = deploy_abra_app(&env.unique("ar"), "adoptrun.abra.test");
+        // A domain past abra's 45-character cut: the stack abra runs is named by the cut, and an
+        // adopted deployment is named the same way (manifest::names::deployment_stack).
+        let app = deploy_abra_app(
+            &env.unique("ar"),
+            "adoptrun.abra.test.with-a-domain-past-abras-cut.example",
+        );
+        assert_eq!(app.stack.len(), 45, "{}", app.stack);
         let abra = &app.abra;
         let (domain, stack) = (app.domain.clone(), app.stack.clone());
         let (service, service_id, tasks) = (
@@ -202,7 +209,7 @@ async fn abra_stack_is_adopted_by_hearth_run_without_restarting_anything() {
         let (container, db_secret) = (app.container.clone(), app.db_secret.clone());
         let out_dir = tempfile::tempdir()?;
         import_labelled(abra, out_dir.path(), &env.test);
-        let name = domain.replace('.', "-");
+        let name = hearth::import::manifest_name(&domain);
         let run = common::controller::start_on(out_dir.path(), |_| {});
         let outcome = async {
             let managed = "{{index .Spec.Labels \"hearth.managed-by\"}}";

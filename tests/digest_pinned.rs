@@ -40,7 +40,7 @@ async fn a_digest_pinned_stack_is_the_same_image_and_keeps_its_pin() {
         let _guard = StackGuard::new(PATTERN);
         let abra = AbraDir::new("srv.example.org", &["abra-pinned"]);
         let domain = format!("{}.pinned.abra.test", env.unique("dp"));
-        let stack = domain.replace('.', "_");
+        let stack = hearth::manifest::names::abra_stack_name(&domain);
         let app_env = format!("TYPE=abra-pinned\nDOMAIN={domain}\nAPP_GREETING=hi\n");
         abra.app(&domain, &app_env);
         abra.deploy_resolved("abra-pinned", "1.0.0+1", &domain, &app_env);

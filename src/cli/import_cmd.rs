@@ -185,7 +185,8 @@ fn import_app(
     }
     let recipe_err =
         |e: crate::recipe::RecipeError| Diagnostic::new(&label, at, &var, e.to_string());
-    let stack = app.domain.replace('.', "_");
+    // abra's stack name (and hearth's for an adopted deployment): `.` -> `_`, cut at 45.
+    let stack = crate::manifest::names::abra_stack_name(&app.domain);
     let (version, from) = match &app.version {
         Some(v) => (v.clone(), VersionFrom::EnvFile),
         None => match client.and_then(|c| rt.block_on(live_version(c, &stack))) {

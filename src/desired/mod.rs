@@ -300,10 +300,10 @@ pub fn render_one(
     // The stack name depends on the longest service, network or secret key (Docker's 63 and 64
     // character limits on `<stack>_<key>`), which is
     // known only after loading; load once with the plain name and again if it had to be shortened.
-    let stack = names::stack_name(&domain, 0);
+    let stack = names::deployment_stack(d, &domain, 0);
     let (compose, files, mut warnings) = load_compose(d, &recipe, &stack, &domain)?;
     let longest = render::longest_scoped_key(&compose.model);
-    let stack_final = names::stack_name(&domain, longest);
+    let stack_final = names::deployment_stack(d, &domain, longest);
     let (compose, files, w) = if stack_final == stack {
         (compose, files, Vec::new())
     } else {

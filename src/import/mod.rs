@@ -113,8 +113,11 @@ pub fn parse_app(file: &str, stem: &str, text: &str) -> Result<App, Diagnostic> 
     })
 }
 
-/// A manifest name from a domain or server name: lower case, every other character `-`.
+/// A manifest name from a domain or server name: lower case, every other character `-`; a name
+/// past the 63 characters `metadata.name` allows is cut and ends in `-` plus 8 hex digits of the
+/// SHA-256 of the whole name, so it stays unique and stable.
 pub fn manifest_name(s: &str) -> String {
+    const MAX: usize = 63;
     let name: String = s
         .chars()
         .map(|c| {
@@ -125,7 +128,14 @@ pub fn manifest_name(s: &str) -> String {
             }
         })
         .collect();
-    name.trim_matches('-').to_string()
+    let name = name.trim_matches('-').to_string();
+    if name.len() <= MAX {
+        return name;
+    }
+    use sha2::Digest;
+    let hash = hex::encode(&sha2::Sha256::digest(name.as_bytes())[..4]);
+    let keep = &name[..MAX - hash.len() - 1];
+    format!("{}-{hash}", keep.trim_end_matches('-'))
 }
 
 /// A YAML double-quoted scalar (JSON's string syntax is valid YAML).
@@ -243,6 +253,18 @@ mod tests {
     const APP: &str = "TYPE=old\nRECIPE=gitea:3.6.0+1.24.2\nDOMAIN=git.example.org\n\
         LETS_ENCRYPT_ENV=production\nCOMPOSE_FILE=\"compose.yml:compose.smtp.yml\"\n\
         SECRET_DB_PASSWORD_VERSION=v2 # bumped\n";
+
+    #[test]
+    fn manifest_names_fit_63_characters_and_stay_unique() {
+        assert_eq!(manifest_name("Git.Example.org"), "git-example-org");
+        let long = format!("{}.example.org", "a-very-long-app-name".repeat(3));
+        let n = manifest_name(&long);
+        assert!(n.len() <= 63, "{n}");
+        assert!(n.starts_with("a-very-long-app-name"), "{n}");
+        assert_eq!(manifest_name(&long), n);
+        assert_ne!(manifest_name(&format!("{long}.net")), n);
+        assert!(crate::manifest::check_label(&n).is_ok(), "{n}");
+    }
 
     #[test]
     fn recipe_version_domain_and_env_with_lines() {

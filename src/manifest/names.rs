@@ -60,6 +60,34 @@ pub fn stack_name(domain: &str, longest_service_name_len: usize) -> String {
     }
 }
 
+/// abra's limit on stack names: it cuts `<domain with . -> _>` after this many characters.
+pub const ABRA_STACK_MAX: usize = 45;
+
+/// The stack name abra gives an app on `domain` (when its env file sets no `STACK_NAME`): `.` ->
+/// `_`, cut after [`ABRA_STACK_MAX`] characters.
+pub fn abra_stack_name(domain: &str) -> String {
+    domain
+        .replace('.', "_")
+        .chars()
+        .take(ABRA_STACK_MAX)
+        .collect()
+}
+
+/// A deployment's stack: an `adopt: true` deployment takes over what abra runs, so it is named
+/// as abra names it ([`abra_stack_name`], then Docker's limit as [`stack_name`] keeps it);
+/// every other one by [`stack_name`].
+pub fn deployment_stack(d: &Deployment, domain: &str, longest_service_name_len: usize) -> String {
+    if d.spec.adopt {
+        let abra = abra_stack_name(domain);
+        // Within Docker's limit abra's name is used as is; past it, docker would refuse abra's
+        // stack too, and hearth's own cut applies.
+        if abra.len() + 1 + longest_service_name_len <= DOCKER_NAME_MAX {
+            return abra;
+        }
+    }
+    stack_name(domain, longest_service_name_len)
+}
+
 /// A deployment's derived names and where to report problems with them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Named {
@@ -90,7 +118,7 @@ pub fn name_all(
             };
             Named {
                 deployment: d.name().to_string(),
-                stack: stack_name(&domain, longest_service_name_len(d)),
+                stack: deployment_stack(d, &domain, longest_service_name_len(d)),
                 domain,
                 file: d.origin.file.clone(),
                 pos: d.origin.pos_of(field),
@@ -174,6 +202,23 @@ mod tests {
     fn domains(deps: &[(&str, &str, &str)]) -> Vec<String> {
         let (pool, ds) = pool_and(deps);
         ds.iter().map(|d| derive_domain(d, &pool, &ds)).collect()
+    }
+
+    #[test]
+    fn adopted_deployments_are_named_as_abra_names_them() {
+        let (pool, ds) = pool_and(&[("a", "ghost", ", adopt: true"), ("p", "ghost", "")]);
+        let long = "blog-of-a-very-long-name-indeed-yes.example.org".to_string();
+        assert!(long.len() > ABRA_STACK_MAX);
+        let cut = deployment_stack(&ds[0], &long, 3);
+        assert_eq!(cut.len(), ABRA_STACK_MAX);
+        assert_eq!(cut, long.replace('.', "_")[..ABRA_STACK_MAX]);
+        // Not adopted: hearth's own rule (the whole name fits Docker's limit here).
+        assert_eq!(deployment_stack(&ds[1], &long, 3), long.replace('.', "_"));
+        // Short names are the same either way.
+        assert_eq!(deployment_stack(&ds[0], "a.b", 3), "a_b");
+        // Past Docker's limit even after abra's cut: hearth's hashed cut.
+        assert_eq!(deployment_stack(&ds[0], &long, 30), stack_name(&long, 30));
+        let _ = pool;
     }
 
     #[test]

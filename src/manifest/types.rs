@@ -212,7 +212,8 @@ pub struct DeploymentSpec {
     pub source: Option<String>,
     /// Take over a stack of this name that exists without hearth's labels (one `abra app deploy`
     /// made): label its services, secrets and configs without restarting a task; differences
-    /// that would restart tasks wait for the next version change (docs/abra.md).
+    /// that would restart tasks wait for the next version change (docs/abra.md). The stack is
+    /// named as abra names it: the domain with `.` -> `_`, cut after 45 characters.
     #[serde(default)]
     pub adopt: bool,
 }

@@ -96,7 +96,8 @@ impl AbraDir {
         env_file: &str,
         resolve: &str,
     ) -> String {
-        let stack = domain.replace('.', "_");
+        // abra's STACK_NAME: `.` -> `_`, cut after 45 characters.
+        let stack = hearth::manifest::names::abra_stack_name(domain);
         let repo = self.path().join("recipes").join(recipe);
         // The recipe at its tag, checked out as abra has it (relative `file:`s resolve there).
         let checkout = self.path().join(format!("{stack}.checkout"));
@@ -278,7 +279,7 @@ pub struct AbraApp {
 pub fn deploy_abra_app(unique: &str, suffix: &str) -> AbraApp {
     let abra = AbraDir::new("srv.example.org", &["abra-app"]);
     let domain = format!("{unique}.{suffix}");
-    let stack = domain.replace('.', "_");
+    let stack = hearth::manifest::names::abra_stack_name(&domain);
     // abra copies .env.sample into the app env file; TYPE without a version: the version comes
     // from the live stack's label.
     let app_env = format!(
