@@ -288,7 +288,7 @@ async fn gitea_failed_advance_rolls_back_with_its_data_and_the_provider_never_bl
         // No retry on its own.
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(
-            hearth.shared.phase("gitea").as_deref(),
+            hearth.shared.phase("gitea").map(|p| p.as_str()),
             Some("AdvanceFailed")
         );
         assert_eq!(version_label(&stack, "app"), GITEA_OLD);
@@ -320,7 +320,7 @@ async fn gitea_failed_advance_rolls_back_with_its_data_and_the_provider_never_bl
         println!("provider answered {answers} probes during the neighbour's advances");
         assert!(failures.is_empty(), "the provider missed: {failures:?}");
         assert!(answers > 100, "{answers} probes");
-        assert_eq!(hearth.shared.phase("kc").as_deref(), Some("Ready"));
+        assert_eq!(hearth.shared.phase("kc").map(|p| p.as_str()), Some("Ready"));
         hearth.stop().await
     })
     .await;
@@ -362,7 +362,7 @@ async fn mattermost_major_bump_is_held_then_fails_and_its_data_is_restored() {
             st.message
         );
         tokio::time::sleep(Duration::from_secs(4)).await;
-        assert_eq!(hearth.shared.phase("mm").as_deref(), Some("Held"));
+        assert_eq!(hearth.shared.phase("mm").map(|p| p.as_str()), Some("Held"));
         assert_eq!(version_label(&stack, "db"), MM_OLD);
         assert_eq!(record(&env, &pool, "mm").await?.state, State::Held);
 

@@ -13,9 +13,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use common::http::get;
-use hearth::assess::{Convergence, ServiceProgress};
+use hearth::assess::{Condition, Convergence, Phase, ServiceProgress};
 use hearth::controller::Shared;
-use hearth::controller::status::{ConditionStatus, DeploymentStatus, ProbeStatus};
+use hearth::controller::status::{DeploymentStatus, ProbeStatus};
 use hearth::plan::DriftItem;
 
 fn status(name: &str, phase: &str, reason: &str, message: &str) -> DeploymentStatus {
@@ -28,7 +28,7 @@ fn status(name: &str, phase: &str, reason: &str, message: &str) -> DeploymentSta
         domain: format!("{name}.pool.example.org"),
         desired_version: "3.6.0+1.24.2-rootless".into(),
         live_version: Some("3.5.3+1.24.2-rootless".into()),
-        phase: phase.into(),
+        phase: Phase::parse(phase).expect("a phase"),
         reason: reason.into(),
         message: message.into(),
         since: Some(since),
@@ -45,12 +45,9 @@ fn shared() -> Arc<Shared> {
         "CrashLoop",
         "app: exit code 2 <b>bold</b>",
     );
-    wedged.conditions = vec![ConditionStatus {
-        kind: "Ready".into(),
-        status: false,
-        reason: "CrashLoop".into(),
-        message: "app: exit code 2".into(),
+    wedged.conditions = vec![Condition {
         since: Some(SystemTime::now() - Duration::from_secs(60)),
+        ..Condition::new("Ready", false, "CrashLoop", "app: exit code 2")
     }];
     wedged.services = vec![ServiceProgress {
         service: "app".into(),

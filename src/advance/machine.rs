@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use crate::assess::{Phase, Standing};
 use crate::recipe::{Version, is_major_bump};
 
 /// Annotation on a Deployment's `metadata.annotations` approving a major bump to exactly this
@@ -123,14 +124,6 @@ impl Default for Policy {
     }
 }
 
-/// The judge's verdict on the converge target (see [`converge`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Verdict {
-    pub phase: String,
-    pub reason: String,
-    pub message: String,
-}
-
 /// What a pass observed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observed {
@@ -138,7 +131,8 @@ pub struct Observed {
     pub declared: String,
     /// abra's version label on the live services (`None`: nothing live).
     pub live: Option<String>,
-    pub verdict: Verdict,
+    /// The judge's verdict on the converge target (see [`converge`]).
+    pub verdict: Standing,
     /// The converge target's plan still has changes to apply.
     pub plan_pending: bool,
     /// A long step (snapshot, apply, restore) of this deployment is in flight.
@@ -304,8 +298,8 @@ fn step_inner(r: &Record, o: &Observed, ev: &Event) -> Next {
                 return stay();
             }
             let v = &o.verdict;
-            match v.phase.as_str() {
-                "Ready" => {
+            match v.phase {
+                Phase::Ready => {
                     let rec = Record {
                         state: State::Ready,
                         last_good: r.target.clone(),
@@ -317,7 +311,7 @@ fn step_inner(r: &Record, o: &Observed, ev: &Event) -> Next {
                         outcome: Some(Outcome::Succeeded),
                     }
                 }
-                "Wedged" | "Invalid" => fail(r, o, &v.reason, &v.message),
+                Phase::Wedged | Phase::Invalid => fail(r, o, &v.reason, &v.message),
                 _ if past(r.since, o) => {
                     let msg = format!(
                         "not Ready within the progress deadline of {}: {} {}: {}",
@@ -340,7 +334,7 @@ fn step_inner(r: &Record, o: &Observed, ev: &Event) -> Next {
                 let v = r.last_good.clone().unwrap_or_default();
                 return next(r.clone(), Action::ApplyVersion(v));
             }
-            let settled = !matches!(o.verdict.phase.as_str(), "Progressing" | "Pending" | "");
+            let settled = !matches!(o.verdict.phase, Phase::Progressing | Phase::Pending);
             if !settled && !past(r.since, o) {
                 return stay();
             }
@@ -399,7 +393,7 @@ fn pending(r: &Record, o: &Observed, ev: &Event) -> Next {
             last_good: r.last_good.clone(),
             ..Default::default()
         };
-        if o.verdict.phase == "Ready" && o.live.as_deref() == Some(declared.as_str()) {
+        if o.verdict.phase == Phase::Ready && o.live.as_deref() == Some(declared.as_str()) {
             rec.last_good = Some(declared);
         }
         return next(rec, Action::Nothing);
@@ -506,29 +500,17 @@ fn failed(r: &Record, note: Option<String>) -> Next {
     }
 }
 
-/// What is reported (phase, reason, message) for a record; `None`: the judge's own verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    pub phase: String,
-    pub reason: String,
-    pub message: String,
-}
-
-/// The reported status of `r` (after the step), given what was observed.
-pub fn status(r: &Record, o: &Observed) -> Option<Status> {
-    let s = |phase: &str, reason: &str, message: String| {
-        Some(Status {
-            phase: phase.into(),
-            reason: reason.into(),
-            message,
-        })
-    };
+/// What is reported (phase, reason, message) for `r` (after the step), given what was observed;
+/// `None`: the judge's own verdict.
+pub fn status(r: &Record, o: &Observed) -> Option<Standing> {
+    let s =
+        |phase: Phase, reason: &str, message: String| Some(Standing::new(phase, reason, message));
     let from = r.last_good.clone().unwrap_or_else(|| "?".into());
     let to = r.target.clone().unwrap_or_else(|| o.declared.clone());
     match r.state {
         State::Ready => match pending_from(r, &o.declared, o.live.as_deref()) {
             Some(base) => s(
-                "Progressing",
+                Phase::Progressing,
                 "Snapshotting",
                 format!(
                     "taking a snapshot before advancing {base} -> {}",
@@ -538,7 +520,7 @@ pub fn status(r: &Record, o: &Observed) -> Option<Status> {
             None => None,
         },
         State::Held => s(
-            "Held",
+            Phase::Held,
             "MajorVersionBump",
             format!(
                 "{from} -> {to} is a major version bump; still running {from}. Set \
@@ -546,7 +528,7 @@ pub fn status(r: &Record, o: &Observed) -> Option<Status> {
             ),
         ),
         State::SnapshotTaken => s(
-            "Progressing",
+            Phase::Progressing,
             "SnapshotTaken",
             format!(
                 "snapshot {} taken; updating {from} -> {to}",
@@ -554,7 +536,7 @@ pub fn status(r: &Record, o: &Observed) -> Option<Status> {
             ),
         ),
         State::Updating => s(
-            "Progressing",
+            Phase::Progressing,
             "Updating",
             format!("updating {from} -> {to}"),
         ),
@@ -565,7 +547,7 @@ pub fn status(r: &Record, o: &Observed) -> Option<Status> {
                 .unwrap_or(0);
             let v = &o.verdict;
             s(
-                "Progressing",
+                Phase::Progressing,
                 "Verifying",
                 format!(
                     "verifying {to} ({left}s of the deadline left): {} {}: {}",
@@ -574,12 +556,12 @@ pub fn status(r: &Record, o: &Observed) -> Option<Status> {
             )
         }
         State::RollingBack => s(
-            "Progressing",
+            Phase::Progressing,
             "RollingBack",
             format!("{}; rolling back to {from}", failure_text(r)),
         ),
         State::Restoring => s(
-            "Progressing",
+            Phase::Progressing,
             "Restoring",
             format!(
                 "{}; rolled back to {from}; restoring snapshot {}",
@@ -595,7 +577,7 @@ pub fn status(r: &Record, o: &Observed) -> Option<Status> {
                 _ => "not rolled back (advance.rollback: false)".into(),
             };
             s(
-                "AdvanceFailed",
+                Phase::AdvanceFailed,
                 &reason,
                 format!(
                     "{}; {at}; change the version or run `hearth retry` to try again",

@@ -10,8 +10,8 @@ fn obs(declared: &str, live: Option<&str>, phase: &str) -> Observed {
     Observed {
         declared: declared.into(),
         live: live.map(String::from),
-        verdict: Verdict {
-            phase: phase.into(),
+        verdict: Standing {
+            phase: Phase::parse(phase).expect("a phase"),
             reason: if phase == "Wedged" { "CrashLoop" } else { "" }.into(),
             message: if phase == "Wedged" {
                 "app: exit 2: FATAL: cannot write config /etc/gitea/app.ini"
@@ -383,7 +383,7 @@ fn rolling_back_applies_last_good_then_waits_until_settled() {
     let mut o = obs(NEW, Some(OLD), "Progressing");
     assert_eq!(observe(&r, &o).action, Action::Nothing);
     // Running again: restore.
-    o.verdict.phase = "Ready".into();
+    o.verdict.phase = Phase::Ready;
     let n = observe(&r, &o);
     assert_eq!(n.action, Action::Restore("snap1".into()));
     assert_eq!(n.record.state, State::Restoring);

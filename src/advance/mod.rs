@@ -15,5 +15,5 @@ pub mod machine;
 pub use labels::{KIND_ADVANCE_STATE, LABEL_KIND, Stored, config_name};
 pub use machine::{
     APPROVE_ANNOTATION, Action, Event, Failure, Next, Observed, Outcome, Policy, Record, State,
-    Status, Target, converge, retry, status, step,
+    Target, converge, retry, status, step,
 };

@@ -372,6 +372,7 @@ fn cond(kind: &str, status: bool, reason: &str, message: String) -> Condition {
         status,
         reason: reason.into(),
         message,
+        since: None,
     }
 }
 

@@ -61,9 +61,10 @@ mod fixture_tests;
 mod tests_assess;
 
 pub use deployment::assess;
+pub use model::rfc3339;
 pub use model::{
     AssessInput, Assessment, Condition, DEFAULT_CRASH_THRESHOLD, DEFAULT_CRASH_WINDOW,
-    DEFAULT_PROGRESS_DEADLINE, ExpectedService, Phase, ProbeOutcome, Wedge, WedgeReason,
+    DEFAULT_PROGRESS_DEADLINE, ExpectedService, Phase, ProbeOutcome, Standing, Wedge, WedgeReason,
 };
 
 use crate::observed::live::{Service, Task};

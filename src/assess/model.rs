@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 use bollard::models::Node;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ServiceProgress;
 use crate::observed::StackView;
@@ -20,9 +20,12 @@ pub const DEFAULT_CRASH_WINDOW: Duration = Duration::from_secs(60);
 pub const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
 
 /// Where a deployment stands (docs/architecture.md §6). `AdvanceFailed` and `Held` belong to the version-advance
-/// machine; [`super::assess`] never produces them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// machine; [`super::assess`] never produces them. Serialized as its name (`"Ready"`), the string
+/// the API, the status page and the metrics show. `Pending` is the default: a deployment not
+/// looked at yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
 pub enum Phase {
+    #[default]
     Pending,
     Progressing,
     Ready,
@@ -62,6 +65,32 @@ impl Phase {
             Phase::Suspended => "Suspended",
             Phase::Invalid => "Invalid",
         }
+    }
+
+    /// The phase named `s` (as [`Phase::as_str`] writes it).
+    pub fn parse(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Phases that want another look soon: not settled until they are Ready or stopped.
+    pub fn unsettled(self) -> bool {
+        matches!(
+            self,
+            Phase::Progressing | Phase::Pending | Phase::Degraded | Phase::Wedged
+        )
+    }
+}
+
+/// A phase compares equal to its name, so `status.phase == "Ready"` reads as before.
+impl PartialEq<str> for Phase {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Phase {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -150,15 +179,78 @@ pub struct Wedge {
     pub exit_code: Option<i64>,
 }
 
+/// A phase, the CamelCase reason for it and a human sentence: what the judge, the advance
+/// machine and the controller's decisions hand on (reported as a deployment's phase, reason and
+/// message).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Standing {
+    pub phase: Phase,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Standing {
+    pub fn new(phase: Phase, reason: &str, message: impl Into<String>) -> Standing {
+        Standing {
+            phase,
+            reason: reason.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
 /// One status line; `kind` is `Ready`, `Progressing`, `Wedged`, `Degraded`, `Drifted`,
 /// `DependenciesReady` or `ProbesPassing` — or `Conflict`, one per collision with another stack,
-/// which the controller adds from [`crate::conflicts`] (never part of the phase).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// which the controller adds from [`crate::conflicts`] (never part of the phase), or `Held`.
+/// `since` is when its status last changed: set by the controller
+/// (`controller::status::DeploymentStatus::set_conditions`), `None` from [`super::assess`].
+/// The same type is the API's condition (`report::api`): JSON `{"type", "status", "reason",
+/// "message", "since"}`, `since` RFC 3339 in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Condition {
+    #[serde(rename = "type")]
     pub kind: String,
     pub status: bool,
     pub reason: String,
     pub message: String,
+    #[serde(with = "rfc3339", default)]
+    pub since: Option<SystemTime>,
+}
+
+impl Condition {
+    /// A condition whose `since` the controller has yet to set.
+    pub fn new(kind: &str, status: bool, reason: &str, message: impl Into<String>) -> Condition {
+        Condition {
+            kind: kind.to_string(),
+            status,
+            reason: reason.to_string(),
+            message: message.into(),
+            since: None,
+        }
+    }
+}
+
+/// `Option<SystemTime>` as an RFC 3339 string in whole seconds, UTC (`null` when unknown; a
+/// string that does not parse reads as unknown).
+pub mod rfc3339 {
+    use std::time::SystemTime;
+
+    pub fn serialize<S: serde::Serializer>(
+        t: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SystemTime>, D::Error> {
+        let s: Option<String> = serde::Deserialize::deserialize(d)?;
+        Ok(s.and_then(|s| humantime::parse_rfc3339_weak(&s).ok()))
+    }
 }
 
 /// The result of one readiness probe.

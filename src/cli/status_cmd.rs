@@ -143,7 +143,7 @@ pub fn deployment_text(d: &Deployment, now: SystemTime) -> String {
                     c.kind.clone(),
                     c.status.to_string(),
                     or_dash(&c.reason),
-                    or_dash(&api::age(c.since.as_deref(), now)),
+                    or_dash(&api::age(api::time(c.since).as_deref(), now)),
                     c.message.clone(),
                 ]
             })

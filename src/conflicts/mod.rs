@@ -531,6 +531,7 @@ pub fn conditions(conflicts: &[Conflict]) -> Vec<crate::assess::Condition> {
             reason: "NoConflict".into(),
             message: "no other stack shadows its aliases, claims its hosts or holds its stack"
                 .into(),
+            since: None,
         }];
     }
     conflicts
@@ -540,6 +541,7 @@ pub fn conditions(conflicts: &[Conflict]) -> Vec<crate::assess::Condition> {
             status: true,
             reason: c.kind.as_str().into(),
             message: c.message.clone(),
+            since: None,
         })
         .collect()
 }

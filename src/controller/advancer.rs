@@ -16,7 +16,8 @@ use futures::FutureExt;
 use tokio::task::JoinHandle;
 
 use crate::advance::labels::Owner;
-use crate::advance::{self, Action, Event, Observed, Policy, Record, Status, Stored, Target};
+use crate::advance::{self, Action, Event, Observed, Policy, Record, Stored, Target};
+use crate::assess::Standing;
 use crate::backup::{self, BackupError};
 use crate::desired::{self, Desired};
 use crate::manifest::{Deployment, DesiredState, Loaded};
@@ -61,7 +62,7 @@ pub(super) struct Prepared {
 #[derive(Default)]
 pub(super) struct Driven {
     /// The status to report instead of the judge's.
-    pub status: Option<Status>,
+    pub status: Option<Standing>,
     /// The machine started an apply (the progress clock restarts).
     pub applied: bool,
     /// Look at the deployment again soon (the record moved on).
@@ -90,7 +91,7 @@ pub(super) struct Pass<'a> {
     pub pool_labels: &'a std::collections::BTreeMap<String, String>,
     pub stack: &'a str,
     pub live: Option<String>,
-    pub verdict: (&'a str, &'a str, &'a str),
+    pub verdict: &'a Standing,
     pub plan: &'a Plan,
     pub ids: &'a Ids,
     pub now: SystemTime,
@@ -246,15 +247,10 @@ impl Advancer {
         let name = pass.deployment.name().to_string();
         let busy = self.running.contains_key(&name);
         let event = self.finished.get(&name).cloned().unwrap_or(Event::Observe);
-        let (phase, reason, message) = pass.verdict;
         let obs = Observed {
             declared: pass.deployment.spec.version.clone(),
             live: pass.live.clone(),
-            verdict: advance::machine::Verdict {
-                phase: phase.into(),
-                reason: reason.into(),
-                message: message.into(),
-            },
+            verdict: pass.verdict.clone(),
             plan_pending: !pass.plan.steps.is_empty(),
             busy,
             now: unix(pass.now),

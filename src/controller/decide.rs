@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::assess::{Phase, ProbeOutcome};
+use crate::assess::{Condition, Phase, ProbeOutcome, Standing};
 use crate::desired::Desired;
 use crate::manifest::{Deployment, DesiredState};
 use crate::observed::{Snapshot, StackView};
@@ -25,7 +25,7 @@ use crate::swarm::apply::Ids;
 
 use super::advancer::Driven;
 use super::judge::{self, Verdict};
-use super::status::{self, ConditionStatus, DeploymentStatus};
+use super::status::{self, DeploymentStatus};
 
 /// What one pass computed once for all the deployments it looks at (no Docker call).
 pub struct Pass<'a> {
@@ -176,12 +176,12 @@ pub fn triage(f: &Facts) -> Result<Triaged, Box<Outcome>> {
     st.desired_version = d.spec.version.clone();
     st.last_reconcile = Some(now);
     if let Some(msg) = &f.invalid {
-        st.set_phase("Invalid", "InvalidManifest", msg, now);
+        st.set_phase(Phase::Invalid, "InvalidManifest", msg, now);
         return Err(Box::new(Outcome::report(st)));
     }
     let Some(desired) = f.declared.clone() else {
         st.set_phase(
-            "Invalid",
+            Phase::Invalid,
             "NotRendered",
             "the deployment did not render",
             now,
@@ -212,14 +212,9 @@ fn held(
     use crate::migrate::Hold;
     let held = hold.held(f.name);
     st.drift.clear();
-    st.set_phase(&held.phase, &held.reason, &held.message, f.now);
-    let condition = |kind: &str, status: bool| ConditionStatus {
-        kind: kind.into(),
-        status,
-        reason: held.reason.clone(),
-        message: held.message.clone(),
-        since: None,
-    };
+    st.set_phase(held.phase, &held.reason, &held.message, f.now);
+    let condition =
+        |kind: &str, status: bool| Condition::new(kind, status, &held.reason, &held.message);
     st.set_conditions(
         vec![condition("Ready", false), condition("Held", true)],
         f.now,
@@ -372,9 +367,7 @@ pub fn assess(
         pool,
         plan,
         verdict: Verdict {
-            phase: String::new(),
-            reason: String::new(),
-            message: String::new(),
+            standing: Standing::default(),
             services: Vec::new(),
             conditions: Vec::new(),
             logs_wanted: Vec::new(),
@@ -454,17 +447,7 @@ pub fn decide(f: &Facts, a: Assessed, advance: Option<Advanced>) -> Outcome {
         Some(claims) => crate::conflicts::find(claims, &a.pool, f.name, f.pass.held),
         None => Vec::new(),
     };
-    conditions.extend(
-        crate::conflicts::conditions(&conflicts)
-            .into_iter()
-            .map(|c| ConditionStatus {
-                kind: c.kind,
-                status: c.status,
-                reason: c.reason,
-                message: c.message,
-                since: None,
-            }),
-    );
+    conditions.extend(crate::conflicts::conditions(&conflicts));
     st.set_conditions(conditions, now);
 
     let mut clock = Clock::Keep;
@@ -473,7 +456,7 @@ pub fn decide(f: &Facts, a: Assessed, advance: Option<Advanced>) -> Outcome {
             clock = Clock::Restart(now);
         }
         if let Some(s) = adv.driven.status {
-            st.set_phase(&s.phase, &s.reason, &s.message, now);
+            st.set_phase(s.phase, &s.reason, &s.message, now);
             let apply = adv.normal_apply && may_apply && !plan.is_empty();
             return Outcome {
                 status: Some(st),
@@ -498,7 +481,7 @@ pub fn decide(f: &Facts, a: Assessed, advance: Option<Advanced>) -> Outcome {
     if may_apply && !plan.is_empty() && f.applies_running >= f.concurrency {
         // Every apply slot is busy: look again when one frees up.
         st.set_phase(
-            "Progressing",
+            Phase::Progressing,
             "WaitingForApplySlot",
             &format!(
                 "{} change(s) queued behind {} running apply(s)",
@@ -520,7 +503,7 @@ pub fn decide(f: &Facts, a: Assessed, advance: Option<Advanced>) -> Outcome {
             clock = Clock::Restart(now);
         }
         st.set_phase(
-            "Progressing",
+            Phase::Progressing,
             "Applying",
             &format!("applying {} change(s)", plan.steps.len()),
             now,
@@ -533,8 +516,9 @@ pub fn decide(f: &Facts, a: Assessed, advance: Option<Advanced>) -> Outcome {
             verdict: false,
         };
     }
-    st.set_phase(&verdict.phase, &verdict.reason, &verdict.message, now);
-    if verdict.phase == "Ready" {
+    let v = &verdict.standing;
+    st.set_phase(v.phase, &v.reason, &v.message, now);
+    if v.phase == Phase::Ready {
         clock = Clock::Stop;
     }
     Outcome {

@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime};
 use bollard::models::{Config, ConfigSpec, Service, ServiceSpec};
 
 use super::*;
-use crate::advance::machine::Status;
 use crate::conflicts::{Claims, SwarmIndex};
 use crate::migrate::Owners;
 use crate::plan::{Action, Step};
@@ -104,9 +103,11 @@ fn facts<'a>(pass: &'a Pass<'a>) -> Facts<'a> {
 
 fn verdict(phase: &str, reason: &str) -> Verdict {
     Verdict {
-        phase: phase.into(),
-        reason: reason.into(),
-        message: format!("{phase} because {reason}"),
+        standing: Standing::new(
+            Phase::parse(phase).expect("a phase"),
+            reason,
+            format!("{phase} because {reason}"),
+        ),
         services: Vec::new(),
         conditions: Vec::new(),
         logs_wanted: Vec::new(),
@@ -158,10 +159,12 @@ fn advanced(
     Advanced {
         normal_apply,
         driven: Driven {
-            status: status.map(|(phase, reason)| Status {
-                phase: phase.into(),
-                reason: reason.into(),
-                message: format!("advance: {reason}"),
+            status: status.map(|(phase, reason)| {
+                Standing::new(
+                    Phase::parse(phase).expect("a phase"),
+                    reason,
+                    format!("advance: {reason}"),
+                )
             }),
             applied,
             again,
@@ -241,7 +244,7 @@ fn an_orphan_is_pruned_only_when_the_pool_prunes() {
 fn an_invalid_manifest_is_reported_with_its_problems() {
     on(&Snapshot::default(), |pass| {
         let mut f = facts(pass);
-        f.previous.phase = "Ready".into();
+        f.previous.phase = Phase::Ready;
         f.invalid = Some("m.yml:3:1: spec.version: bad".into());
         let o = reconcile(&f, None);
         assert_eq!(phase(&o), ("Invalid", "InvalidManifest"));

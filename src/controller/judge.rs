@@ -6,13 +6,12 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use crate::assess::{
-    AssessInput, Assessment, ExpectedService, Phase, ProbeOutcome, ServiceProgress, assess,
+    AssessInput, Assessment, Condition, ExpectedService, Phase, ProbeOutcome, ServiceProgress,
+    Standing, assess,
 };
 use crate::desired::Desired;
 use crate::observed::{Snapshot, StackView};
 use crate::plan::Plan;
-
-use super::status::ConditionStatus;
 
 pub struct Facts<'a> {
     pub now: SystemTime,
@@ -32,21 +31,13 @@ pub struct Facts<'a> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
-    pub phase: String,
-    pub reason: String,
-    pub message: String,
+    /// Phase, reason and message: what is reported unless something overrides it (an advance, an
+    /// apply), and what the advance machine verifies.
+    pub standing: Standing,
     pub services: Vec<ServiceProgress>,
-    pub conditions: Vec<ConditionStatus>,
+    pub conditions: Vec<Condition>,
     /// Containers whose log tail would explain a crash (fetch them and judge again).
     pub logs_wanted: Vec<String>,
-}
-
-/// Phases that want another look soon (not settled).
-pub fn unsettled(phase: &str) -> bool {
-    matches!(
-        phase,
-        "Progressing" | "Pending" | "Degraded" | "Wedged" | ""
-    )
 }
 
 /// abra's version label on the stack's services, if they agree on one.
@@ -106,21 +97,13 @@ pub fn judge(f: &Facts) -> Verdict {
 
 fn verdict(a: Assessment) -> Verdict {
     Verdict {
-        phase: a.phase.as_str().to_string(),
-        reason: a.reason,
-        message: a.message,
+        standing: Standing {
+            phase: a.phase,
+            reason: a.reason,
+            message: a.message,
+        },
         services: a.services,
-        conditions: a
-            .conditions
-            .into_iter()
-            .map(|c| ConditionStatus {
-                kind: c.kind,
-                status: c.status,
-                reason: c.reason,
-                message: c.message,
-                since: None,
-            })
-            .collect(),
+        conditions: a.conditions,
         logs_wanted: a.logs_wanted,
     }
 }

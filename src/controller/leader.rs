@@ -287,6 +287,9 @@ async fn run(client: Client, cfg: LeaseConfig, shared: Arc<Shared>) {
     }
 }
 
+/// The reason a standby reports (phase `Pending`).
+pub const STANDBY: &str = "Standby";
+
 /// What a standby reports for each deployment: it does not look at the swarm, the leader does.
 pub fn publish_standby<'a>(shared: &Shared, deployments: impl Iterator<Item = &'a str>) {
     let l = shared.leadership();
@@ -299,8 +302,8 @@ pub fn publish_standby<'a>(shared: &Shared, deployments: impl Iterator<Item = &'
     for name in deployments {
         let st = statuses.entry(name.to_string()).or_default();
         st.name = name.to_string();
-        if st.reason != "Standby" || st.message != message {
-            st.set_phase("Pending", "Standby", &message, now);
+        if st.reason != STANDBY || st.message != message {
+            st.set_phase(crate::assess::Phase::Pending, STANDBY, &message, now);
         }
     }
     drop(statuses);

@@ -575,7 +575,7 @@ impl Controller {
         let statuses = self.shared.statuses.read().expect("statuses");
         let unsettled: Vec<String> = statuses
             .values()
-            .filter(|s| judge::unsettled(&s.phase))
+            .filter(|s| s.phase.unsettled())
             .map(|s| s.name.clone())
             .collect();
         drop(statuses);

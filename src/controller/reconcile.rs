@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime};
 
 use tracing::Instrument;
 
+use crate::assess::Phase;
 use crate::desired;
 use crate::observed::StackView;
 use crate::plan::Plan;
@@ -45,15 +46,7 @@ impl Controller {
             .iter()
             .flat_map(|d| d.spec.depends_on.iter())
             .map(|dep| {
-                let phase = self
-                    .shared
-                    .phase(dep)
-                    .and_then(|p| {
-                        crate::assess::Phase::ALL
-                            .into_iter()
-                            .find(|x| x.as_str() == p)
-                    })
-                    .unwrap_or(crate::assess::Phase::Pending);
+                let phase = self.shared.phase(dep).unwrap_or_default();
                 (dep.clone(), phase)
             })
             .collect();
@@ -169,7 +162,7 @@ impl Controller {
                     pool_labels: &pool_labels,
                     stack: &a.desired.stack,
                     live: a.st.live_version.clone(),
-                    verdict: (&a.verdict.phase, &a.verdict.reason, &a.verdict.message),
+                    verdict: &a.verdict.standing,
                     plan: &a.plan,
                     ids: f.pass.ids,
                     now: f.now,
@@ -270,8 +263,8 @@ impl Controller {
 
     pub(super) fn publish(&mut self, st: DeploymentStatus) {
         let mut statuses = self.shared.statuses.write().expect("statuses");
-        let old = statuses.get(&st.name).map(|o| o.phase.clone());
-        if old.as_deref() != Some(st.phase.as_str()) {
+        let old = statuses.get(&st.name).map(|o| o.phase);
+        if old != Some(st.phase) {
             tracing::info!(
                 deployment = %st.name,
                 phase = %st.phase,
@@ -281,7 +274,7 @@ impl Controller {
             );
         }
         let name = st.name.clone();
-        let became_ready = st.phase == "Ready" && old.as_deref() != Some("Ready");
+        let became_ready = st.phase == Phase::Ready && old != Some(Phase::Ready);
         statuses.insert(name.clone(), st);
         drop(statuses);
         if became_ready {

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::assess::ServiceProgress;
+use crate::assess::{Condition, Phase, ServiceProgress};
 use crate::plan::DriftItem;
 
 /// Seconds since the Unix epoch.
@@ -19,23 +19,7 @@ pub fn unix(t: SystemTime) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn rfc3339<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string()),
-        None => s.serialize_none(),
-    }
-}
-
-/// One condition (`Ready`, `Wedged`, `Drifted`, ...) and when its status last changed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ConditionStatus {
-    pub kind: String,
-    pub status: bool,
-    pub reason: String,
-    pub message: String,
-    #[serde(serialize_with = "rfc3339")]
-    pub since: Option<SystemTime>,
-}
+use crate::assess::rfc3339::serialize as rfc3339;
 
 /// A probe's latest result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,13 +39,14 @@ pub struct DeploymentStatus {
     pub domain: String,
     pub desired_version: String,
     pub live_version: Option<String>,
-    pub phase: String,
+    pub phase: Phase,
     pub reason: String,
     pub message: String,
     /// When the phase last changed.
     #[serde(serialize_with = "rfc3339")]
     pub since: Option<SystemTime>,
-    pub conditions: Vec<ConditionStatus>,
+    /// Each with the time its status last changed.
+    pub conditions: Vec<Condition>,
     pub drift: Vec<DriftItem>,
     pub probes: Vec<ProbeStatus>,
     pub services: Vec<ServiceProgress>,
@@ -74,20 +59,20 @@ pub struct DeploymentStatus {
 
 impl DeploymentStatus {
     /// Sets the phase, keeping `since` when it did not change.
-    pub fn set_phase(&mut self, phase: &str, reason: &str, message: &str, now: SystemTime) {
+    pub fn set_phase(&mut self, phase: Phase, reason: &str, message: &str, now: SystemTime) {
         if self.phase != phase || self.since.is_none() {
             self.since = Some(now);
         }
-        self.phase = phase.to_string();
+        self.phase = phase;
         self.reason = reason.to_string();
         self.message = message.to_string();
-        if phase == "Ready" {
+        if phase == Phase::Ready {
             self.last_ready = Some(now);
         }
     }
 
     /// Replaces the conditions, keeping each one's `since` while its status is unchanged.
-    pub fn set_conditions(&mut self, mut new: Vec<ConditionStatus>, now: SystemTime) {
+    pub fn set_conditions(&mut self, mut new: Vec<Condition>, now: SystemTime) {
         for c in &mut new {
             // Several conditions may share a kind (one `Conflict` per conflict): the same
             // message is the same condition.
@@ -263,12 +248,12 @@ impl Shared {
         self.statuses.read().expect("statuses").get(name).cloned()
     }
 
-    pub fn phase(&self, name: &str) -> Option<String> {
+    pub fn phase(&self, name: &str) -> Option<Phase> {
         self.statuses
             .read()
             .expect("statuses")
             .get(name)
-            .map(|s| s.phase.clone())
+            .map(|s| s.phase)
     }
 
     pub fn is_docker_up(&self) -> bool {
@@ -321,19 +306,13 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
         let t1 = t0 + Duration::from_secs(5);
         let mut s = DeploymentStatus::default();
-        s.set_phase("Progressing", "Applying", "", t0);
-        s.set_phase("Progressing", "Converging", "", t1);
+        s.set_phase(Phase::Progressing, "Applying", "", t0);
+        s.set_phase(Phase::Progressing, "Converging", "", t1);
         assert_eq!(s.since, Some(t0));
-        s.set_phase("Ready", "", "", t1);
+        s.set_phase(Phase::Ready, "", "", t1);
         assert_eq!((s.since, s.last_ready), (Some(t1), Some(t1)));
 
-        let c = |status| ConditionStatus {
-            kind: "Ready".into(),
-            status,
-            reason: String::new(),
-            message: String::new(),
-            since: None,
-        };
+        let c = |status| Condition::new("Ready", status, "", "");
         s.set_conditions(vec![c(false)], t0);
         s.set_conditions(vec![c(false)], t1);
         assert_eq!(s.conditions[0].since, Some(t0));

@@ -16,6 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use super::machine::{Record, State};
 use super::record::{parse_record, parse_volume_record};
 use crate::advance::LABEL_KIND;
+use crate::assess::Phase;
 use crate::observed::Snapshot;
 use crate::render::{LABEL_DEPLOYMENT, LABEL_MANAGED_BY, LABEL_NAMESPACE, LABEL_POOL};
 
@@ -169,11 +170,11 @@ pub enum Hold {
 }
 
 impl Hold {
-    pub fn phase(&self) -> &'static str {
+    pub fn phase(&self) -> Phase {
         match self {
-            Hold::StackMove { auto: true, .. } | Hold::Migrating { .. } => "Progressing",
-            Hold::StackMove { .. } | Hold::VolumeOwnedByOther { .. } => "Held",
-            Hold::StackNameHeld { .. } => "Pending",
+            Hold::StackMove { auto: true, .. } | Hold::Migrating { .. } => Phase::Progressing,
+            Hold::StackMove { .. } | Hold::VolumeOwnedByOther { .. } => Phase::Held,
+            Hold::StackNameHeld { .. } => Phase::Pending,
         }
     }
 
@@ -235,7 +236,7 @@ impl Hold {
 /// A hold as reported (the plan's `hold`, the status's phase, reason and message).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Held {
-    pub phase: String,
+    pub phase: Phase,
     pub reason: String,
     pub message: String,
     #[serde(flatten)]
@@ -246,7 +247,7 @@ impl Hold {
     /// The hold as reported for `deployment`.
     pub fn held(&self, deployment: &str) -> Held {
         Held {
-            phase: self.phase().into(),
+            phase: self.phase(),
             reason: self.reason().into(),
             message: self.message(deployment),
             hold: self.clone(),

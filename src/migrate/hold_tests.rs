@@ -7,6 +7,7 @@ use bollard::models::{Config, ConfigSpec, Network, Secret, SecretSpec, ServiceSp
 use super::hold::{Hold, Owners, Subject, decide};
 use super::machine::{Record, State, request};
 use super::record::{record_spec, volume_record_spec};
+use crate::assess::Phase;
 use crate::observed::{LiveVolume, Snapshot};
 
 fn labels(pool: &str, dep: &str, stack: &str) -> HashMap<String, String> {
@@ -88,7 +89,7 @@ fn a_changed_stack_is_held_naming_both_stacks_and_the_data() {
     let Some(h @ Hold::StackMove { .. }) = hold else {
         panic!("{hold:?}")
     };
-    assert_eq!((h.phase(), h.reason()), ("Held", "StackMoveHeld"));
+    assert_eq!((h.phase(), h.reason()), (Phase::Held, "StackMoveHeld"));
     let msg = h.message("kc");
     for want in ["warm-kc", "warm-canon-kc", "warm-kc_data", "hearth migrate"] {
         assert!(msg.contains(want), "{want}: {msg}");
@@ -102,7 +103,7 @@ fn allow_migration_turns_the_hold_into_a_move() {
     let mut s = subject("kc", "warm-canon-kc", vec![]);
     s.allow_migration = true;
     let h = decide(&owners, &s).unwrap();
-    assert_eq!((h.phase(), h.reason()), ("Progressing", "Migrating"));
+    assert_eq!((h.phase(), h.reason()), (Phase::Progressing, "Migrating"));
 }
 
 #[test]
@@ -122,7 +123,7 @@ fn a_stack_name_another_deployment_holds_is_pending() {
     let snap = moved();
     let owners = Owners::new(&snap);
     let h = decide(&owners, &subject("prov", "warm-kc", vec!["warm-kc_data"])).unwrap();
-    assert_eq!((h.phase(), h.reason()), ("Pending", "StackNameHeld"));
+    assert_eq!((h.phase(), h.reason()), (Phase::Pending, "StackNameHeld"));
     assert!(
         h.message("prov")
             .contains("deployment \"kc\" of pool \"p\"")
@@ -147,7 +148,7 @@ fn a_volume_of_another_deployment_is_never_mounted() {
     });
     let owners = Owners::new(&snap);
     let h = decide(&owners, &subject("me", "y", vec!["x_data"])).unwrap();
-    assert_eq!((h.phase(), h.reason()), ("Held", "VolumeOwnedByOther"));
+    assert_eq!((h.phase(), h.reason()), (Phase::Held, "VolumeOwnedByOther"));
     assert!(h.message("me").contains("x_data"));
     assert!(h.message("me").contains("\"other\""));
     // Its own volumes and unlabelled ones (made by hand) are fine.

@@ -48,16 +48,8 @@ pub struct Deployment {
     pub last_ready: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Condition {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub status: bool,
-    pub reason: String,
-    pub message: String,
-    pub since: Option<String>,
-}
+/// A condition: the one condition type, `since` in whole seconds as the wire carries it.
+pub use crate::assess::Condition;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -99,6 +91,15 @@ pub fn time(t: Option<SystemTime>) -> Option<String> {
     t.map(|t| humantime::format_rfc3339_seconds(t).to_string())
 }
 
+/// `t` without its fraction of a second: what the wire keeps of it.
+pub fn seconds(t: SystemTime) -> SystemTime {
+    let whole = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(whole)
+}
+
 /// The age of an RFC 3339 time relative to `now`, e.g. `3m12s` (empty when unknown or invalid).
 pub fn age(rfc3339: Option<&str>, now: SystemTime) -> String {
     let Some(t) = rfc3339.and_then(|s| humantime::parse_rfc3339(s).ok()) else {
@@ -120,7 +121,7 @@ impl From<&DeploymentStatus> for Deployment {
             domain: s.domain.clone(),
             desired_version: s.desired_version.clone(),
             live_version: s.live_version.clone(),
-            phase: s.phase.clone(),
+            phase: s.phase.to_string(),
             reason: s.reason.clone(),
             message: s.message.clone(),
             since: time(s.since),
@@ -128,11 +129,8 @@ impl From<&DeploymentStatus> for Deployment {
                 .conditions
                 .iter()
                 .map(|c| Condition {
-                    kind: c.kind.clone(),
-                    status: c.status,
-                    reason: c.reason.clone(),
-                    message: c.message.clone(),
-                    since: time(c.since),
+                    since: c.since.map(seconds),
+                    ..c.clone()
                 })
                 .collect(),
             services: s
@@ -228,8 +226,7 @@ pub fn get(shared: &Shared, name: &str) -> Option<Deployment> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assess::ServiceProgress;
-    use crate::controller::status::ConditionStatus;
+    use crate::assess::{Phase, ServiceProgress};
     use std::time::Duration;
 
     #[test]
@@ -237,16 +234,13 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let s = DeploymentStatus {
             name: "kc".into(),
-            phase: "Wedged".into(),
+            phase: Phase::Wedged,
             reason: "CrashLoop".into(),
             desired_version: "1.1.0".into(),
             since: Some(t),
-            conditions: vec![ConditionStatus {
-                kind: "Ready".into(),
-                status: false,
-                reason: "CrashLoop".into(),
-                message: "exit 2".into(),
-                since: Some(t),
+            conditions: vec![Condition {
+                since: Some(t + Duration::from_millis(250)),
+                ..Condition::new("Ready", false, "CrashLoop", "exit 2")
             }],
             services: vec![ServiceProgress {
                 service: "app".into(),
@@ -266,13 +260,22 @@ mod tests {
         let v = serde_json::to_value(get(&shared, "kc").expect("known")).expect("json");
         assert_eq!(v["desiredVersion"], "1.1.0");
         assert_eq!(v["since"], "2023-11-14T22:13:20Z");
-        assert_eq!(v["conditions"][0]["type"], "Ready");
-        assert_eq!(v["conditions"][0]["since"], "2023-11-14T22:13:20Z");
+        assert_eq!(v["phase"], "Wedged");
+        assert_eq!(
+            v["conditions"][0],
+            serde_json::json!({"type": "Ready", "status": false, "reason": "CrashLoop",
+                "message": "exit 2", "since": "2023-11-14T22:13:20Z"})
+        );
         assert_eq!(v["services"][0]["state"], "Progressing");
         assert_eq!(v["services"][0]["message"], "starting");
         assert_eq!(v["lastError"], "boom");
         assert_eq!(v["liveVersion"], serde_json::Value::Null);
         assert!(get(&shared, "nope").is_none());
+        // A phase is written as its name, as the string API always carried.
+        for p in Phase::ALL {
+            assert_eq!(serde_json::to_value(p).expect("json"), p.as_str());
+            assert_eq!(Phase::parse(p.as_str()), Some(p));
+        }
         let l = list(&shared);
         assert_eq!(l.deployments.len(), 1);
         // Round trip: hearth status reads what the server writes.

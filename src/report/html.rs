@@ -250,7 +250,7 @@ pub fn deployment_page(d: &Deployment, now: SystemTime) -> String {
             c.status,
             escape(&c.reason),
             escape(&c.message),
-            since_cell(c.since.as_deref(), now)
+            since_cell(super::api::time(c.since).as_deref(), now)
         );
     }
     b.push_str(

@@ -289,19 +289,19 @@ fn deployment_samples(name: &str, s: &DeploymentStatus) -> Vec<Sample> {
             ],
             1.0,
         )],
-        "hearth_deployment_phase" => PHASES
+        "hearth_deployment_phase" => Phase::ALL
             .iter()
             .map(|p| (vec![d(), p.to_string()], b(s.phase == *p)))
             .collect(),
-        "hearth_deployment_ready" => vec![(vec![d()], b(s.phase == "Ready"))],
+        "hearth_deployment_ready" => vec![(vec![d()], b(s.phase == Phase::Ready))],
         "hearth_deployment_drifted" => vec![(vec![d()], b(!s.drift.is_empty()))],
         "hearth_deployment_wedged" => {
-            let reason = if s.phase == "Wedged" {
+            let reason = if s.phase == Phase::Wedged {
                 wedge_reason(&s.reason)
             } else {
                 ""
             };
-            vec![(vec![d(), reason.to_string()], b(s.phase == "Wedged"))]
+            vec![(vec![d(), reason.to_string()], b(s.phase == Phase::Wedged))]
         }
         "hearth_deployment_drift_items" => vec![(vec![d()], s.drift.len() as f64)],
         "hearth_deployment_conflicts" => vec![(
@@ -677,7 +677,7 @@ mod tests {
             stack: format!("{name}_example_org"),
             domain: format!("{name}.example.org"),
             desired_version: "1.0.0+25.0.6".into(),
-            phase: phase.into(),
+            phase: Phase::parse(phase).expect("a phase"),
             reason: reason.into(),
             ..Default::default()
         }
@@ -771,12 +771,8 @@ mod tests {
             ok: false,
             message: "refused".into(),
         }];
-        let conflict = |status: bool| crate::controller::status::ConditionStatus {
-            kind: crate::conflicts::CONDITION.into(),
-            status,
-            reason: "AliasShadowed".into(),
-            message: String::new(),
-            since: None,
+        let conflict = |status: bool| {
+            crate::assess::Condition::new(crate::conflicts::CONDITION, status, "AliasShadowed", "")
         };
         s.conditions = vec![conflict(true), conflict(true)];
         let shared = shared_with(vec![s]);
