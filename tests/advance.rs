@@ -8,12 +8,12 @@ mod common;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::controller::start_with;
-use common::http::{free_port, get};
+use common::http::{Prober, free_port, get};
 use common::pool::TestPool;
 use common::swarm::{gwbridge_addr, running_container, wait_for};
 use common::{TestEnv, docker, with_swarm};
@@ -140,57 +140,6 @@ impl Sampler {
 /// The docker_gwbridge address of `service`'s running task (how the host reaches it).
 async fn task_addr(env: &TestEnv, service: &str, port: u16) -> anyhow::Result<SocketAddr> {
     gwbridge_addr(env, service, port, Duration::from_secs(90)).await
-}
-
-/// Probes `addr` `/health` every 200 ms on a thread until stopped: (answers, failures).
-struct Prober {
-    ok: Arc<AtomicU64>,
-    failures: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Prober {
-    fn start(addr: SocketAddr) -> Prober {
-        let ok = Arc::new(AtomicU64::new(0));
-        let failures = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (o, f, s) = (ok.clone(), failures.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
-                match get(addr, "/health") {
-                    Ok((200, _)) => {
-                        o.fetch_add(1, Ordering::SeqCst);
-                    }
-                    other => f.lock().unwrap().push(format!("{other:?}")),
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        });
-        Prober {
-            ok,
-            failures,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn finish(mut self) -> (u64, Vec<String>) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        (
-            self.ok.load(Ordering::SeqCst),
-            self.failures.lock().unwrap().clone(),
-        )
-    }
-}
-
-impl Drop for Prober {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
 }
 
 #[tokio::test]

@@ -6,13 +6,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::controller::start;
-use common::http::get;
+use common::http::Prober;
 use common::pool::TestPool;
 use common::recipes::git;
 use common::swarm::gwbridge_addr;
@@ -68,57 +65,6 @@ fn untouched_facts(stack: &str) -> BTreeMap<String, (String, Vec<String>)> {
         out.insert(s.to_string(), (version.trim().to_string(), tasks));
     }
     out
-}
-
-/// GETs `/health` every 200 ms on a thread until finished: (answers, failures).
-struct Prober {
-    ok: Arc<AtomicU64>,
-    failures: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Prober {
-    fn start(addr: SocketAddr) -> Prober {
-        let ok = Arc::new(AtomicU64::new(0));
-        let failures = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (o, f, s) = (ok.clone(), failures.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
-                match get(addr, "/health") {
-                    Ok((200, _)) => {
-                        o.fetch_add(1, Ordering::SeqCst);
-                    }
-                    other => f.lock().unwrap().push(format!("{other:?}")),
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        });
-        Prober {
-            ok,
-            failures,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn finish(mut self) -> (u64, Vec<String>) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        (
-            self.ok.load(Ordering::SeqCst),
-            self.failures.lock().unwrap().clone(),
-        )
-    }
-}
-
-impl Drop for Prober {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// GETs `path` from `addr`; returns (status, body).
@@ -46,4 +48,55 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind an ephemeral port")
+}
+
+/// Probes `addr` `/health` every 200 ms on a thread until stopped: (answers, failures).
+pub struct Prober {
+    ok: Arc<AtomicU64>,
+    failures: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Prober {
+    pub fn start(addr: SocketAddr) -> Prober {
+        let ok = Arc::new(AtomicU64::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (o, f, s) = (ok.clone(), failures.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match get(addr, "/health") {
+                    Ok((200, _)) => {
+                        o.fetch_add(1, Ordering::SeqCst);
+                    }
+                    other => f.lock().unwrap().push(format!("{other:?}")),
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        Prober {
+            ok,
+            failures,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn finish(mut self) -> (u64, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        (
+            self.ok.load(Ordering::SeqCst),
+            self.failures.lock().unwrap().clone(),
+        )
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
 }
