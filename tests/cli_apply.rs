@@ -3,25 +3,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
 use common::pool::TestPool;
 use common::with_swarm;
 
-fn hearth(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(args)
-        .output()
-        .expect("run hearth")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{hearth, text};
 
 #[tokio::test]
 async fn plan_exit_codes_and_apply_wait() {

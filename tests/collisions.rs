@@ -39,6 +39,15 @@ fn remove_stale(prefix: &str) {
     .remove();
 }
 
+/// A stack of one service `app` (and its default network), labelled for the test's cleanup.
+fn one_app(test: &str) -> String {
+    format!(
+        "version: \"3.8\"\nservices:\n  app:\n    image: hearth-fixture:test\n    \
+         deploy:\n      labels: {{hearth.test: {test}}}\n\
+         networks:\n  default:\n    labels: {{hearth.test: {test}}}\n"
+    )
+}
+
 /// `docker stack deploy`s `compose` as `stack`.
 fn deploy(dir: &std::path::Path, stack: &str, compose: &str) -> anyhow::Result<()> {
     let file = dir.join(format!("{stack}.yml"));
@@ -199,16 +208,7 @@ async fn a_stack_name_held_by_a_foreign_stack_is_an_error_of_validate_and_a_conf
         // Someone deployed by hand under the name hearth would use.
         let work = tempfile::tempdir()?;
         let guard = StackGuard::new(&[&stack]);
-        deploy(
-            work.path(),
-            &stack,
-            &format!(
-                "version: \"3.8\"\nservices:\n  app:\n    image: hearth-fixture:test\n    \
-                 deploy:\n      labels: {{hearth.test: {t}}}\n\
-                 networks:\n  default:\n    labels: {{hearth.test: {t}}}\n",
-                t = env.test
-            ),
-        )?;
+        deploy(work.path(), &stack, &one_app(&env.test))?;
         let outcome = async {
             let (code, stdout, stderr) = hearth(&["validate", "-f", &file]);
             assert_eq!(code, 1, "{stdout}{stderr}");
@@ -278,16 +278,7 @@ async fn a_canonical_steps_aside_from_a_live_warm_stack_and_stays_there() {
         // Someone already serves the warm name (abra, or a provider hearth does not manage).
         let work = tempfile::tempdir()?;
         let guard = StackGuard::new(&[&warm]);
-        deploy(
-            work.path(),
-            &warm,
-            &format!(
-                "version: \"3.8\"\nservices:\n  app:\n    image: hearth-fixture:test\n    \
-                 deploy:\n      labels: {{hearth.test: {t}}}\n\
-                 networks:\n  default:\n    labels: {{hearth.test: {t}}}\n",
-                t = env.test
-            ),
-        )?;
+        deploy(work.path(), &warm, &one_app(&env.test))?;
         let foreign_service = format!("{warm}_app");
         let before = service_version(&foreign_service);
         let file = pool.path().to_str().unwrap().to_string();

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::pool::TestPool;
@@ -43,12 +42,7 @@ fn at(v: &Value, pointer: &str) -> Value {
     v.pointer(pointer).cloned().unwrap_or(Value::Null)
 }
 
-fn hearth(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(args)
-        .output()
-        .expect("run hearth")
-}
+use common::hearth;
 
 /// One out-of-band change: the docker CLI arguments, the drift fields it must show as, and a check
 /// that the live spec no longer has it.

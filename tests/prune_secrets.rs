@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use common::pool::TestPool;
@@ -18,20 +18,7 @@ use common::recipes::git;
 use common::swarm::{running_container, wait_for};
 use common::{docker, with_swarm};
 
-fn hearth(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(args)
-        .output()
-        .expect("run hearth")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{hearth, text};
 
 /// A recipe `keepapp`: one service with a generated secret, an internal network and a volume.
 fn add_recipe(pool: &TestPool) {

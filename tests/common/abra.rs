@@ -16,22 +16,7 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/abra-recipes")
 }
 
-/// Runs the hearth binary.
-pub fn hearth(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(args)
-        .output()
-        .expect("run hearth")
-}
-
-/// stdout and stderr of a command, together.
-pub fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+pub use super::{hearth, text};
 
 /// Runs docker, returning (success, stdout+stderr).
 pub fn docker_try(args: &[&str]) -> (bool, String) {

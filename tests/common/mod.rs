@@ -37,3 +37,20 @@ pub fn service_env(service: &str) -> String {
         "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
     ])
 }
+
+/// Runs the hearth binary built for these tests.
+pub fn hearth(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
+        .output()
+        .expect("run hearth")
+}
+
+/// stdout and stderr of a command, together.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
