@@ -283,6 +283,22 @@ async fn a_move_killed_before_the_restore_resumes_and_completes() {
             .map(|(_, r)| r)
             .expect("move record");
         assert_eq!(record.state, State::StackCreated);
+        // Regression (scripts/chaos, seed 1): the new stack's stateful service waits for its data.
+        // It exists, at no replica, and no task of it ever ran on the still empty volume.
+        let svc = format!("{new}_app");
+        let replicas = common::docker(&[
+            "service",
+            "inspect",
+            "-f",
+            "{{.Spec.Mode.Replicated.Replicas}}",
+            &svc,
+        ]);
+        assert_eq!(replicas.trim(), "0", "{svc} before the restore");
+        let tasks = common::docker(&["service", "ps", "-q", &svc]);
+        assert!(
+            tasks.trim().is_empty(),
+            "{svc} ran before the restore: {tasks}"
+        );
         // While the move is half done, the plan reports it, and changes nothing.
         let plans = pool.plan(&env).await;
         let h = hold_of(&plans, "gc").expect("migrating");

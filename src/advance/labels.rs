@@ -26,6 +26,10 @@ const FAILED_VERSION: &str = "hearth.advance.failed-version";
 const FAILED_REASON: &str = "hearth.advance.failed-reason";
 const FAILED_MESSAGE: &str = "hearth.advance.failed-message";
 const AT_LAST_GOOD: &str = "hearth.advance.failed-at-last-good";
+/// Who wrote the record last: the writer's lease identity (`hearth run`), or `cli:<host>:<pid>`
+/// for `hearth advance retry`. An outside observer compares it with the lease holder of the
+/// moment (`scripts/chaos`'s checker): two replicas writing at once show here.
+pub const AUTHOR: &str = "hearth.advance.author";
 
 /// Longest failure message kept (a crash's log tail can be long).
 const MAX_MESSAGE: usize = 2000;
@@ -153,6 +157,14 @@ pub fn updated_spec(name: &str, stored: &Stored, r: &Record) -> ConfigSpec {
         data: Some(crate::render::base64(DATA)),
         ..Default::default()
     }
+}
+
+/// `spec` with its author label set to `author` (each write names its writer).
+pub fn authored(mut spec: ConfigSpec, author: &str) -> ConfigSpec {
+    spec.labels
+        .get_or_insert_with(Default::default)
+        .insert(AUTHOR.to_string(), author.to_string());
+    spec
 }
 
 /// True for the advance-state config (never an unused config version to remove).

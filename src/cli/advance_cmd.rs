@@ -37,6 +37,7 @@ impl SnapshotArgs {
             snapshot_dir: self.snapshot_dir.clone(),
             snapshot_keep: self.snapshot_keep.max(1),
             backup_image: self.backup_image.clone(),
+            ..AdvanceConfig::default()
         }
     }
 
@@ -205,8 +206,14 @@ pub fn retry(source: &Source, host: Option<&str>, name: &str) -> ExitCode {
                 stack: &d.stack,
                 extra: &extra,
             };
-            match crate::controller::advance_store::save(&client, &owner, Some(&stored), &cleared)
-                .await
+            match crate::controller::advance_store::save(
+                &client,
+                &owner,
+                Some(&stored),
+                &cleared,
+                &format!("cli:{}", crate::controller::lease::default_identity()),
+            )
+            .await
             {
                 Ok(()) => {
                     let failed = stored.record.failed.map(|f| f.version).unwrap_or_default();

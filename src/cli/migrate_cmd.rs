@@ -51,6 +51,7 @@ pub fn run_cmd(args: &MigrateArgs) -> ExitCode {
             ..Default::default()
         },
         deadline: args.timeout,
+        author: format!("cli:{}", crate::controller::lease::default_identity()),
     };
     runtime().block_on(async {
         let client = match connect(args.host).await {

@@ -174,6 +174,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let mut advance = args.advance.clone();
+    if let Some(l) = &lease {
+        advance.author = l.identity.clone();
+    }
     let cfg = Config {
         paths: args.source.paths.clone(),
         git,
@@ -183,7 +187,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         poll: args.poll,
         grace: args.grace,
         lease,
-        advance: args.advance.clone(),
+        advance,
         probe_reach: args.probe_reach.clone(),
     };
     runtime().block_on(async {

@@ -21,21 +21,24 @@ pub async fn load(
 
 /// Writes `record`: creates the config when `stored` is `None`, else replaces its labels at the
 /// version it was read at. A conflict ([`SwarmError::is_conflict`]) means someone else wrote
-/// first: read again.
+/// first: read again. `author` (the writer's lease identity) is written with it.
 pub async fn save(
     client: &Client,
     owner: &Owner<'_>,
     stored: Option<&Stored>,
     record: &Record,
+    author: &str,
 ) -> Result<(), SwarmError> {
     match stored {
         None => client
-            .create_config(labels::new_spec(owner, record))
+            .create_config(labels::authored(labels::new_spec(owner, record), author))
             .await
             .map(|_| ()),
         Some(s) => {
             let spec = labels::updated_spec(&labels::config_name(owner.stack), s, record);
-            client.update_config(&s.id, s.version, spec).await
+            client
+                .update_config(&s.id, s.version, labels::authored(spec, author))
+                .await
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct AdvanceConfig {
     pub snapshot_keep: usize,
     /// Helper container image; `None`: the service's own image.
     pub backup_image: Option<String>,
+    /// The writer's name on advance records (`hearth.advance.author`): the lease identity.
+    pub author: String,
 }
 
 impl Default for AdvanceConfig {
@@ -45,6 +47,7 @@ impl Default for AdvanceConfig {
             snapshot_dir: PathBuf::from("/var/lib/hearth/snapshots"),
             snapshot_keep: 5,
             backup_image: None,
+            author: crate::controller::lease::default_identity(),
         }
     }
 }
@@ -271,6 +274,7 @@ impl Advancer {
                 &owner,
                 p.stored.as_ref(),
                 &next.record,
+                &self.cfg.author,
             )
             .await
             {

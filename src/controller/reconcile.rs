@@ -248,6 +248,7 @@ impl Controller {
                 .spec
                 .progress_deadline
                 .unwrap_or(pool.spec.defaults.progress_deadline),
+            author: adv.author.clone(),
         };
         let client = self.client.clone();
         self.applies.spawn(async move {

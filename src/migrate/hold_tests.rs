@@ -235,3 +235,43 @@ fn a_running_move_reports_its_state_and_a_failed_one_its_error() {
     assert_eq!(h.reason(), "StackMoveHeld");
     assert!(h.message("kc").contains("restore failed: boom"));
 }
+
+fn node(id: &str) -> bollard::models::Node {
+    use bollard::models::{NodeSpec, NodeSpecAvailabilityEnum, NodeState, NodeStatus};
+    bollard::models::Node {
+        id: Some(id.into()),
+        spec: Some(NodeSpec {
+            availability: Some(NodeSpecAvailabilityEnum::ACTIVE),
+            ..Default::default()
+        }),
+        status: Some(NodeStatus {
+            state: Some(NodeState::READY),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Regression (scripts/chaos, seed 1, step 1): on a swarm of three nodes the leader talked to a
+/// node that did not hold the canonical's old volume, so the record's volume was "not present",
+/// the provider was created and Swarm started it on the other node, on the canonical's old data.
+#[test]
+fn with_several_nodes_a_migrated_volume_not_listed_here_still_holds() {
+    let mut snap = Snapshot::default();
+    snap.configs.push(config(volume_record_spec(
+        "p",
+        "kc",
+        &BTreeMap::new(),
+        "warm-kc_data",
+        "warm-canon-kc",
+    )));
+    snap.push_service(service("p", "kc", "warm-canon-kc"));
+    let provider = subject("prov", "warm-kc", vec!["warm-kc_data"]);
+    // One node: its list is complete, the volume is gone, nothing holds.
+    snap.nodes = vec![node("a")];
+    assert_eq!(decide(&Owners::new(&snap), &provider), None);
+    // Two nodes that can run tasks: the volume may be on the other one.
+    snap.nodes.push(node("b"));
+    let h = decide(&Owners::new(&snap), &provider).expect("held");
+    assert_eq!((h.phase(), h.reason()), (Phase::Held, "VolumeOwnedByOther"));
+}

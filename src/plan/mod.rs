@@ -19,7 +19,7 @@ pub use actions::{
     plan_indexed, plan_prune, plan_purge,
 };
 pub use diff::{FieldDiff, diff};
-pub use pin::{LABEL_PIN_NODE, eligible_nodes, pin_volumes, pin_volumes_in};
+pub use pin::{LABEL_PIN_NODE, eligible_nodes, pin_to_node, pin_volumes, pin_volumes_in};
 pub use pool::{foreign_stacks, plan_pool, plan_pool_with};
 
 #[cfg(test)]

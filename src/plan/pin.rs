@@ -111,6 +111,17 @@ pub fn pin_volumes_in(
     Some((out, pins))
 }
 
+/// `stack` with every stateful (pinnable) service pinned to `node`: a stack move restores the data
+/// on the node hearth talks to, so the new stack's services must start there and nowhere else
+/// (`swarm::migrate`).
+pub fn pin_to_node(stack: &StackSpec, node: &str) -> StackSpec {
+    let mut out = stack.clone();
+    for s in out.services.iter_mut().filter(|s| s.pinnable()) {
+        pin(s, node);
+    }
+    out
+}
+
 /// Adds the constraint and the label to one service, and re-hashes it.
 fn pin(s: &mut ServicePlan, node: &str) {
     let mut spec = s.spec();
@@ -238,6 +249,21 @@ mod tests {
             .and_then(|t| t.placement.as_ref())
             .and_then(|p| p.constraints.clone())
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn pin_to_node_pins_only_the_stateful_services() {
+        let st = stack(vec![plan("db", Some("data")), plan("web", None)]);
+        let out = pin_to_node(&st, "n1");
+        assert_eq!(
+            constraints(&out.services[0]),
+            vec!["node.id==n1".to_string()]
+        );
+        assert!(constraints(&out.services[1]).is_empty());
+        assert_eq!(
+            out.services[0].spec().labels.unwrap().get(LABEL_PIN_NODE),
+            Some(&"n1".to_string())
+        );
     }
 
     #[test]

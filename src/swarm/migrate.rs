@@ -38,6 +38,8 @@ pub struct Job {
     pub backup: backup::Options,
     /// How long the new stack may take to converge with passing probes after the restore.
     pub deadline: Duration,
+    /// The writer's name on the records it writes (`hearth.advance.author`).
+    pub author: String,
 }
 
 type Progress<'a> = &'a (dyn Fn(&str) + Sync);
@@ -220,7 +222,7 @@ async fn execute(
                 Err(e) => Err(e.to_string()),
             }
         }
-        Action::CreateStack => create_stack(client, snap, job, progress)
+        Action::CreateStack => create_stack(client, snap, job, true, progress)
             .await
             .map(|_| None),
         Action::Restore { snapshot } => {
@@ -239,6 +241,9 @@ async fn execute(
             backup::restore(client, &job.store, &job.backup, &rebased, progress)
                 .await
                 .map_err(|e| e.to_string())?;
+            // The data is in place: now the services that were created stopped may start.
+            let snap = client.snapshot().await.map_err(|e| e.to_string())?;
+            create_stack(client, &snap, job, false, progress).await?;
             Ok(None)
         }
         Action::RemoveOld => remove_old(client, snap, job, r, progress)
@@ -266,19 +271,44 @@ fn rebase(meta: &backup::SnapshotMeta, to: &str, desired: &Desired) -> backup::S
 
 /// The new stack's plan without its removals, applied. Generated secrets take the old stack's
 /// values (read from a running task of the old stack), so restored data and new credentials agree.
+///
+/// On a swarm of several nodes the restore writes the data on the node hearth talks to (where the
+/// snapshot was taken, next to the old volumes), so every stateful service of the new stack is
+/// pinned to that node. With `stopped`, the stateful services without restore hooks are created
+/// with no replica: nothing runs on an empty volume before the restore fills it. (Services with
+/// restore hooks need a running container for them.) Found by scripts/chaos: the new canonical
+/// started on another node, on an empty volume, while its data was restored elsewhere.
 async fn create_stack(
     client: &Client,
     snap: &Snapshot,
     job: &Job,
+    stopped: bool,
     progress: Progress<'_>,
 ) -> Result<(), String> {
+    let mut spec = job.desired.stack_spec.clone();
+    if crate::plan::eligible_nodes(&snap.nodes) >= 2 {
+        let info = client.info().await.map_err(|e| e.to_string())?;
+        let node = info.swarm.and_then(|s| s.node_id).unwrap_or_default();
+        if node.is_empty() {
+            return Err("cannot tell which node this is (docker info has no swarm node ID)".into());
+        }
+        spec = crate::plan::pin_to_node(&spec, &node);
+        if stopped {
+            progress(&format!(
+                "stateful services pinned to this node ({node}), where the data is restored"
+            ));
+        }
+    }
+    if stopped {
+        spec = stopped_until_restored(&spec);
+    }
     let ix = SnapIndex::new(snap);
     let mut plan: Plan = plan_indexed(
         &Intent {
             pool: &job.pool,
             deployment: &job.deployment,
             stack: &job.desired.stack,
-            desired: Some(&job.desired.stack_spec),
+            desired: Some(&spec),
             secrets: &job.secrets,
             secret_files: &job.desired.secret_files,
             secret_hints: &job.desired.secret_hints,
@@ -310,6 +340,24 @@ async fn create_stack(
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// `stack` with its stateful services that have no restore hook at zero replicas.
+fn stopped_until_restored(stack: &crate::render::StackSpec) -> crate::render::StackSpec {
+    use crate::backup::labels::{LABEL_RESTORE_POST, LABEL_RESTORE_PRE};
+    let mut out = stack.clone();
+    for s in out.services.iter_mut().filter(|s| s.pinnable()) {
+        let mut spec = s.spec();
+        let hooks = spec.labels.as_ref().is_some_and(|l| {
+            l.contains_key(LABEL_RESTORE_PRE) || l.contains_key(LABEL_RESTORE_POST)
+        });
+        let replicated = spec.mode.as_mut().and_then(|m| m.replicated.as_mut());
+        if let (false, Some(r)) = (hooks, replicated) {
+            r.replicas = Some(0);
+            s.set_spec(spec);
+        }
+    }
+    out
 }
 
 /// For each generated secret the new stack creates: the old stack's value, read with `cat` from
@@ -492,8 +540,9 @@ async fn remove_old(
                 stack: &r.to,
                 extra: &job.extra,
             };
+            let spec = crate::advance::labels::new_spec(&owner, &old.record);
             match client
-                .create_config(crate::advance::labels::new_spec(&owner, &old.record))
+                .create_config(crate::advance::labels::authored(spec, &job.author))
                 .await
             {
                 Ok(_) => {}
