@@ -299,6 +299,17 @@ async fn a_move_killed_before_the_restore_resumes_and_completes() {
             tasks.trim().is_empty(),
             "{svc} ran before the restore: {tasks}"
         );
+        // And the old copy was stopped before its snapshot (no write after it is lost), its
+        // replicas recorded so that a failed move starts it again.
+        let old_svc = format!("{old}_app");
+        let old_state = common::docker(&[
+            "service",
+            "inspect",
+            "-f",
+            "{{.Spec.Mode.Replicated.Replicas}} {{index .Spec.Labels \"hearth.migrate.stopped-replicas\"}}",
+            &old_svc,
+        ]);
+        assert_eq!(old_state.trim(), "0 1", "{old_svc} during the move");
         // While the move is half done, the plan reports it, and changes nothing.
         let plans = pool.plan(&env).await;
         let h = hold_of(&plans, "gc").expect("migrating");

@@ -10,6 +10,7 @@ pub mod digest;
 mod networks;
 pub mod pin;
 pub mod pool;
+pub mod revive;
 mod secrets;
 mod services;
 mod volumes;

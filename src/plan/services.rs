@@ -89,6 +89,14 @@ pub(super) fn plan_services(cx: &Planning, desired: &StackSpec, ok: bool, plan: 
         // A digest `docker stack deploy` pinned the image to is kept (src/plan/digest.rs).
         let mut want = s.spec_value();
         let kept_pin = super::digest::keep_live_pin(&mut want, &have);
+        // The force-update counter only grows (`docker service update --force`, or a revive
+        // below): the live one is kept, never drift, never reset.
+        let live_force = have["TaskTemplate"]["ForceUpdate"].as_u64().unwrap_or(0);
+        if live_force > 0
+            && let Some(t) = want.get_mut("TaskTemplate").and_then(|t| t.as_object_mut())
+        {
+            t.insert("ForceUpdate".into(), live_force.into());
+        }
         let hash_label = format!("Labels.{LABEL_SPEC_HASH}");
         let diffs = diff_ignoring(&want, &have, &|f| f == hash_label);
         let heals_drift = live_hash == s.spec_hash;
@@ -115,6 +123,25 @@ pub(super) fn plan_services(cx: &Planning, desired: &StackSpec, ok: bool, plan: 
                     .collect::<Vec<_>>()
                     .join(", ")
             )
+        } else if let Some(why) = super::revive::stopped_for_good(live, &snap.tasks) {
+            if ok {
+                let mut spec = update_spec(s, &want, kept_pin);
+                spec.task_template
+                    .get_or_insert_with(Default::default)
+                    .force_update = Some(live_force + 1);
+                plan.steps.push(Step {
+                    action: Action::UpdateService {
+                        name: s.name.clone(),
+                        id: owner.id,
+                        version: live.version.as_ref().and_then(|v| v.index).unwrap_or(0),
+                        spec,
+                    },
+                    reason: why,
+                    diffs: vec![],
+                    heals_drift: false,
+                });
+            }
+            continue;
         } else {
             continue;
         };
@@ -124,7 +151,15 @@ pub(super) fn plan_services(cx: &Planning, desired: &StackSpec, ok: bool, plan: 
                     name: s.name.clone(),
                     id: owner.id,
                     version: live.version.as_ref().and_then(|v| v.index).unwrap_or(0),
-                    spec: update_spec(s, &want, kept_pin),
+                    spec: {
+                        let mut spec = update_spec(s, &want, kept_pin);
+                        if live_force > 0 {
+                            spec.task_template
+                                .get_or_insert_with(Default::default)
+                                .force_update = Some(live_force);
+                        }
+                        spec
+                    },
                 },
                 reason,
                 diffs,

@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 
 use super::Client;
 use super::apply::{Ids, apply_plan};
+use super::quiesce::{self, Which};
 use crate::advance::LABEL_KIND;
 use crate::assess::{Convergence, service_progress};
 use crate::backup::{self, BackupError, Store};
@@ -132,6 +133,9 @@ pub async fn run(
                 if let Some(e) = &next.error {
                     progress(&format!("{}: move failed: {e}", job.deployment));
                 }
+                if next.state == machine::State::Failed {
+                    restart_old(client, job, &next.from, progress).await;
+                }
                 return Ok(Some(next));
             }
             Action::Wait => {
@@ -154,10 +158,20 @@ pub async fn run(
         let result = execute(client, &snap, job, &next, &action, progress).await;
         let after = match result {
             Ok(snapshot) => machine::done(&next, &action, snapshot, now()),
-            Err(e) => machine::failed(&next, &action, &e, now()),
+            Err(e) => {
+                restart_old(client, job, &next.from, progress).await;
+                machine::failed(&next, &action, &e, now())
+            }
         };
         let snap = client.snapshot().await.map_err(|e| e.to_string())?;
         persist(client, &snap, job, &after).await?;
+    }
+}
+
+/// A failed move: the old stack serves again (what [`quiesce::stop`] stopped starts).
+async fn restart_old(client: &Client, job: &Job, from: &str, progress: Progress<'_>) {
+    if let Err(e) = quiesce::start(client, &job.pool, &job.deployment, from, progress).await {
+        progress(&format!("{}: {e}", job.deployment));
     }
 }
 
@@ -204,6 +218,19 @@ async fn execute(
 ) -> Result<Option<String>, String> {
     match action {
         Action::TakeSnapshot => {
+            // The new stack's generated secrets first: they take the old values, read from the
+            // old stack's containers while those still run.
+            create_stack(client, snap, job, Part::Secrets, progress).await?;
+            let (pool, dep) = (&job.pool, &job.deployment);
+            quiesce::stop(
+                client,
+                pool,
+                dep,
+                &r.from,
+                Which::WithoutBackupHooks,
+                progress,
+            )
+            .await?;
             let version = job.desired.version.clone();
             let taken = backup::take_with(
                 client,
@@ -216,13 +243,16 @@ async fn execute(
                 progress,
             )
             .await;
-            match taken {
-                Ok(meta) => Ok(Some(meta.id)),
-                Err(BackupError::NothingToBackUp { .. }) => Ok(None),
-                Err(e) => Err(e.to_string()),
-            }
+            let id = match taken {
+                Ok(meta) => Some(meta.id),
+                Err(BackupError::NothingToBackUp { .. }) => None,
+                Err(e) => return Err(e.to_string()),
+            };
+            // Services whose snapshot ran a hook in them stop right after it.
+            quiesce::stop(client, pool, dep, &r.from, Which::All, progress).await?;
+            Ok(id)
         }
-        Action::CreateStack => create_stack(client, snap, job, true, progress)
+        Action::CreateStack => create_stack(client, snap, job, Part::Stopped, progress)
             .await
             .map(|_| None),
         Action::Restore { snapshot } => {
@@ -243,7 +273,7 @@ async fn execute(
                 .map_err(|e| e.to_string())?;
             // The data is in place: now the services that were created stopped may start.
             let snap = client.snapshot().await.map_err(|e| e.to_string())?;
-            create_stack(client, &snap, job, false, progress).await?;
+            create_stack(client, &snap, job, Part::Started, progress).await?;
             Ok(None)
         }
         Action::RemoveOld => remove_old(client, snap, job, r, progress)
@@ -274,19 +304,21 @@ fn rebase(meta: &backup::SnapshotMeta, to: &str, desired: &Desired) -> backup::S
 ///
 /// On a swarm of several nodes the restore writes the data on the node hearth talks to (where the
 /// snapshot was taken, next to the old volumes), so every stateful service of the new stack is
-/// pinned to that node. With `stopped`, the stateful services without restore hooks are created
-/// with no replica: nothing runs on an empty volume before the restore fills it. (Services with
-/// restore hooks need a running container for them.) Found by scripts/chaos: the new canonical
-/// started on another node, on an empty volume, while its data was restored elsewhere.
+/// pinned to that node. [`Part::Stopped`] creates the services without restore hooks with no
+/// replica: nothing runs on an empty volume before the restore fills it, and never two copies
+/// (services with restore hooks need a running container for them). Found by scripts/chaos: the
+/// new canonical started on another node, on an empty volume, while its data was restored
+/// elsewhere.
 async fn create_stack(
     client: &Client,
     snap: &Snapshot,
     job: &Job,
-    stopped: bool,
+    part: Part,
     progress: Progress<'_>,
 ) -> Result<(), String> {
+    let stopped = part == Part::Stopped;
     let mut spec = job.desired.stack_spec.clone();
-    if crate::plan::eligible_nodes(&snap.nodes) >= 2 {
+    if part != Part::Secrets && crate::plan::eligible_nodes(&snap.nodes) >= 2 {
         let info = client.info().await.map_err(|e| e.to_string())?;
         let node = info.swarm.and_then(|s| s.node_id).unwrap_or_default();
         if node.is_empty() {
@@ -327,7 +359,7 @@ async fn create_stack(
                 | Step::RemoveConfig { .. }
                 | Step::RemoveNetwork { .. }
                 | Step::RemoveSecret { .. }
-        )
+        ) && (part != Part::Secrets || matches!(s.action, Step::CreateSecret { .. }))
     });
     carry_secrets(client, snap, job, &mut plan, progress).await;
     let mut ids = Ids::from_snapshot(snap);
@@ -342,11 +374,23 @@ async fn create_stack(
         .map_err(|e| e.to_string())
 }
 
-/// `stack` with its stateful services that have no restore hook at zero replicas.
+/// What [`create_stack`] creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Only the generated secrets (before the old stack stops).
+    Secrets,
+    /// Everything, services without restore hooks at no replica.
+    Stopped,
+    /// Everything as desired (after the restore).
+    Started,
+}
+
+/// `stack` with its services that have no restore hook at zero replicas: one copy of the
+/// deployment runs at a time, and none on a volume the restore has not filled yet.
 fn stopped_until_restored(stack: &crate::render::StackSpec) -> crate::render::StackSpec {
     use crate::backup::labels::{LABEL_RESTORE_POST, LABEL_RESTORE_PRE};
     let mut out = stack.clone();
-    for s in out.services.iter_mut().filter(|s| s.pinnable()) {
+    for s in out.services.iter_mut() {
         let mut spec = s.spec();
         let hooks = spec.labels.as_ref().is_some_and(|l| {
             l.contains_key(LABEL_RESTORE_PRE) || l.contains_key(LABEL_RESTORE_POST)

@@ -9,6 +9,7 @@ mod containers;
 pub mod failover;
 pub mod migrate;
 mod observe;
+pub mod quiesce;
 mod raw;
 mod transport;
 

@@ -342,6 +342,10 @@ impl Checker {
             if dep.is_empty() || label(s, "hearth.pool") != self.args.pool {
                 continue;
             }
+            // A copy scaled to zero (a stack move stops the old one first) does not run.
+            if s["Spec"]["Mode"]["Replicated"]["Replicas"].as_u64() == Some(0) {
+                continue;
+            }
             let name = s["Spec"]["Name"].as_str().unwrap_or("").to_string();
             let short = name
                 .strip_prefix(&format!("{stack}_"))

@@ -1,0 +1,158 @@
+//! Reviving a service whose tasks Swarm will not start again (pure, over the snapshot).
+//!
+//! A replicated service with `restart_policy: condition: on-failure` (common in Co-op Cloud
+//! recipes) or `none` whose container is stopped from outside, by a daemon restart or a reboot
+//! that sends SIGTERM, ends with exit code 0: Swarm records the task `complete` and, by that
+//! policy, starts no replacement. The service then stays at 0 of N running for good (moby/moby
+//! issue 32416; found here by scripts/chaos: a dockerd restart left a canonical down). hearth
+//! sees it (Degraded, `ReplicasLost`) and revives it with a forced update (`ForceUpdate` + 1,
+//! as `docker service update --force`), which restarts nothing that runs.
+//!
+//! Only a task that had run for [`RAN_AT_LEAST`] before completing counts: a program that ends by
+//! itself at once (a job in the wrong mode, a broken image) is reported, not restarted in a loop.
+
+use std::time::Duration;
+
+use bollard::models::{ServiceSpecMode, TaskState};
+
+use crate::observed::live::{Service, Task};
+
+/// How long a completed task must have run to count as stopped from outside.
+pub const RAN_AT_LEAST: Duration = Duration::from_secs(30);
+
+fn time(s: Option<&str>) -> Option<std::time::SystemTime> {
+    humantime::parse_rfc3339_weak(s?).ok()
+}
+
+/// Why `live` needs a forced restart (`tasks`: the snapshot's tasks, any service), or `None`.
+pub fn stopped_for_good(live: &Service, tasks: &[Task]) -> Option<String> {
+    let id = live.id.as_deref()?;
+    let mode: &ServiceSpecMode = live.spec.as_ref()?.mode.as_deref()?;
+    let replicas = mode.replicated.as_ref()?.replicas.unwrap_or(1);
+    if replicas < 1 {
+        return None;
+    }
+    let mine: Vec<&Task> = tasks
+        .iter()
+        .filter(|t| t.service_id.as_deref() == Some(id))
+        .collect();
+    // Swarm is still trying for every slot: not ours to touch.
+    let wanted = mine
+        .iter()
+        .filter(|t| t.desired_state == Some(TaskState::RUNNING))
+        .count() as i64;
+    if wanted >= replicas {
+        return None;
+    }
+    let newest = mine.iter().max_by_key(|t| t.created_at.clone())?;
+    let status = newest.status.as_ref()?;
+    if status.state != Some(TaskState::COMPLETE) {
+        return None;
+    }
+    let (created, ended) = (
+        time(newest.created_at.as_deref())?,
+        time(status.timestamp.as_deref())?,
+    );
+    let ran = ended.duration_since(created).unwrap_or_default();
+    if ran < RAN_AT_LEAST {
+        return None;
+    }
+    // Updated since the stop (a revive already sent): Swarm's turn.
+    if time(live.updated_at.as_deref()).is_some_and(|u| u >= ended) {
+        return None;
+    }
+    Some(format!(
+        "{wanted} of {replicas} tasks wanted: the last one completed (exit code 0) after running \
+         {}s, and the restart policy starts no replacement for a clean exit (a daemon restart or \
+         reboot stops containers that way); forced update",
+        ran.as_secs()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{ServiceSpecModeReplicated, TaskStatus};
+
+    fn service(replicas: i64) -> Service {
+        Service {
+            id: Some("s".into()),
+            spec: Some(crate::observed::live::ServiceSpec {
+                mode: Some(Box::new(ServiceSpecMode {
+                    replicated: Some(ServiceSpecModeReplicated {
+                        replicas: Some(replicas),
+                    }),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn task(created: &str, ended: &str, state: TaskState, desired: TaskState) -> Task {
+        Task {
+            id: Some(format!("t{created}")),
+            created_at: Some(created.into()),
+            service_id: Some("s".into()),
+            desired_state: Some(desired),
+            status: Some(TaskStatus {
+                state: Some(state),
+                timestamp: Some(ended.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_task_stopped_cleanly_after_running_a_while_is_revived() {
+        let t = task(
+            "2026-12-03T16:40:00.123456789Z",
+            "2026-12-03T16:45:31.5Z",
+            TaskState::COMPLETE,
+            TaskState::SHUTDOWN,
+        );
+        let why = stopped_for_good(&service(1), &[t.clone()]).expect("revive");
+        assert!(why.contains("0 of 1") && why.contains("331s"), "{why}");
+        // Once revived (the service updated after the stop), not again.
+        let mut revived = service(1);
+        revived.updated_at = Some("2026-12-03T16:45:32Z".into());
+        assert_eq!(stopped_for_good(&revived, &[t]), None);
+    }
+
+    #[test]
+    fn nothing_when_swarm_still_tries_or_the_program_ends_by_itself() {
+        let done = task(
+            "2026-12-03T16:40:00Z",
+            "2026-12-03T16:45:00Z",
+            TaskState::COMPLETE,
+            TaskState::SHUTDOWN,
+        );
+        // A replacement is wanted already.
+        let next = task(
+            "2026-12-03T16:45:01Z",
+            "2026-12-03T16:45:01Z",
+            TaskState::STARTING,
+            TaskState::RUNNING,
+        );
+        assert_eq!(stopped_for_good(&service(1), &[done.clone(), next]), None);
+        // Ended at once by itself: reported by the assessment, not restarted in a loop.
+        let quick = task(
+            "2026-12-03T16:40:00Z",
+            "2026-12-03T16:40:05Z",
+            TaskState::COMPLETE,
+            TaskState::SHUTDOWN,
+        );
+        assert_eq!(stopped_for_good(&service(1), &[quick]), None);
+        // A failure is Swarm's to restart (on-failure), and a service scaled to zero wants nothing.
+        let failed = task(
+            "2026-12-03T16:40:00Z",
+            "2026-12-03T16:45:00Z",
+            TaskState::FAILED,
+            TaskState::SHUTDOWN,
+        );
+        assert_eq!(stopped_for_good(&service(1), &[failed]), None);
+        assert_eq!(stopped_for_good(&service(0), &[done]), None);
+    }
+}
