@@ -40,7 +40,7 @@ pub enum Aim {
 }
 
 /// Decides where the probe goes; see the module doc.
-pub fn aim(p: &HttpProbe, domain: &str) -> Result<Aim, String> {
+fn aim(p: &HttpProbe, domain: &str) -> Result<Aim, String> {
     match &p.address {
         None => Ok(Aim::Tasks {
             port: p.port,
@@ -70,7 +70,7 @@ pub fn aim(p: &HttpProbe, domain: &str) -> Result<Aim, String> {
 
 /// `host:port`, `host`, `[v6]:port`, `v6` or `http://host:port[/...]` -> (host, port), the port
 /// defaulting to `default_port`.
-pub fn parse_address(address: &str, default_port: u16) -> Result<(String, u16), String> {
+pub(crate) fn parse_address(address: &str, default_port: u16) -> Result<(String, u16), String> {
     let bad = |why: &str| format!("address {address:?}: {why}");
     let rest = address.trim();
     let rest = rest.strip_prefix("http://").unwrap_or(rest);
@@ -194,19 +194,22 @@ pub async fn get(
             Ok(_) => format!("https://{}{path}", SocketAddr::new(addr.ip(), addr.port())),
             Err(_) => format!("https://{name}:{}{path}", addr.port()),
         };
-        let client = crate::http_client::builder(ca_file)?
+        let client = crate::http_client::builder(ca_file)
+            .map_err(|e| e.to_string())?
             .resolve(name, addr)
             .build()
             .map_err(|e| crate::http_client::chain(&e))?;
         client.get(url)
     } else {
-        let client = crate::http_client::shared()?;
+        let client = crate::http_client::shared().map_err(|e| e.to_string())?;
         client.get(format!("http://{addr}{path}"))
     };
     let req = req
         .header("Host", host)
         .header("User-Agent", "hearth-probe");
-    let a = crate::http_client::get(req, timeout, BODY_SNIPPET).await?;
+    let a = crate::http_client::get(req, timeout, BODY_SNIPPET)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok((a.status, String::from_utf8_lossy(&a.body).into_owned()))
 }
 

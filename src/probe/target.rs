@@ -27,7 +27,7 @@ use bollard::models::TaskState;
 use serde_json::Value;
 
 use crate::observed::Snapshot;
-use crate::swarm::Client;
+use crate::swarm::{Client, SwarmError};
 
 /// How hearth reaches task addresses; see the module doc.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -142,7 +142,7 @@ pub fn resolve(
 
 /// Like [`resolve`], but also the tasks Swarm holds in `starting` while their container's
 /// healthcheck has not passed yet (their container exists: the `docker` probe reads its health).
-pub fn resolve_started(
+pub(crate) fn resolve_started(
     snapshot: &Snapshot,
     stack: &str,
     key: &str,
@@ -226,7 +226,7 @@ fn describe_states(tasks: &[&Task]) -> String {
 }
 
 /// One task's target: its label, locality and addresses per the policy.
-pub fn task_target(service: &str, task: &Task, reach: &Reach) -> TaskTarget {
+fn task_target(service: &str, task: &Task, reach: &Reach) -> TaskTarget {
     let task_id = task.id.clone().unwrap_or_default();
     let node_id = task.node_id.clone().unwrap_or_default();
     let container_id = task
@@ -269,7 +269,7 @@ fn short(id: &str) -> &str {
 }
 
 /// The reachability rule itself: the addresses of one task, best first.
-pub fn addresses(
+fn addresses(
     policy: &ReachPolicy,
     local: bool,
     gwbridge: Option<IpAddr>,
@@ -303,7 +303,7 @@ pub fn addresses(
 }
 
 /// `docker_gwbridge` addresses by container ID from the network's inspect (`Containers`).
-pub fn gwbridge_addresses(
+fn gwbridge_addresses(
     containers: &HashMap<String, bollard::models::EndpointResource>,
 ) -> HashMap<String, IpAddr> {
     containers
@@ -313,7 +313,7 @@ pub fn gwbridge_addresses(
 }
 
 /// Overlay addresses by task ID from raw task JSON (`NetworksAttachments[].Addresses`, CIDR).
-pub fn overlay_addresses(raw_tasks: &[Value]) -> HashMap<String, Vec<OverlayAddress>> {
+fn overlay_addresses(raw_tasks: &[Value]) -> HashMap<String, Vec<OverlayAddress>> {
     let mut out = HashMap::new();
     for t in raw_tasks {
         let Some(id) = t["ID"].as_str() else { continue };
@@ -338,27 +338,27 @@ pub fn overlay_addresses(raw_tasks: &[Value]) -> HashMap<String, Vec<OverlayAddr
 }
 
 /// `10.0.1.5/24` -> `10.0.1.5` (a bare address is accepted too).
-pub fn parse_cidr_ip(s: &str) -> Option<IpAddr> {
+fn parse_cidr_ip(s: &str) -> Option<IpAddr> {
     s.split('/').next()?.trim().parse().ok()
 }
 
 impl Reach {
     /// Reads what a probe round needs, concurrently: the daemon's node ID, the `docker_gwbridge`
     /// network (a missing network means no container has one) and the running tasks' overlay
-    /// addresses.
-    pub async fn observe(client: &Client, policy: ReachPolicy) -> Result<Reach, String> {
+    /// addresses. The error is the first failed call's.
+    pub async fn observe(client: &Client, policy: ReachPolicy) -> Result<Reach, SwarmError> {
         let (info, gw, tasks) = tokio::join!(
             client.info(),
             client.inspect_network("docker_gwbridge"),
             client.list_tasks_raw(Some("running")),
         );
-        let info = info.map_err(|e| e.to_string())?;
+        let info = info?;
         let gwbridge = match gw {
             Ok(n) => gwbridge_addresses(&n.containers.unwrap_or_default()),
             Err(e) if e.is_not_found() => HashMap::new(),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         };
-        let tasks = tasks.map_err(|e| e.to_string())?;
+        let tasks = tasks?;
         Ok(Reach {
             policy,
             local_node: info.swarm.and_then(|s| s.node_id).filter(|n| !n.is_empty()),
