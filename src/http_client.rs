@@ -221,6 +221,31 @@ mod tests {
             HttpError::Timeout(Duration::from_secs(2)).to_string(),
             "no answer within 2s"
         );
+        let path = PathBuf::from("/etc/ca.pem");
+        for (e, want) in [
+            (
+                HttpError::CaUnreadable {
+                    path: path.clone(),
+                    reason: "denied".into(),
+                },
+                "/etc/ca.pem: cannot read: denied",
+            ),
+            (
+                HttpError::CaNotPem {
+                    path: path.clone(),
+                    reason: "bad".into(),
+                },
+                "/etc/ca.pem: not PEM certificates: bad",
+            ),
+            (
+                HttpError::CaEmpty { path },
+                "/etc/ca.pem: no certificate in the file",
+            ),
+            (HttpError::Client("x".into()), "HTTP client: x"),
+            (HttpError::Exchange("a: b".into()), "a: b"),
+        ] {
+            assert_eq!(e.to_string(), want);
+        }
     }
 
     #[test]

@@ -128,6 +128,17 @@ mod tests {
         assert_eq!(Payload::parse("PING\n"), Ok(Payload(b"PING\n".to_vec())));
         assert!(Payload::parse("hex:0g").is_err());
         assert!(Payload::parse("hex:123").is_err());
+        assert_eq!(
+            Payload::parse("hex:0g").unwrap_err(),
+            FieldError::HexPayload {
+                text: "0g".into(),
+                reason: "Invalid character 'g' at position 1".into()
+            }
+        );
+        assert_eq!(
+            Payload::parse("hex:0g").unwrap_err().to_string(),
+            "invalid hex payload \"0g\": Invalid character 'g' at position 1"
+        );
     }
 
     #[test]

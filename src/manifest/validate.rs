@@ -397,6 +397,19 @@ mod tests {
             check_label("a_b").unwrap_err().to_string(),
             "\"a_b\" has '_'; use lowercase letters, digits and '-'"
         );
+        assert_eq!(
+            check_label(&"a".repeat(64)).unwrap_err().to_string(),
+            format!("{:?} is longer than 63 characters", "a".repeat(64))
+        );
+        assert_eq!(
+            check_label("-a").unwrap_err().to_string(),
+            "\"-a\" must not start or end with '-'"
+        );
+        let long = "a.".repeat(127);
+        assert_eq!(
+            check_domain(&long).unwrap_err().to_string(),
+            format!("{long:?} is longer than 253 characters")
+        );
         let t = format!("{POOL}{}", dep("Bad_Name", ""));
         let out = run(&t);
         assert_eq!(out.len(), 1);

@@ -114,7 +114,7 @@ pub struct TaskTarget {
 
 impl TaskTarget {
     /// The address a network probe uses (the first, best one).
-    pub fn address(&self) -> Result<IpAddr, String> {
+    pub(crate) fn address(&self) -> Result<IpAddr, String> {
         self.addresses.first().map(|a| a.ip).ok_or_else(|| {
             format!(
                 "task {} has no address hearth can reach (container not on docker_gwbridge and no overlay address)",

@@ -129,6 +129,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn token_file_messages_name_the_file_and_what_it_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("token");
+        std::fs::write(&f, " \n").expect("write");
+        assert_eq!(
+            read_token(&f, "API token").unwrap_err().to_string(),
+            format!("{}: the API token file is empty", f.display())
+        );
+        let missing = dir.path().join("missing");
+        let e = read_token(&missing, "metrics token")
+            .unwrap_err()
+            .to_string();
+        let prefix = format!("{}: cannot read the metrics token: ", missing.display());
+        assert!(e.starts_with(&prefix), "{e}");
+    }
+
+    #[test]
     fn loopback_is_open_elsewhere_a_token_or_insecure_is_needed() {
         let a = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
         assert!(check_listen(a("127.0.0.1:9480"), false, false).is_ok());

@@ -259,6 +259,20 @@ mod tests {
             parse_batch(b"b blob x\n", 1).unwrap_err().to_string(),
             "header \"b blob x\""
         );
+        assert_eq!(
+            parse_batch(b"", 1).unwrap_err().to_string(),
+            "no header line"
+        );
+        assert_eq!(
+            parse_ls_tree(b"100644 blob abc\tp\0")
+                .unwrap_err()
+                .to_string(),
+            format!("entry {:?}", "100644 blob abc\tp")
+        );
+        assert_eq!(
+            normalize_path("a\nb").unwrap_err().to_string(),
+            format!("path {:?} has a control character", "a\nb")
+        );
     }
 
     #[test]
