@@ -26,6 +26,7 @@ use crate::observed::live::Task;
 use bollard::models::TaskState;
 use serde_json::Value;
 
+use super::ProbeError;
 use crate::observed::Snapshot;
 use crate::swarm::{Client, SwarmError};
 
@@ -114,13 +115,13 @@ pub struct TaskTarget {
 
 impl TaskTarget {
     /// The address a network probe uses (the first, best one).
-    pub(crate) fn address(&self) -> Result<IpAddr, String> {
-        self.addresses.first().map(|a| a.ip).ok_or_else(|| {
-            format!(
-                "task {} has no address hearth can reach (container not on docker_gwbridge and no overlay address)",
-                self.label
-            )
-        })
+    pub(crate) fn address(&self) -> Result<IpAddr, ProbeError> {
+        self.addresses
+            .first()
+            .map(|a| a.ip)
+            .ok_or_else(|| ProbeError::NoTaskAddress {
+                task: self.label.clone(),
+            })
     }
 }
 
@@ -136,7 +137,7 @@ pub fn resolve(
     stack: &str,
     key: &str,
     reach: &Reach,
-) -> Result<Vec<TaskTarget>, String> {
+) -> Result<Vec<TaskTarget>, ProbeError> {
     resolve_where(snapshot, stack, key, reach, is_running)
 }
 
@@ -147,7 +148,7 @@ pub(crate) fn resolve_started(
     stack: &str,
     key: &str,
     reach: &Reach,
-) -> Result<Vec<TaskTarget>, String> {
+) -> Result<Vec<TaskTarget>, ProbeError> {
     resolve_where(snapshot, stack, key, reach, |t| {
         is_running(t)
             || (t.desired_state == Some(TaskState::RUNNING)
@@ -161,13 +162,15 @@ fn resolve_where(
     key: &str,
     reach: &Reach,
     keep: fn(&Task) -> bool,
-) -> Result<Vec<TaskTarget>, String> {
+) -> Result<Vec<TaskTarget>, ProbeError> {
     let name = service_name(stack, key);
     let service = snapshot
         .services
         .iter()
         .find(|s| s.spec.as_ref().and_then(|sp| sp.name.as_deref()) == Some(name.as_str()))
-        .ok_or_else(|| format!("service {name} not found"))?;
+        .ok_or_else(|| ProbeError::ServiceNotFound {
+            service: name.clone(),
+        })?;
     let id = service.id.as_deref().unwrap_or_default();
     let tasks: Vec<&Task> = snapshot
         .tasks
@@ -180,10 +183,10 @@ fn resolve_where(
         .map(|t| task_target(&name, t, reach))
         .collect();
     if running.is_empty() {
-        return Err(format!(
-            "no running task of {name} ({})",
-            describe_states(&tasks)
-        ));
+        return Err(ProbeError::NoRunningTask {
+            states: describe_states(&tasks),
+            service: name,
+        });
     }
     Ok(running)
 }
@@ -487,7 +490,11 @@ mod tests {
         };
         let only = resolve(&snapshot(), "web", "app", &reach(proxy)).unwrap();
         assert!(only[0].addresses.is_empty());
-        assert!(only[0].address().unwrap_err().contains("web_app.1"));
+        assert_eq!(
+            only[0].address().unwrap_err().to_string(),
+            "task web_app.1 has no address hearth can reach (container not on docker_gwbridge \
+             and no overlay address)"
+        );
         assert_eq!(only[1].address().unwrap(), ip("10.0.2.6"));
     }
 
@@ -511,7 +518,7 @@ mod tests {
     fn missing_service_and_no_running_task_are_explained() {
         let r = reach(ReachPolicy::GwbridgeFirst);
         let err = resolve(&snapshot(), "web", "db", &r).unwrap_err();
-        assert_eq!(err, "service web_db not found");
+        assert_eq!(err.to_string(), "service web_db not found");
         let mut snap = snapshot();
         snap.tasks.retain(|t| t.id.as_deref() == Some("t3"));
         snap.tasks
@@ -523,10 +530,10 @@ mod tests {
         );
         snap.tasks.pop();
         let err = resolve(&snap, "web", "app", &r).unwrap_err();
-        assert_eq!(err, "no running task of web_app (1 failed)");
+        assert_eq!(err.to_string(), "no running task of web_app (1 failed)");
         snap.tasks.clear();
         let err = resolve(&snap, "web", "app", &r).unwrap_err();
-        assert_eq!(err, "no running task of web_app (no tasks)");
+        assert_eq!(err.to_string(), "no running task of web_app (no tasks)");
     }
 
     #[test]
