@@ -194,7 +194,7 @@ fn is_false(v: &str) -> bool {
 
 /// `a,b/c` -> `["a", "b/c"]`: relative, normalised (`./` and `//` dropped), never leaving the
 /// volume (`..`), no duplicates, at least one.
-pub fn parse_paths(value: &str) -> Result<Vec<String>, String> {
+pub(crate) fn parse_paths(value: &str) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = Vec::new();
     for raw in value.split(',') {
         let raw = raw.trim();

@@ -63,17 +63,19 @@ pub struct EndpointArgs {
 
 impl EndpointArgs {
     /// The tokens, read, after checking that `listen` may be served with them.
-    pub fn auth(&self, listen: std::net::SocketAddr) -> Result<report::auth::Auth, String> {
+    fn auth(&self, listen: std::net::SocketAddr) -> Result<report::auth::Auth, String> {
         let read = |p: &Option<std::path::PathBuf>, what| {
             p.as_deref()
                 .map(|p| report::auth::read_token(p, what))
                 .transpose()
+                .map_err(|e| e.to_string())
         };
         let auth = report::auth::Auth {
             api: read(&self.api_token_file, "API token")?,
             metrics: read(&self.metrics_token_file, "metrics token")?,
         };
-        report::auth::check_listen(listen, auth.api.is_some(), self.insecure_listen)?;
+        report::auth::check_listen(listen, auth.api.is_some(), self.insecure_listen)
+            .map_err(|e| e.to_string())?;
         Ok(auth)
     }
 }
@@ -95,7 +97,7 @@ pub struct LeaseArgs {
 
 impl LeaseArgs {
     /// The lease configuration; `None` with `--no-lease`.
-    pub fn config(&self) -> Result<Option<controller::LeaseConfig>, String> {
+    fn config(&self) -> Result<Option<controller::LeaseConfig>, String> {
         if self.no_lease {
             return Ok(None);
         }

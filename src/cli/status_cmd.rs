@@ -40,11 +40,11 @@ pub async fn get(
     cacert: Option<&Path>,
     token: Option<&str>,
 ) -> Result<(u16, Vec<u8>), String> {
-    let base = http_client::parse_url("--url", url)?;
+    let base = http_client::parse_url("--url", url).map_err(|e| e.to_string())?;
     let target = http_client::under(&base, path);
     let client = match cacert {
-        Some(_) => http_client::client(cacert)?,
-        None => http_client::shared()?.clone(),
+        Some(_) => http_client::client(cacert).map_err(|e| e.to_string())?,
+        None => http_client::shared().map_err(|e| e.to_string())?.clone(),
     };
     let mut req = client
         .get(target.clone())
@@ -214,7 +214,8 @@ async fn fetch(args: &StatusArgs<'_>) -> Result<String, String> {
     let token = args
         .token_file
         .map(|p| crate::report::auth::read_token(p, "API token"))
-        .transpose()?;
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let (status, body) = get(args.url, &path, args.cacert, token.as_deref()).await?;
     if status != 200 {
         let why = serde_json::from_slice::<ApiError>(&body)

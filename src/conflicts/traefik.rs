@@ -240,7 +240,7 @@ impl Parser {
 /// `HostSNI`: `tcp`). Grammar: `expr := and ('||' and)*`, `and := unary ('&&' unary)*`,
 /// `unary := '!' unary | '(' expr ')' | Name '(' [string (',' string)*] ')'`. Err says why a rule
 /// does not parse.
-pub fn rule_hosts(rule: &str) -> Result<Vec<(String, &'static str)>, String> {
+fn rule_hosts(rule: &str) -> Result<Vec<(String, &'static str)>, String> {
     let mut p = Parser {
         tokens: tokens(rule)?,
         at: 0,

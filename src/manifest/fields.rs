@@ -7,17 +7,31 @@ use serde::{Deserialize, Deserializer, de};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// A field value that does not parse. The texts are what a manifest diagnostic or a command-line
+/// error shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    #[error("empty duration; write e.g. 30s, 10m, 1h30m or 200ms")]
+    EmptyDuration,
+    #[error("invalid duration {text:?} ({reason}); write e.g. 30s, 10m, 1h30m or 200ms")]
+    Duration { text: String, reason: String },
+    #[error("invalid hex payload {text:?}: {reason}")]
+    HexPayload { text: String, reason: String },
+}
+
 /// Parses a human duration such as `10m`, `5s`, `1h30m` or `200ms`.
 ///
 /// A bare number is rejected: the unit is always required so `timeout: 5` cannot silently mean
 /// five nanoseconds or five hours.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, FieldError> {
     let t = text.trim();
     if t.is_empty() {
-        return Err("empty duration; write e.g. 30s, 10m, 1h30m or 200ms".into());
+        return Err(FieldError::EmptyDuration);
     }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("invalid duration {t:?} ({e}); write e.g. 30s, 10m, 1h30m or 200ms"))
+    humantime::parse_duration(t).map_err(|e| FieldError::Duration {
+        text: t.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// serde adapter: a required duration written as a string.
@@ -38,13 +52,16 @@ pub struct Payload(pub Vec<u8>);
 
 impl Payload {
     /// Parses `hex:<hex digits>` (spaces ignored) or plain text.
-    pub fn parse(text: &str) -> Result<Payload, String> {
+    fn parse(text: &str) -> Result<Payload, FieldError> {
         match text.strip_prefix("hex:") {
             Some(h) => {
                 let digits: String = h.chars().filter(|c| !c.is_whitespace()).collect();
                 hex::decode(&digits)
                     .map(Payload)
-                    .map_err(|e| format!("invalid hex payload {h:?}: {e}"))
+                    .map_err(|e| FieldError::HexPayload {
+                        text: h.to_string(),
+                        reason: e.to_string(),
+                    })
             }
             None => Ok(Payload(text.as_bytes().to_vec())),
         }
@@ -93,7 +110,12 @@ mod tests {
         assert!(
             parse_duration("5")
                 .unwrap_err()
+                .to_string()
                 .contains("invalid duration \"5\"")
+        );
+        assert_eq!(
+            parse_duration(" ").unwrap_err().to_string(),
+            "empty duration; write e.g. 30s, 10m, 1h30m or 200ms"
         );
         assert!(parse_duration("10x").is_err());
         assert!(parse_duration("").is_err());
@@ -106,6 +128,17 @@ mod tests {
         assert_eq!(Payload::parse("PING\n"), Ok(Payload(b"PING\n".to_vec())));
         assert!(Payload::parse("hex:0g").is_err());
         assert!(Payload::parse("hex:123").is_err());
+        assert_eq!(
+            Payload::parse("hex:0g").unwrap_err(),
+            FieldError::HexPayload {
+                text: "0g".into(),
+                reason: "Invalid character 'g' at position 1".into()
+            }
+        );
+        assert_eq!(
+            Payload::parse("hex:0g").unwrap_err().to_string(),
+            "invalid hex payload \"0g\": Invalid character 'g' at position 1"
+        );
     }
 
     #[test]

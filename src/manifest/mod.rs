@@ -17,7 +17,7 @@ mod split;
 mod types;
 mod validate;
 
-pub use fields::{Payload, parse_duration};
+pub use fields::{FieldError, Payload, parse_duration};
 pub use load::{Loaded, fingerprint, load_paths, load_str, load_texts};
 pub use types::*;
-pub use validate::{check_domain, check_label, validate};
+pub use validate::{NameError, check_label, validate};

@@ -17,11 +17,11 @@ pub fn validate(
     let mut out = Vec::new();
     if let Some(pool) = &loaded.pool {
         let o = &pool.origin;
-        if let Err(m) = check_label(&pool.metadata.name) {
-            out.push(at(o, "metadata.name", m));
+        if let Err(e) = check_label(&pool.metadata.name) {
+            out.push(at(o, "metadata.name", e.to_string()));
         }
-        if let Err(m) = check_domain(&pool.spec.domain) {
-            out.push(at(o, "spec.domain", m));
+        if let Err(e) = check_domain(&pool.spec.domain) {
+            out.push(at(o, "spec.domain", e.to_string()));
         }
         if pool.spec.defaults.concurrency == 0 {
             out.push(at(o, "spec.defaults.concurrency", "must be at least 1"));
@@ -38,35 +38,61 @@ fn at(origin: &Origin, field: &str, message: impl Into<String>) -> Diagnostic {
     Diagnostic::new(&origin.file, origin.pos_of(field), field, message)
 }
 
+/// A name or domain that is not DNS syntax. The texts follow the field in a diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("{name:?} is longer than 63 characters")]
+    LabelTooLong { name: String },
+    #[error("{name:?} has {c:?}; use lowercase letters, digits and '-'")]
+    BadChar { name: String, c: char },
+    #[error("{name:?} must not start or end with '-'")]
+    EdgeDash { name: String },
+    #[error("{domain:?} is longer than 253 characters")]
+    DomainTooLong { domain: String },
+    #[error("domain {domain:?}: label {label}")]
+    DomainLabel {
+        domain: String,
+        label: Box<NameError>,
+    },
+}
+
 /// A DNS label: `[a-z0-9-]`, 1 to 63 characters, no leading or trailing `-`.
-pub fn check_label(name: &str) -> Result<(), String> {
+pub fn check_label(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
-        return Err("must not be empty".into());
+        return Err(NameError::Empty);
     }
     if name.len() > 63 {
-        return Err(format!("{name:?} is longer than 63 characters"));
+        return Err(NameError::LabelTooLong { name: name.into() });
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
     {
-        return Err(format!(
-            "{name:?} has {c:?}; use lowercase letters, digits and '-'"
-        ));
+        return Err(NameError::BadChar {
+            name: name.into(),
+            c,
+        });
     }
     if name.starts_with('-') || name.ends_with('-') {
-        return Err(format!("{name:?} must not start or end with '-'"));
+        return Err(NameError::EdgeDash { name: name.into() });
     }
     Ok(())
 }
 
 /// A domain: dot-separated DNS labels, at most 253 characters.
-pub fn check_domain(domain: &str) -> Result<(), String> {
+fn check_domain(domain: &str) -> Result<(), NameError> {
     if domain.len() > 253 {
-        return Err(format!("{domain:?} is longer than 253 characters"));
+        return Err(NameError::DomainTooLong {
+            domain: domain.into(),
+        });
     }
     for label in domain.split('.') {
-        check_label(label).map_err(|m| format!("domain {domain:?}: label {m}"))?;
+        check_label(label).map_err(|e| NameError::DomainLabel {
+            domain: domain.into(),
+            label: Box::new(e),
+        })?;
     }
     Ok(())
 }
@@ -87,8 +113,8 @@ fn check_deployment(
 ) {
     let o = &d.origin;
     let s = &d.spec;
-    if let Err(m) = check_label(d.name()) {
-        out.push(at(o, "metadata.name", m));
+    if let Err(e) = check_label(d.name()) {
+        out.push(at(o, "metadata.name", e.to_string()));
     }
     if s.recipe.is_empty() {
         out.push(at(o, "spec.recipe", "must not be empty"));
@@ -103,9 +129,9 @@ fn check_deployment(
         out.push(at(o, "spec.version", "must not be empty"));
     }
     if let Some(domain) = &s.domain
-        && let Err(m) = check_domain(domain)
+        && let Err(e) = check_domain(domain)
     {
-        out.push(at(o, "spec.domain", m));
+        out.push(at(o, "spec.domain", e.to_string()));
     }
     if s.compose_files.as_ref().is_some_and(Vec::is_empty) {
         out.push(at(
@@ -363,7 +389,27 @@ mod tests {
         assert!(check_label(&"a".repeat(63)).is_ok());
         assert!(check_label(&"a".repeat(64)).is_err());
         assert!(check_domain("ci.example.org").is_ok());
-        assert!(check_domain("ci..org").is_err());
+        assert_eq!(
+            check_domain("ci..org").unwrap_err().to_string(),
+            "domain \"ci..org\": label must not be empty"
+        );
+        assert_eq!(
+            check_label("a_b").unwrap_err().to_string(),
+            "\"a_b\" has '_'; use lowercase letters, digits and '-'"
+        );
+        assert_eq!(
+            check_label(&"a".repeat(64)).unwrap_err().to_string(),
+            format!("{:?} is longer than 63 characters", "a".repeat(64))
+        );
+        assert_eq!(
+            check_label("-a").unwrap_err().to_string(),
+            "\"-a\" must not start or end with '-'"
+        );
+        let long = "a.".repeat(127);
+        assert_eq!(
+            check_domain(&long).unwrap_err().to_string(),
+            format!("{long:?} is longer than 253 characters")
+        );
         let t = format!("{POOL}{}", dep("Bad_Name", ""));
         let out = run(&t);
         assert_eq!(out.len(), 1);

@@ -87,7 +87,7 @@ pub fn adoption_spec(live_raw: &Value, desired: &Value, version: &str) -> Value 
 /// The adoption spec as the typed spec the applier sends. Docker writes the healthcheck as
 /// `Healthcheck`, bollard's model reads `HealthCheck`: renamed first so it is not lost (Docker
 /// reads either spelling).
-pub fn typed(spec: &Value) -> Result<bollard::models::ServiceSpec, String> {
+pub(crate) fn typed(spec: &Value) -> Result<bollard::models::ServiceSpec, String> {
     let mut spec = spec.clone();
     if let Some(cs) = spec
         .pointer_mut("/TaskTemplate/ContainerSpec")

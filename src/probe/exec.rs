@@ -16,7 +16,8 @@ pub async fn check(
     p: &ExecProbe,
     timeout: Duration,
 ) -> Check {
-    let tasks = target::resolve(round.snapshot, &subject.stack, &p.service, round.reach)?;
+    let tasks = target::resolve(round.snapshot, &subject.stack, &p.service, round.reach)
+        .map_err(|e| e.to_string())?;
     let (tasks, note) = local_tasks(tasks)?;
     let verdict = on_every_task(&tasks, |t| async move {
         let container = t

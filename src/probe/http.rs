@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use std::path::Path;
 
-use super::{Check, Round, Subject, cut, on_every_task, target};
+use super::{Check, ProbeError, Round, Subject, cut, on_every_task, target};
 use crate::manifest::HttpProbe;
 
 /// Most body bytes read for a failure message.
@@ -40,7 +40,7 @@ pub enum Aim {
 }
 
 /// Decides where the probe goes; see the module doc.
-pub fn aim(p: &HttpProbe, domain: &str) -> Result<Aim, String> {
+fn aim(p: &HttpProbe, domain: &str) -> Result<Aim, ProbeError> {
     match &p.address {
         None => Ok(Aim::Tasks {
             port: p.port,
@@ -56,7 +56,7 @@ pub fn aim(p: &HttpProbe, domain: &str) -> Result<Aim, String> {
             };
             let host = p.host.clone().unwrap_or_else(|| domain.to_string());
             if host.is_empty() {
-                return Err("no host: set `host:` or give the deployment a domain".into());
+                return Err(ProbeError::NoHost);
             }
             Ok(Aim::Resolve {
                 connect_host,
@@ -70,8 +70,11 @@ pub fn aim(p: &HttpProbe, domain: &str) -> Result<Aim, String> {
 
 /// `host:port`, `host`, `[v6]:port`, `v6` or `http://host:port[/...]` -> (host, port), the port
 /// defaulting to `default_port`.
-pub fn parse_address(address: &str, default_port: u16) -> Result<(String, u16), String> {
-    let bad = |why: &str| format!("address {address:?}: {why}");
+pub(crate) fn parse_address(address: &str, default_port: u16) -> Result<(String, u16), ProbeError> {
+    let bad = |why: &'static str| ProbeError::BadAddress {
+        address: address.to_string(),
+        why,
+    };
     let rest = address.trim();
     let rest = rest.strip_prefix("http://").unwrap_or(rest);
     if rest.starts_with("https://") {
@@ -129,13 +132,14 @@ pub fn judge(url: &str, want: u16, status: u16, body: &str) -> Check {
 
 /// One probe check.
 pub async fn check(round: Round<'_>, subject: &Subject, p: &HttpProbe, timeout: Duration) -> Check {
-    match aim(p, &subject.domain)? {
+    match aim(p, &subject.domain).map_err(|e| e.to_string())? {
         Aim::Tasks { port, host } => {
-            let tasks = target::resolve(round.snapshot, &subject.stack, &p.service, round.reach)?;
+            let tasks = target::resolve(round.snapshot, &subject.stack, &p.service, round.reach)
+                .map_err(|e| e.to_string())?;
             on_every_task(&tasks, |t| {
                 let host = host.clone();
                 async move {
-                    let ip = t.address()?;
+                    let ip = t.address().map_err(|e| e.to_string())?;
                     let addr = SocketAddr::new(ip, port);
                     let host = host.unwrap_or_else(|| host_header(&ip.to_string(), port));
                     let url = format!("http://{}{}", host_header(&ip.to_string(), port), p.path);
@@ -194,19 +198,22 @@ pub async fn get(
             Ok(_) => format!("https://{}{path}", SocketAddr::new(addr.ip(), addr.port())),
             Err(_) => format!("https://{name}:{}{path}", addr.port()),
         };
-        let client = crate::http_client::builder(ca_file)?
+        let client = crate::http_client::builder(ca_file)
+            .map_err(|e| e.to_string())?
             .resolve(name, addr)
             .build()
             .map_err(|e| crate::http_client::chain(&e))?;
         client.get(url)
     } else {
-        let client = crate::http_client::shared()?;
+        let client = crate::http_client::shared().map_err(|e| e.to_string())?;
         client.get(format!("http://{addr}{path}"))
     };
     let req = req
         .header("Host", host)
         .header("User-Agent", "hearth-probe");
-    let a = crate::http_client::get(req, timeout, BODY_SNIPPET).await?;
+    let a = crate::http_client::get(req, timeout, BODY_SNIPPET)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok((a.status, String::from_utf8_lossy(&a.body).into_owned()))
 }
 
@@ -297,8 +304,18 @@ mod tests {
                 https: true,
             })
         );
-        assert!(aim(&probe("{service: app, port: 80, address: 'a:b'}"), "d").is_err());
-        assert!(aim(&probe("{service: app, port: 80, address: a}"), "").is_err());
+        assert_eq!(
+            aim(&probe("{service: app, port: 80, address: 'a:b'}"), "d")
+                .unwrap_err()
+                .to_string(),
+            "address \"a:b\": bad port"
+        );
+        assert_eq!(
+            aim(&probe("{service: app, port: 80, address: a}"), "")
+                .unwrap_err()
+                .to_string(),
+            "no host: set `host:` or give the deployment a domain"
+        );
     }
 
     #[test]

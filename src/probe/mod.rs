@@ -26,6 +26,30 @@ use crate::swarm::Client;
 /// What one check found: `Ok(message)` passes, `Err(message)` fails.
 pub type Check = Result<String, String>;
 
+/// Why a probe has nowhere to go (before any check runs). A check reports it as its failure
+/// message ([`Check`]), with the same text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    /// The probed compose service is not on the swarm.
+    #[error("service {service} not found")]
+    ServiceNotFound { service: String },
+    /// The service has no task to probe; `states` counts the states of those it has.
+    #[error("no running task of {service} ({states})")]
+    NoRunningTask { service: String, states: String },
+    /// A task with no address hearth can reach (see [`target`]).
+    #[error(
+        "task {task} has no address hearth can reach (container not on docker_gwbridge and no \
+         overlay address)"
+    )]
+    NoTaskAddress { task: String },
+    /// A probe's `address:` that does not parse.
+    #[error("address {address:?}: {why}")]
+    BadAddress { address: String, why: &'static str },
+    /// An `http` probe with `address:` but no `Host` to send.
+    #[error("no host: set `host:` or give the deployment a domain")]
+    NoHost,
+}
+
 /// What every probe of one round shares: the snapshot and the reachability data (read once).
 #[derive(Debug, Clone, Copy)]
 pub struct Round<'a> {

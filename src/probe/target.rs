@@ -26,8 +26,9 @@ use crate::observed::live::Task;
 use bollard::models::TaskState;
 use serde_json::Value;
 
+use super::ProbeError;
 use crate::observed::Snapshot;
-use crate::swarm::Client;
+use crate::swarm::{Client, SwarmError};
 
 /// How hearth reaches task addresses; see the module doc.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -114,13 +115,13 @@ pub struct TaskTarget {
 
 impl TaskTarget {
     /// The address a network probe uses (the first, best one).
-    pub fn address(&self) -> Result<IpAddr, String> {
-        self.addresses.first().map(|a| a.ip).ok_or_else(|| {
-            format!(
-                "task {} has no address hearth can reach (container not on docker_gwbridge and no overlay address)",
-                self.label
-            )
-        })
+    pub(crate) fn address(&self) -> Result<IpAddr, ProbeError> {
+        self.addresses
+            .first()
+            .map(|a| a.ip)
+            .ok_or_else(|| ProbeError::NoTaskAddress {
+                task: self.label.clone(),
+            })
     }
 }
 
@@ -136,18 +137,18 @@ pub fn resolve(
     stack: &str,
     key: &str,
     reach: &Reach,
-) -> Result<Vec<TaskTarget>, String> {
+) -> Result<Vec<TaskTarget>, ProbeError> {
     resolve_where(snapshot, stack, key, reach, is_running)
 }
 
 /// Like [`resolve`], but also the tasks Swarm holds in `starting` while their container's
 /// healthcheck has not passed yet (their container exists: the `docker` probe reads its health).
-pub fn resolve_started(
+pub(crate) fn resolve_started(
     snapshot: &Snapshot,
     stack: &str,
     key: &str,
     reach: &Reach,
-) -> Result<Vec<TaskTarget>, String> {
+) -> Result<Vec<TaskTarget>, ProbeError> {
     resolve_where(snapshot, stack, key, reach, |t| {
         is_running(t)
             || (t.desired_state == Some(TaskState::RUNNING)
@@ -161,13 +162,15 @@ fn resolve_where(
     key: &str,
     reach: &Reach,
     keep: fn(&Task) -> bool,
-) -> Result<Vec<TaskTarget>, String> {
+) -> Result<Vec<TaskTarget>, ProbeError> {
     let name = service_name(stack, key);
     let service = snapshot
         .services
         .iter()
         .find(|s| s.spec.as_ref().and_then(|sp| sp.name.as_deref()) == Some(name.as_str()))
-        .ok_or_else(|| format!("service {name} not found"))?;
+        .ok_or_else(|| ProbeError::ServiceNotFound {
+            service: name.clone(),
+        })?;
     let id = service.id.as_deref().unwrap_or_default();
     let tasks: Vec<&Task> = snapshot
         .tasks
@@ -180,10 +183,10 @@ fn resolve_where(
         .map(|t| task_target(&name, t, reach))
         .collect();
     if running.is_empty() {
-        return Err(format!(
-            "no running task of {name} ({})",
-            describe_states(&tasks)
-        ));
+        return Err(ProbeError::NoRunningTask {
+            states: describe_states(&tasks),
+            service: name,
+        });
     }
     Ok(running)
 }
@@ -226,7 +229,7 @@ fn describe_states(tasks: &[&Task]) -> String {
 }
 
 /// One task's target: its label, locality and addresses per the policy.
-pub fn task_target(service: &str, task: &Task, reach: &Reach) -> TaskTarget {
+fn task_target(service: &str, task: &Task, reach: &Reach) -> TaskTarget {
     let task_id = task.id.clone().unwrap_or_default();
     let node_id = task.node_id.clone().unwrap_or_default();
     let container_id = task
@@ -269,7 +272,7 @@ fn short(id: &str) -> &str {
 }
 
 /// The reachability rule itself: the addresses of one task, best first.
-pub fn addresses(
+fn addresses(
     policy: &ReachPolicy,
     local: bool,
     gwbridge: Option<IpAddr>,
@@ -303,7 +306,7 @@ pub fn addresses(
 }
 
 /// `docker_gwbridge` addresses by container ID from the network's inspect (`Containers`).
-pub fn gwbridge_addresses(
+fn gwbridge_addresses(
     containers: &HashMap<String, bollard::models::EndpointResource>,
 ) -> HashMap<String, IpAddr> {
     containers
@@ -313,7 +316,7 @@ pub fn gwbridge_addresses(
 }
 
 /// Overlay addresses by task ID from raw task JSON (`NetworksAttachments[].Addresses`, CIDR).
-pub fn overlay_addresses(raw_tasks: &[Value]) -> HashMap<String, Vec<OverlayAddress>> {
+fn overlay_addresses(raw_tasks: &[Value]) -> HashMap<String, Vec<OverlayAddress>> {
     let mut out = HashMap::new();
     for t in raw_tasks {
         let Some(id) = t["ID"].as_str() else { continue };
@@ -338,27 +341,27 @@ pub fn overlay_addresses(raw_tasks: &[Value]) -> HashMap<String, Vec<OverlayAddr
 }
 
 /// `10.0.1.5/24` -> `10.0.1.5` (a bare address is accepted too).
-pub fn parse_cidr_ip(s: &str) -> Option<IpAddr> {
+fn parse_cidr_ip(s: &str) -> Option<IpAddr> {
     s.split('/').next()?.trim().parse().ok()
 }
 
 impl Reach {
     /// Reads what a probe round needs, concurrently: the daemon's node ID, the `docker_gwbridge`
     /// network (a missing network means no container has one) and the running tasks' overlay
-    /// addresses.
-    pub async fn observe(client: &Client, policy: ReachPolicy) -> Result<Reach, String> {
+    /// addresses. The error is the first failed call's.
+    pub async fn observe(client: &Client, policy: ReachPolicy) -> Result<Reach, SwarmError> {
         let (info, gw, tasks) = tokio::join!(
             client.info(),
             client.inspect_network("docker_gwbridge"),
             client.list_tasks_raw(Some("running")),
         );
-        let info = info.map_err(|e| e.to_string())?;
+        let info = info?;
         let gwbridge = match gw {
             Ok(n) => gwbridge_addresses(&n.containers.unwrap_or_default()),
             Err(e) if e.is_not_found() => HashMap::new(),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         };
-        let tasks = tasks.map_err(|e| e.to_string())?;
+        let tasks = tasks?;
         Ok(Reach {
             policy,
             local_node: info.swarm.and_then(|s| s.node_id).filter(|n| !n.is_empty()),
@@ -487,7 +490,11 @@ mod tests {
         };
         let only = resolve(&snapshot(), "web", "app", &reach(proxy)).unwrap();
         assert!(only[0].addresses.is_empty());
-        assert!(only[0].address().unwrap_err().contains("web_app.1"));
+        assert_eq!(
+            only[0].address().unwrap_err().to_string(),
+            "task web_app.1 has no address hearth can reach (container not on docker_gwbridge \
+             and no overlay address)"
+        );
         assert_eq!(only[1].address().unwrap(), ip("10.0.2.6"));
     }
 
@@ -511,7 +518,7 @@ mod tests {
     fn missing_service_and_no_running_task_are_explained() {
         let r = reach(ReachPolicy::GwbridgeFirst);
         let err = resolve(&snapshot(), "web", "db", &r).unwrap_err();
-        assert_eq!(err, "service web_db not found");
+        assert_eq!(err.to_string(), "service web_db not found");
         let mut snap = snapshot();
         snap.tasks.retain(|t| t.id.as_deref() == Some("t3"));
         snap.tasks
@@ -523,10 +530,10 @@ mod tests {
         );
         snap.tasks.pop();
         let err = resolve(&snap, "web", "app", &r).unwrap_err();
-        assert_eq!(err, "no running task of web_app (1 failed)");
+        assert_eq!(err.to_string(), "no running task of web_app (1 failed)");
         snap.tasks.clear();
         let err = resolve(&snap, "web", "app", &r).unwrap_err();
-        assert_eq!(err, "no running task of web_app (no tasks)");
+        assert_eq!(err.to_string(), "no running task of web_app (no tasks)");
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub async fn check(round: Round<'_>, subject: &Subject, p: &TcpProbe, timeout: D
         timeout,
     };
     if let Some(address) = &p.address {
-        let (host, port) = parse_address(address, p.port)?;
+        let (host, port) = parse_address(address, p.port).map_err(|e| e.to_string())?;
         let addr = tokio::net::lookup_host((host.as_str(), port))
             .await
             .map_err(|e| format!("resolve {host}: {e}"))?
@@ -54,11 +54,12 @@ pub async fn check(round: Round<'_>, subject: &Subject, p: &TcpProbe, timeout: D
             .ok_or_else(|| format!("resolve {host}: no address"))?;
         return check_addr(addr, &plan).await;
     }
-    let tasks = target::resolve(round.snapshot, &subject.stack, &p.service, round.reach)?;
+    let tasks = target::resolve(round.snapshot, &subject.stack, &p.service, round.reach)
+        .map_err(|e| e.to_string())?;
     on_every_task(&tasks, |t| {
         let plan = plan.clone();
         async move {
-            let addr = SocketAddr::new(t.address()?, p.port);
+            let addr = SocketAddr::new(t.address().map_err(|e| e.to_string())?, p.port);
             check_addr(addr, &plan).await
         }
     })

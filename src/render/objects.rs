@@ -206,7 +206,7 @@ fn checked_file(cx: &mut Cx, field: &str, file: &str) -> Option<String> {
     match recipe_path(file) {
         Ok(p) => Some(p),
         Err(e) => {
-            cx.error(format!("{field}.file"), e);
+            cx.error(format!("{field}.file"), e.to_string());
             None
         }
     }

@@ -1,9 +1,33 @@
 //! Small value conversions of rendering: CPU counts to nano-CPUs (docker/cli `opts.ParseCPUs`),
 //! recipe-relative file paths, and base64 for config data.
 
+use crate::relpath::PathProblem;
+
+/// A value rendering cannot convert; the text follows the field in a diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// A CPU count that is no decimal or fraction (or out of range).
+    #[error("failed to parse {value} as a rational number")]
+    NotRational { value: String },
+    /// A CPU count finer than one nano-CPU.
+    #[error("value is too precise")]
+    TooPrecise,
+    /// A `file:` naming the recipe directory itself.
+    #[error("{path:?} names no file")]
+    NoFile { path: String },
+    /// A `file:` climbing out of the recipe with `..`.
+    #[error("{path:?} leaves the recipe directory")]
+    LeavesRecipe { path: String },
+    /// A `file:` that is not recipe-relative.
+    #[error("{path:?} is outside the recipe (only recipe-relative paths work): {problem}")]
+    OutsideRecipe { path: String, problem: PathProblem },
+}
+
 /// `ParseCPUs`: a decimal (`0.5`, `1.5e-1`) or a fraction (`1/4`), times 1e9, which must be whole.
-pub fn parse_cpus(value: &str) -> Result<i64, String> {
-    let bad = || format!("failed to parse {value} as a rational number");
+pub fn parse_cpus(value: &str) -> Result<i64, ParseError> {
+    let bad = || ParseError::NotRational {
+        value: value.to_string(),
+    };
     let v = value.trim();
     // As an exact fraction num/den.
     let (num, den): (i128, i128) = if let Some((a, b)) = v.split_once('/') {
@@ -46,7 +70,7 @@ pub fn parse_cpus(value: &str) -> Result<i64, String> {
     };
     let nano = num.checked_mul(1_000_000_000).ok_or_else(bad)?;
     if nano % den != 0 {
-        return Err("value is too precise".into());
+        return Err(ParseError::TooPrecise);
     }
     i64::try_from(nano / den).map_err(|_| bad())
 }
@@ -61,16 +85,16 @@ fn parse_int(s: &str) -> Option<i128> {
 
 /// Normalises a `file:` path against the recipe root: `./a/../b` -> `b`, by the one sanitiser
 /// ([`crate::relpath::clean`]); a path naming no file is an error too.
-pub fn recipe_path(path: &str) -> Result<String, String> {
+pub fn recipe_path(path: &str) -> Result<String, ParseError> {
+    let path_ = || path.to_string();
     match crate::relpath::clean(path) {
-        Ok(p) if p.is_empty() => Err(format!("{path:?} names no file")),
+        Ok(p) if p.is_empty() => Err(ParseError::NoFile { path: path_() }),
         Ok(p) => Ok(p),
-        Err(crate::relpath::PathProblem::Escapes) => {
-            Err(format!("{path:?} leaves the recipe directory"))
-        }
-        Err(e) => Err(format!(
-            "{path:?} is outside the recipe (only recipe-relative paths work): {e}"
-        )),
+        Err(PathProblem::Escapes) => Err(ParseError::LeavesRecipe { path: path_() }),
+        Err(problem) => Err(ParseError::OutsideRecipe {
+            path: path_(),
+            problem,
+        }),
     }
 }
 
@@ -114,10 +138,13 @@ mod tests {
         assert_eq!(parse_cpus(".25"), Ok(250_000_000));
         assert_eq!(parse_cpus("0.000000001"), Ok(1));
         assert_eq!(
-            parse_cpus("0.0000000001").unwrap_err(),
+            parse_cpus("0.0000000001").unwrap_err().to_string(),
             "value is too precise"
         );
-        assert!(parse_cpus("abc").is_err());
+        assert_eq!(
+            parse_cpus(" abc").unwrap_err().to_string(),
+            "failed to parse  abc as a rational number"
+        );
         assert!(parse_cpus("").is_err());
         assert!(parse_cpus("1/0").is_err());
     }
@@ -137,11 +164,21 @@ mod tests {
         assert_eq!(recipe_path("nginx.conf").unwrap(), "nginx.conf");
         assert_eq!(recipe_path("./conf/../nginx.conf").unwrap(), "nginx.conf");
         assert_eq!(recipe_path("a//b/./c").unwrap(), "a/b/c");
-        assert!(recipe_path("../x").is_err());
+        assert_eq!(
+            recipe_path("../x").unwrap_err().to_string(),
+            "\"../x\" leaves the recipe directory"
+        );
         assert!(recipe_path("a/../../x").is_err());
-        assert!(recipe_path("/etc/passwd").is_err());
+        assert_eq!(
+            recipe_path("/etc/passwd").unwrap_err().to_string(),
+            "\"/etc/passwd\" is outside the recipe (only recipe-relative paths work): \
+             absolute paths are not allowed"
+        );
         assert!(recipe_path("~/x").is_err());
-        assert!(recipe_path(".").is_err());
+        assert_eq!(
+            recipe_path(".").unwrap_err().to_string(),
+            "\".\" names no file"
+        );
     }
 
     #[test]

@@ -466,7 +466,7 @@ fn resources(cx: &mut Cx, f: &str, d: &Deploy) -> TaskSpecResources {
         match parse_cpus(v) {
             Ok(n) => Some(n).filter(|n| *n != 0),
             Err(e) => {
-                cx.error(field, e);
+                cx.error(field, e.to_string());
                 None
             }
         }

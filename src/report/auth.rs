@@ -22,7 +22,7 @@ pub struct Auth {
 }
 
 /// Whether `given` equals `token`, in time that depends only on their lengths.
-pub fn same_token(given: &str, token: &str) -> bool {
+pub(crate) fn same_token(given: &str, token: &str) -> bool {
     given.len() == token.len()
         && given
             .bytes()
@@ -31,30 +31,59 @@ pub fn same_token(given: &str, token: &str) -> bool {
             == 0
 }
 
+/// Why a token could not be read or an address may not be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// The token file holds only whitespace.
+    #[error("{}: the {what} file is empty", .path.display())]
+    EmptyToken {
+        path: std::path::PathBuf,
+        what: &'static str,
+    },
+    /// The token file could not be read.
+    #[error("{}: cannot read the {what}: {reason}", .path.display())]
+    UnreadableToken {
+        path: std::path::PathBuf,
+        what: &'static str,
+        reason: String,
+    },
+    /// `--listen` is off loopback, without a token and without `--insecure-listen`.
+    #[error(
+        "--listen {addr} is not a loopback address: the API and status page would be readable \
+         from the network without a token. Give --api-token-file FILE (or \
+         HEARTH_API_TOKEN_FILE), or --insecure-listen to serve them open on purpose"
+    )]
+    OpenListen { addr: std::net::SocketAddr },
+}
+
 /// Whether hearth may listen on `addr`: off loopback the API and page need a token, unless the
 /// operator said `--insecure-listen`.
 pub fn check_listen(
     addr: std::net::SocketAddr,
     api_token: bool,
     insecure: bool,
-) -> Result<(), String> {
+) -> Result<(), AuthError> {
     if addr.ip().is_loopback() || api_token || insecure {
         Ok(())
     } else {
-        Err(format!(
-            "--listen {addr} is not a loopback address: the API and status page would be readable \
-             from the network without a token. Give --api-token-file FILE (or \
-             HEARTH_API_TOKEN_FILE), or --insecure-listen to serve them open on purpose"
-        ))
+        Err(AuthError::OpenListen { addr })
     }
 }
 
-/// Reads a token file: its content without surrounding whitespace, never empty.
-pub fn read_token(path: &std::path::Path, what: &str) -> Result<String, String> {
+/// Reads a token file (`what` names it in messages): its content without surrounding
+/// whitespace, never empty.
+pub fn read_token(path: &std::path::Path, what: &'static str) -> Result<String, AuthError> {
     match std::fs::read_to_string(path) {
         Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
-        Ok(_) => Err(format!("{}: the {what} file is empty", path.display())),
-        Err(e) => Err(format!("{}: cannot read the {what}: {e}", path.display())),
+        Ok(_) => Err(AuthError::EmptyToken {
+            path: path.to_path_buf(),
+            what,
+        }),
+        Err(e) => Err(AuthError::UnreadableToken {
+            path: path.to_path_buf(),
+            what,
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -68,7 +97,7 @@ fn needed<'a>(auth: &'a Auth, path: &str) -> Option<&'a str> {
 }
 
 /// The middleware: 401 with `WWW-Authenticate: Bearer` when a needed token is missing or wrong.
-pub async fn require(State(auth): State<Auth>, req: Request, next: Next) -> Response {
+pub(crate) async fn require(State(auth): State<Auth>, req: Request, next: Next) -> Response {
     let Some(token) = needed(&auth, req.uri().path()) else {
         return next.run(req).await;
     };
@@ -100,15 +129,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn token_file_messages_name_the_file_and_what_it_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("token");
+        std::fs::write(&f, " \n").expect("write");
+        assert_eq!(
+            read_token(&f, "API token").unwrap_err().to_string(),
+            format!("{}: the API token file is empty", f.display())
+        );
+        let missing = dir.path().join("missing");
+        let e = read_token(&missing, "metrics token")
+            .unwrap_err()
+            .to_string();
+        let prefix = format!("{}: cannot read the metrics token: ", missing.display());
+        assert!(e.starts_with(&prefix), "{e}");
+    }
+
+    #[test]
     fn loopback_is_open_elsewhere_a_token_or_insecure_is_needed() {
         let a = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
         assert!(check_listen(a("127.0.0.1:9480"), false, false).is_ok());
         assert!(check_listen(a("127.0.0.2:9480"), false, false).is_ok());
         assert!(check_listen(a("[::1]:9480"), false, false).is_ok());
-        let e = check_listen(a("0.0.0.0:9480"), false, false).unwrap_err();
-        assert!(
-            e.contains("--api-token-file") && e.contains("--insecure-listen"),
-            "{e}"
+        let e = check_listen(a("0.0.0.0:9480"), false, false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "--listen 0.0.0.0:9480 is not a loopback address: the API and status page would be \
+             readable from the network without a token. Give --api-token-file FILE (or \
+             HEARTH_API_TOKEN_FILE), or --insecure-listen to serve them open on purpose"
         );
         assert!(check_listen(a("0.0.0.0:9480"), true, false).is_ok());
         assert!(check_listen(a("10.0.0.1:9480"), false, true).is_ok());

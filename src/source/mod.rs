@@ -20,7 +20,7 @@ mod tree;
 
 pub use git::{ALLOWED_PROTOCOLS, GitOptions, SourceError};
 pub use load::{load_files, revision_errors};
-pub use recipes::{Ensured, RecipeRemote, check_url};
+pub use recipes::{Ensured, RecipeRemote};
 pub use redact::{redact, strip_userinfo};
 pub use remote::{GitSource, MAX_FILE_BYTES, MAX_FILES, Synced};
 pub use state::{Decision, Revision, SHORT_LEN, SourceState, next_retry, short};

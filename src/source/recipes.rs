@@ -116,7 +116,7 @@ impl RecipeRemote {
 
 /// A URL hearth will fetch: `https://`, `http://`, `ssh://`, `git://` or `file://` with a host or
 /// path, or scp-like `[user@]host:path`. Never an option, never a `transport::address` (`ext::`).
-pub fn check_url(url: &str) -> Result<(), String> {
+pub(super) fn check_url(url: &str) -> Result<(), String> {
     let shown = super::redact::redact(url);
     let bad = |why: &str| Err(format!("URL {shown:?} {why}"));
     if url.is_empty() {

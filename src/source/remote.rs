@@ -59,7 +59,7 @@ impl GitSource {
         let branch = branch.into();
         super::recipes::check_url(&url).map_err(SourceError::invalid)?;
         check_branch(&branch).map_err(SourceError::invalid)?;
-        let path = normalize_path(path_in_repo).map_err(SourceError::invalid)?;
+        let path = normalize_path(path_in_repo).map_err(|e| SourceError::invalid(e.to_string()))?;
         let digest = Sha256::digest(format!("{}\n{branch}", strip_userinfo(&url)).as_bytes());
         let cache_dir = cache_dir.into();
         let cache_dir = std::path::absolute(&cache_dir).unwrap_or(cache_dir);
@@ -133,7 +133,7 @@ impl GitSource {
             args.extend(["--", self.path.as_str()]);
         }
         let out = git.run(&args)?;
-        let entries = parse_ls_tree(&out).map_err(|d| SourceError::output(&args, d))?;
+        let entries = parse_ls_tree(&out).map_err(|d| SourceError::output(&args, d.to_string()))?;
         let files = manifest_files(&entries, &self.path);
         let label = |path: &str| PathBuf::from(format!("{path}@{}", short(commit)));
         let mut diags = Vec::new();
@@ -167,8 +167,8 @@ impl GitSource {
         }
         let batch = ["cat-file", "--batch"];
         let out = git.run_with_input(&batch, Some(input.into_bytes()))?;
-        let objects =
-            parse_batch(&out, wanted.len() + 1).map_err(|d| SourceError::output(&batch, d))?;
+        let objects = parse_batch(&out, wanted.len() + 1)
+            .map_err(|d| SourceError::output(&batch, d.to_string()))?;
         let summary = match &objects[0] {
             Some((kind, body)) if kind == "commit" => tree::commit_summary(body),
             _ => return Err(SourceError::output(&batch, "commit object missing")),

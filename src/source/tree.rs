@@ -4,6 +4,26 @@
 
 use std::path::PathBuf;
 
+/// Plumbing output hearth cannot read, or a manifest path it refuses. The source module wraps it
+/// in a [`super::SourceError`] (redacted) before it leaves the module.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TreeError {
+    #[error("entry {entry:?} has no tab")]
+    NoTab { entry: String },
+    #[error("entry {entry:?}")]
+    BadEntry { entry: String },
+    #[error("path {path:?} must not contain '..'")]
+    DotDot { path: String },
+    #[error("path {path:?} has a control character")]
+    ControlChar { path: String },
+    #[error("no header line")]
+    NoHeader,
+    #[error("header {header:?}")]
+    BadHeader { header: String },
+    #[error("short object body")]
+    ShortBody,
+}
+
 /// One `ls-tree -r -l -z` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -18,18 +38,20 @@ pub struct Entry {
 }
 
 /// Parses `git ls-tree -r -l -z` output (`<mode> <type> <oid> <size>\t<path>\0`...).
-pub fn parse_ls_tree(out: &[u8]) -> Result<Vec<Entry>, String> {
+pub fn parse_ls_tree(out: &[u8]) -> Result<Vec<Entry>, TreeError> {
     let mut entries = Vec::new();
     for raw in out.split(|&b| b == 0).filter(|e| !e.is_empty()) {
         let text = String::from_utf8_lossy(raw);
-        let (meta, path) = text
-            .split_once('\t')
-            .ok_or_else(|| format!("entry {text:?} has no tab"))?;
+        let (meta, path) = text.split_once('\t').ok_or_else(|| TreeError::NoTab {
+            entry: text.to_string(),
+        })?;
         let mut f = meta.split_whitespace();
         let (Some(mode), Some(kind), Some(oid), Some(size), None) =
             (f.next(), f.next(), f.next(), f.next(), f.next())
         else {
-            return Err(format!("entry {text:?}"));
+            return Err(TreeError::BadEntry {
+                entry: text.to_string(),
+            });
         };
         entries.push(Entry {
             mode: mode.to_string(),
@@ -44,14 +66,14 @@ pub fn parse_ls_tree(out: &[u8]) -> Result<Vec<Entry>, String> {
 
 /// Normalizes the manifest path inside the repository: `/`-separated, no leading `./` or `/`,
 /// no trailing `/`; `""` is the root. `..` and empty components are refused.
-pub fn normalize_path(path: &str) -> Result<String, String> {
+pub fn normalize_path(path: &str) -> Result<String, TreeError> {
     let mut parts = Vec::new();
     for part in path.split('/') {
         match part {
             "" | "." => {}
-            ".." => return Err(format!("path {path:?} must not contain '..'")),
+            ".." => return Err(TreeError::DotDot { path: path.into() }),
             p if p.chars().any(char::is_control) => {
-                return Err(format!("path {path:?} has a control character"));
+                return Err(TreeError::ControlChar { path: path.into() });
             }
             p => parts.push(p),
         }
@@ -93,14 +115,14 @@ pub fn manifest_files(entries: &[Entry], root: &str) -> Vec<Entry> {
 pub type Object = Option<(String, Vec<u8>)>;
 
 /// Parses `git cat-file --batch` output for `count` requests, in order.
-pub fn parse_batch(out: &[u8], count: usize) -> Result<Vec<Object>, String> {
+pub fn parse_batch(out: &[u8], count: usize) -> Result<Vec<Object>, TreeError> {
     let mut objects = Vec::with_capacity(count);
     let mut rest = out;
     for _ in 0..count {
         let nl = rest
             .iter()
             .position(|&b| b == b'\n')
-            .ok_or("no header line")?;
+            .ok_or(TreeError::NoHeader)?;
         let header = String::from_utf8_lossy(&rest[..nl]).to_string();
         rest = &rest[nl + 1..];
         if header.ends_with(" missing") || header.ends_with(" ambiguous") {
@@ -109,10 +131,12 @@ pub fn parse_batch(out: &[u8], count: usize) -> Result<Vec<Object>, String> {
         }
         let f: Vec<&str> = header.split(' ').collect();
         let [_, kind, size] = f[..] else {
-            return Err(format!("header {header:?}"));
+            return Err(TreeError::BadHeader { header });
         };
-        let size: usize = size.parse().map_err(|_| format!("header {header:?}"))?;
-        let body = rest.get(..size).ok_or("short object body")?;
+        let size: usize = size.parse().map_err(|_| TreeError::BadHeader {
+            header: header.clone(),
+        })?;
+        let body = rest.get(..size).ok_or(TreeError::ShortBody)?;
         objects.push(Some((kind.to_string(), body.to_vec())));
         // The body is followed by a newline.
         rest = rest.get(size + 1..).unwrap_or_default();
@@ -163,7 +187,10 @@ mod tests {
         assert_eq!(e[0].size, Some(120));
         assert_eq!(e[1].kind, "commit");
         assert_eq!(e[1].size, None);
-        assert!(parse_ls_tree(b"garbage\0").is_err());
+        assert_eq!(
+            parse_ls_tree(b"garbage\0").unwrap_err().to_string(),
+            "entry \"garbage\" has no tab"
+        );
     }
 
     #[test]
@@ -172,7 +199,10 @@ mod tests {
         assert_eq!(normalize_path("./").as_deref(), Ok(""));
         assert_eq!(normalize_path("/pools/ci/").as_deref(), Ok("pools/ci"));
         assert_eq!(normalize_path("a//b").as_deref(), Ok("a/b"));
-        assert!(normalize_path("a/../b").is_err());
+        assert_eq!(
+            normalize_path("a/../b").unwrap_err().to_string(),
+            "path \"a/../b\" must not contain '..'"
+        );
     }
 
     #[test]
@@ -221,7 +251,28 @@ mod tests {
         assert_eq!(objs[0], Some(("commit".into(), b"hello".to_vec())));
         assert_eq!(objs[1], None);
         assert_eq!(objs[2], Some(("blob".into(), b"x\ny".to_vec())));
-        assert!(parse_batch(b"b blob 10\nshort\n", 1).is_err());
+        assert_eq!(
+            parse_batch(b"b blob 10\nshort\n", 1).unwrap_err(),
+            TreeError::ShortBody
+        );
+        assert_eq!(
+            parse_batch(b"b blob x\n", 1).unwrap_err().to_string(),
+            "header \"b blob x\""
+        );
+        assert_eq!(
+            parse_batch(b"", 1).unwrap_err().to_string(),
+            "no header line"
+        );
+        assert_eq!(
+            parse_ls_tree(b"100644 blob abc\tp\0")
+                .unwrap_err()
+                .to_string(),
+            format!("entry {:?}", "100644 blob abc\tp")
+        );
+        assert_eq!(
+            normalize_path("a\nb").unwrap_err().to_string(),
+            format!("path {:?} has a control character", "a\nb")
+        );
     }
 
     #[test]

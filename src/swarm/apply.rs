@@ -299,7 +299,7 @@ fn secret_value(source: &SecretValue) -> Result<Vec<u8>, String> {
 }
 
 /// `length` characters drawn uniformly from `alphabet` (rejection sampling, no modulo bias).
-pub fn generate(length: usize, alphabet: &[u8]) -> Result<Vec<u8>, String> {
+fn generate(length: usize, alphabet: &[u8]) -> Result<Vec<u8>, String> {
     if alphabet.is_empty() || alphabet.len() > 256 {
         return Err("secret alphabet must have 1 to 256 characters".into());
     }

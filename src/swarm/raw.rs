@@ -22,7 +22,11 @@ use super::transport::Transport;
 /// `GET /v<version><path>` on the daemon `transport` names (the same one the bollard client talks
 /// to: Unix socket, plain TCP, or TLS with the client certificate), the body unparsed (the caller
 /// parses it into something smaller than a `serde_json::Value` tree when it can).
-pub async fn get_bytes(transport: &Transport, version: &str, path: &str) -> Result<Bytes, String> {
+pub(super) async fn get_bytes(
+    transport: &Transport,
+    version: &str,
+    path: &str,
+) -> Result<Bytes, String> {
     let uri = format!("/v{version}{path}");
     let req = Request::get(&uri)
         .header("Host", "docker")

@@ -75,7 +75,7 @@ impl<'de> Deserialize<'de> for UnitBytes {
 }
 
 /// Go's `time.ParseDuration`: `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+`, units ns us µs μs ms s m h.
-pub fn parse_go_duration(input: &str) -> Result<i64, String> {
+fn parse_go_duration(input: &str) -> Result<i64, String> {
     let err = || format!("invalid duration {input:?}");
     let mut s = input;
     let mut neg = false;
@@ -187,7 +187,7 @@ pub fn parse_go_duration(input: &str) -> Result<i64, String> {
 
 /// go-units `RAMInBytes`: a number with an optional binary suffix (`k`, `m`, `g`, `t`, `p`, each
 /// optionally followed by `b` or `ib`, case-insensitive); a bare `b` means bytes.
-pub fn ram_in_bytes(size: &str) -> Result<i64, String> {
+fn ram_in_bytes(size: &str) -> Result<i64, String> {
     let Some(sep) = size.rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ') else {
         return Err(format!("invalid size: '{size}'"));
     };

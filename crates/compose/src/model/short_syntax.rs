@@ -67,7 +67,7 @@ const PROPAGATIONS: [&str; 6] = [
 /// Parses a short port spec like go-connections `ParsePortSpec` + docker/cli
 /// `ConvertPortToPortConfig`: one spec may give several ports (ranges), each published in
 /// ingress mode; the results are ordered by `"<target>/<proto>"` string as docker/cli orders them.
-pub fn parse_port_spec(raw: &str) -> Result<Vec<ServicePort>, String> {
+pub(crate) fn parse_port_spec(raw: &str) -> Result<Vec<ServicePort>, String> {
     let parts: Vec<&str> = raw.split(':').collect();
     let (ip, host, container) = match parts.len() {
         1 => (String::new(), "", parts[0]),
@@ -150,7 +150,7 @@ fn port_range(s: &str) -> Result<(u32, u32), ()> {
 /// Parses a short volume spec like docker/cli's `volumespec.Parse`:
 /// `[source:]target[:options]`, options `ro`, `rw`, `nocopy` and bind propagations; a source
 /// starting with `.`, `/` or `~` (or a Windows drive) makes a bind mount.
-pub fn parse_volume_spec(spec: &str) -> Result<ServiceVolume, String> {
+pub(crate) fn parse_volume_spec(spec: &str) -> Result<ServiceVolume, String> {
     let mut vol = ServiceVolume::default();
     let chars: Vec<char> = spec.chars().collect();
     match chars.len() {
