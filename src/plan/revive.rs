@@ -8,8 +8,10 @@
 //! sees it (Degraded, `ReplicasLost`) and revives it with a forced update (`ForceUpdate` + 1,
 //! as `docker service update --force`), which restarts nothing that runs.
 //!
-//! Only a task that had run for [`RAN_AT_LEAST`] before completing counts: a program that ends by
-//! itself at once (a job in the wrong mode, a broken image) is reported, not restarted in a loop.
+//! A task that had run for [`RAN_AT_LEAST`] before completing is revived at once. One that ended
+//! sooner (stopped early in its life, or a program that ends by itself: a job in the wrong mode)
+//! is revived only when the service was not updated for [`BACKOFF`]: at most once per backoff,
+//! never a tight loop.
 
 use std::time::Duration;
 
@@ -19,13 +21,20 @@ use crate::observed::live::{Service, Task};
 
 /// How long a completed task must have run to count as stopped from outside.
 pub const RAN_AT_LEAST: Duration = Duration::from_secs(30);
+/// The least time between two revives of a service whose tasks end soon after they start.
+pub const BACKOFF: Duration = Duration::from_secs(60);
 
 fn time(s: Option<&str>) -> Option<std::time::SystemTime> {
     humantime::parse_rfc3339_weak(s?).ok()
 }
 
-/// Why `live` needs a forced restart (`tasks`: the snapshot's tasks, any service), or `None`.
-pub fn stopped_for_good(live: &Service, tasks: &[Task]) -> Option<String> {
+/// Why `live` needs a forced restart (`tasks`: the snapshot's tasks, any service; `now`: when the
+/// snapshot was taken), or `None`.
+pub fn stopped_for_good(
+    live: &Service,
+    tasks: &[Task],
+    now: Option<std::time::SystemTime>,
+) -> Option<String> {
     let id = live.id.as_deref()?;
     let mode: &ServiceSpecMode = live.spec.as_ref()?.mode.as_deref()?;
     let replicas = mode.replicated.as_ref()?.replicas.unwrap_or(1);
@@ -54,11 +63,16 @@ pub fn stopped_for_good(live: &Service, tasks: &[Task]) -> Option<String> {
         time(status.timestamp.as_deref())?,
     );
     let ran = ended.duration_since(created).unwrap_or_default();
-    if ran < RAN_AT_LEAST {
+    let updated = time(live.updated_at.as_deref());
+    // Updated since the stop (a revive already sent): Swarm's turn.
+    if updated.is_some_and(|u| u >= ended) {
         return None;
     }
-    // Updated since the stop (a revive already sent): Swarm's turn.
-    if time(live.updated_at.as_deref()).is_some_and(|u| u >= ended) {
+    let quiet = match (now, updated) {
+        (Some(now), Some(u)) => now.duration_since(u).unwrap_or_default() >= BACKOFF,
+        _ => false,
+    };
+    if ran < RAN_AT_LEAST && !quiet {
         return None;
     }
     Some(format!(
@@ -113,12 +127,35 @@ mod tests {
             TaskState::COMPLETE,
             TaskState::SHUTDOWN,
         );
-        let why = stopped_for_good(&service(1), &[t.clone()]).expect("revive");
+        let why = stopped_for_good(&service(1), &[t.clone()], None).expect("revive");
         assert!(why.contains("0 of 1") && why.contains("331s"), "{why}");
         // Once revived (the service updated after the stop), not again.
         let mut revived = service(1);
         revived.updated_at = Some("2026-12-03T16:45:32Z".into());
-        assert_eq!(stopped_for_good(&revived, &[t]), None);
+        assert_eq!(stopped_for_good(&revived, &[t], None), None);
+    }
+
+    #[test]
+    fn a_short_lived_task_is_revived_at_most_once_per_backoff() {
+        // Regression (scripts/chaos, seed 1, step 6): a replacement task stopped by a dockerd
+        // restart 17s into its life stayed down.
+        let t = task(
+            "2026-12-03T17:02:05Z",
+            "2026-12-03T17:02:22Z",
+            TaskState::COMPLETE,
+            TaskState::SHUTDOWN,
+        );
+        let at = |s: &str| humantime::parse_rfc3339(s).ok();
+        let mut svc = service(1);
+        svc.updated_at = Some("2026-12-03T17:00:20Z".into());
+        // The service was last updated more than a backoff ago: revived.
+        assert!(stopped_for_good(&svc, &[t.clone()], at("2026-12-03T17:02:38Z")).is_some());
+        // Updated 30s ago: not yet (a program that ends by itself is not restarted in a loop).
+        svc.updated_at = Some("2026-12-03T17:02:00Z".into());
+        assert_eq!(
+            stopped_for_good(&svc, &[t], at("2026-12-03T17:02:30Z")),
+            None
+        );
     }
 
     #[test]
@@ -136,7 +173,10 @@ mod tests {
             TaskState::STARTING,
             TaskState::RUNNING,
         );
-        assert_eq!(stopped_for_good(&service(1), &[done.clone(), next]), None);
+        assert_eq!(
+            stopped_for_good(&service(1), &[done.clone(), next], None),
+            None
+        );
         // Ended at once by itself: reported by the assessment, not restarted in a loop.
         let quick = task(
             "2026-12-03T16:40:00Z",
@@ -144,7 +184,7 @@ mod tests {
             TaskState::COMPLETE,
             TaskState::SHUTDOWN,
         );
-        assert_eq!(stopped_for_good(&service(1), &[quick]), None);
+        assert_eq!(stopped_for_good(&service(1), &[quick], None), None);
         // A failure is Swarm's to restart (on-failure), and a service scaled to zero wants nothing.
         let failed = task(
             "2026-12-03T16:40:00Z",
@@ -152,7 +192,7 @@ mod tests {
             TaskState::FAILED,
             TaskState::SHUTDOWN,
         );
-        assert_eq!(stopped_for_good(&service(1), &[failed]), None);
-        assert_eq!(stopped_for_good(&service(0), &[done]), None);
+        assert_eq!(stopped_for_good(&service(1), &[failed], None), None);
+        assert_eq!(stopped_for_good(&service(0), &[done], None), None);
     }
 }

@@ -123,7 +123,8 @@ pub(super) fn plan_services(cx: &Planning, desired: &StackSpec, ok: bool, plan: 
                     .collect::<Vec<_>>()
                     .join(", ")
             )
-        } else if let Some(why) = super::revive::stopped_for_good(live, &snap.tasks) {
+        } else if let Some(why) = super::revive::stopped_for_good(live, &snap.tasks, snap.taken_at)
+        {
             if ok {
                 let mut spec = update_spec(s, &want, kept_pin);
                 spec.task_template

@@ -138,7 +138,7 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\nAdvance-record writes seen: {} ({} before any lease was seen, not judged). \
+            "\nAdvance-record writes during the soak: {} ({} before any lease version was seen, not judged). \
             Lease holder changes: {}. Largest hearth RSS: {:.1} MiB.",
             self.summary.writes_seen,
             self.summary.writes_unjudged,
