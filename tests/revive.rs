@@ -52,7 +52,10 @@ async fn a_task_stopped_cleanly_from_outside_is_started_again() {
             );
             tokio::time::sleep(Duration::from_millis(300)).await;
         };
-        println!("revived {service} {:?} after the stop", stopped.elapsed());
+        println!(
+            "revived {service} ({next}) {:?} after the stop",
+            stopped.elapsed()
+        );
         let st = hearth
             .phase("gitea", "Ready", None, Duration::from_secs(60))
             .await?;

@@ -307,6 +307,8 @@ pub struct SnapIndex<'a> {
     pub(super) network_names: HashMap<&'a str, &'a str>,
     /// Names of the volumes the snapshot lists.
     pub(super) volumes: HashSet<&'a str>,
+    /// Each service's tasks, by service ID (`revive` reads one service's).
+    pub(super) tasks: HashMap<&'a str, Vec<&'a crate::observed::live::Task>>,
 }
 
 /// `(pool, deployment)` of an object hearth manages.
@@ -344,6 +346,12 @@ impl<'a> SnapIndex<'a> {
                     .filter_map(|c| c.config_name.as_deref()),
             );
         }
+        let mut tasks: HashMap<&str, Vec<_>> = HashMap::new();
+        for t in &snap.tasks {
+            if let Some(id) = t.service_id.as_deref() {
+                tasks.entry(id).or_default().push(t);
+            }
+        }
         let mut owned_configs: HashMap<_, Vec<_>> = HashMap::new();
         for c in &snap.configs {
             if let Some(k) = owner_key(c.spec.as_ref().and_then(|s| s.labels.as_ref())) {
@@ -371,6 +379,7 @@ impl<'a> SnapIndex<'a> {
                 |c| c.spec.as_ref()?.labels.as_ref(),
             ),
             services,
+            tasks,
             owned_services,
             owned_configs,
             referenced_configs,

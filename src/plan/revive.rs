@@ -28,11 +28,11 @@ fn time(s: Option<&str>) -> Option<std::time::SystemTime> {
     humantime::parse_rfc3339_weak(s?).ok()
 }
 
-/// Why `live` needs a forced restart (`tasks`: the snapshot's tasks, any service; `now`: when the
-/// snapshot was taken), or `None`.
+/// Why `live` needs a forced restart (`tasks`: its tasks in the snapshot, others are skipped;
+/// `now`: when the snapshot was taken), or `None`.
 pub fn stopped_for_good(
     live: &Service,
-    tasks: &[Task],
+    tasks: &[&Task],
     now: Option<std::time::SystemTime>,
 ) -> Option<String> {
     let id = live.id.as_deref()?;
@@ -43,6 +43,7 @@ pub fn stopped_for_good(
     }
     let mine: Vec<&Task> = tasks
         .iter()
+        .copied()
         .filter(|t| t.service_id.as_deref() == Some(id))
         .collect();
     // Swarm is still trying for every slot: not ours to touch.
@@ -127,12 +128,12 @@ mod tests {
             TaskState::COMPLETE,
             TaskState::SHUTDOWN,
         );
-        let why = stopped_for_good(&service(1), &[t.clone()], None).expect("revive");
+        let why = stopped_for_good(&service(1), &[&t], None).expect("revive");
         assert!(why.contains("0 of 1") && why.contains("331s"), "{why}");
         // Once revived (the service updated after the stop), not again.
         let mut revived = service(1);
         revived.updated_at = Some("2026-12-03T16:45:32Z".into());
-        assert_eq!(stopped_for_good(&revived, &[t], None), None);
+        assert_eq!(stopped_for_good(&revived, &[&t], None), None);
     }
 
     #[test]
@@ -149,11 +150,11 @@ mod tests {
         let mut svc = service(1);
         svc.updated_at = Some("2026-12-03T17:00:20Z".into());
         // The service was last updated more than a backoff ago: revived.
-        assert!(stopped_for_good(&svc, &[t.clone()], at("2026-12-03T17:02:38Z")).is_some());
+        assert!(stopped_for_good(&svc, &[&t], at("2026-12-03T17:02:38Z")).is_some());
         // Updated 30s ago: not yet (a program that ends by itself is not restarted in a loop).
         svc.updated_at = Some("2026-12-03T17:02:00Z".into());
         assert_eq!(
-            stopped_for_good(&svc, &[t], at("2026-12-03T17:02:30Z")),
+            stopped_for_good(&svc, &[&t], at("2026-12-03T17:02:30Z")),
             None
         );
     }
@@ -173,10 +174,7 @@ mod tests {
             TaskState::STARTING,
             TaskState::RUNNING,
         );
-        assert_eq!(
-            stopped_for_good(&service(1), &[done.clone(), next], None),
-            None
-        );
+        assert_eq!(stopped_for_good(&service(1), &[&done, &next], None), None);
         // Ended at once by itself: reported by the assessment, not restarted in a loop.
         let quick = task(
             "2026-12-03T16:40:00Z",
@@ -184,7 +182,7 @@ mod tests {
             TaskState::COMPLETE,
             TaskState::SHUTDOWN,
         );
-        assert_eq!(stopped_for_good(&service(1), &[quick], None), None);
+        assert_eq!(stopped_for_good(&service(1), &[&quick], None), None);
         // A failure is Swarm's to restart (on-failure), and a service scaled to zero wants nothing.
         let failed = task(
             "2026-12-03T16:40:00Z",
@@ -192,7 +190,7 @@ mod tests {
             TaskState::FAILED,
             TaskState::SHUTDOWN,
         );
-        assert_eq!(stopped_for_good(&service(1), &[failed], None), None);
-        assert_eq!(stopped_for_good(&service(0), &[done], None), None);
+        assert_eq!(stopped_for_good(&service(1), &[&failed], None), None);
+        assert_eq!(stopped_for_good(&service(0), &[&done], None), None);
     }
 }

@@ -123,8 +123,14 @@ pub(super) fn plan_services(cx: &Planning, desired: &StackSpec, ok: bool, plan: 
                     .collect::<Vec<_>>()
                     .join(", ")
             )
-        } else if let Some(why) = super::revive::stopped_for_good(live, &snap.tasks, snap.taken_at)
-        {
+        } else if let Some(why) = super::revive::stopped_for_good(
+            live,
+            live.id
+                .as_deref()
+                .and_then(|id| ix.tasks.get(id))
+                .map_or(&[][..], Vec::as_slice),
+            snap.taken_at,
+        ) {
             if ok {
                 let mut spec = update_spec(s, &want, kept_pin);
                 spec.task_template

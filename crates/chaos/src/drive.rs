@@ -503,7 +503,7 @@ services:
         let at = self.start.elapsed().as_secs_f64();
         let name = format!("step {} ({})", st.index, st.fault.describe());
         self.set_step(&name);
-        log(&format!("{name}"));
+        log(&name);
         let mut note = self.inject(&st.fault)?;
         let mut during = None;
         let hold = st.fault.hold_s();

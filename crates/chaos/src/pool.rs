@@ -41,7 +41,11 @@ pub fn expected(state: &PoolState) -> Vec<(String, &'static str)> {
         "gitea-warm",
     ]
     .iter()
-    .filter(|n| !(**n == "pds" && state.removed) && !(**n == "gitea-warm" && !state.provider))
+    .filter(|n| match **n {
+        "pds" => !state.removed,
+        "gitea-warm" => state.provider,
+        _ => true,
+    })
     .map(|n| {
         let phase = if *n == "forge" && state.bad {
             "AdvanceFailed"
