@@ -241,6 +241,27 @@ async fn gitea_failed_advance_rolls_back_with_its_data_and_the_provider_never_bl
             Some("AdvanceFailed")
         );
         assert_eq!(version_label(&stack, "app"), GITEA_OLD);
+        // The CLI holds the line too: `plan` is clean and says why, and `apply` would not put
+        // the version that crash-looped back (regression: scripts/chaos, seed 2).
+        let plan = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args([
+                "plan",
+                "--detailed-exitcode",
+                "-f",
+                pool.path().to_str().unwrap(),
+            ])
+            .output()?;
+        let text = String::from_utf8_lossy(&plan.stdout);
+        assert_eq!(
+            plan.status.code(),
+            Some(0),
+            "{text}{}",
+            String::from_utf8_lossy(&plan.stderr)
+        );
+        assert!(
+            text.contains("AdvanceFailed") && text.contains(GITEA_NEW),
+            "{text}"
+        );
 
         // `hearth retry` clears it through the label; the running controller tries again.
         let out = Command::new(env!("CARGO_BIN_EXE_hearth"))

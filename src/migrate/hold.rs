@@ -171,6 +171,13 @@ pub enum Hold {
     VolumeOwnedByOther { volume: String, owner: String },
     /// Another deployment still holds the stack name it wants.
     StackNameHeld { stack: String, holder: String },
+    /// Its declared version failed to advance (the advance record says so) and the live stack
+    /// stays at `last_good`: `plan` and `apply` do not put the failed version back.
+    AdvanceFailed {
+        version: String,
+        last_good: Option<String>,
+        reason: String,
+    },
 }
 
 impl Hold {
@@ -179,6 +186,7 @@ impl Hold {
             Hold::StackMove { auto: true, .. } | Hold::Migrating { .. } => Phase::Progressing,
             Hold::StackMove { .. } | Hold::VolumeOwnedByOther { .. } => Phase::Held,
             Hold::StackNameHeld { .. } => Phase::Pending,
+            Hold::AdvanceFailed { .. } => Phase::AdvanceFailed,
         }
     }
 
@@ -188,6 +196,7 @@ impl Hold {
             Hold::StackMove { .. } => "StackMoveHeld",
             Hold::VolumeOwnedByOther { .. } => "VolumeOwnedByOther",
             Hold::StackNameHeld { .. } => "StackNameHeld",
+            Hold::AdvanceFailed { .. } => "AdvanceFailed",
         }
     }
 
@@ -232,6 +241,16 @@ impl Hold {
             Hold::StackNameHeld { stack, holder } => format!(
                 "waiting for stack name {stack}: {holder} still holds it (it is released when \
                  that deployment is moved: `hearth migrate`)"
+            ),
+            Hold::AdvanceFailed {
+                version,
+                last_good,
+                reason,
+            } => format!(
+                "the advance to {version} failed ({reason}); the live stack stays at {}; \
+                 {version} is not applied again until another version is declared or \
+                 `hearth retry {deployment}`",
+                last_good.as_deref().unwrap_or("its last good version")
             ),
         }
     }

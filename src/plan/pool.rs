@@ -80,6 +80,11 @@ pub fn plan_pool_with(
             plans.push(plan);
             continue;
         }
+        if let Some(hold) = failed_advance(snap, pool_name, d.name(), rendered) {
+            crate::migrate::hold_plan(&mut plan, &hold);
+            plans.push(plan);
+            continue;
+        }
         if foreign.contains(rendered.stack.as_str()) && !d.spec.adopt {
             plan.problems.insert(
                 0,
@@ -102,6 +107,27 @@ pub fn plan_pool_with(
         }
     }
     plans
+}
+
+/// The hold of a deployment whose declared version failed to advance: its advance record is
+/// `AdvanceFailed` for exactly that version, and the stack stays at its last good one. Without it
+/// `hearth apply` would put the version that crash-looped back, and `hearth plan` would never be
+/// clean for a pool whose controller holds the line (found by scripts/chaos).
+fn failed_advance(
+    snap: &Snapshot,
+    pool: &str,
+    deployment: &str,
+    rendered: &crate::desired::Desired,
+) -> Option<crate::migrate::Hold> {
+    let stored = crate::advance::labels::find(&snap.configs, pool, deployment, &rendered.stack)?;
+    let r = &stored.record;
+    let f = r.failed.as_ref()?;
+    (r.state == crate::advance::machine::State::AdvanceFailed && f.version == rendered.version)
+        .then(|| crate::migrate::Hold::AdvanceFailed {
+            version: f.version.clone(),
+            last_good: r.last_good.clone(),
+            reason: f.reason.clone(),
+        })
 }
 
 /// Stacks on the swarm with at least one service that hearth does not manage.

@@ -146,6 +146,32 @@ impl Report {
             self.summary.rss_max_kib as f64 / 1024.0
         );
 
+        self.convergence(&mut s);
+        let _ = writeln!(s, "\n## Timeline\n");
+        let _ = writeln!(
+            s,
+            "| step | at (s) | fault | during it | converged after (s) | note |\n|---:|---:|---|---|---:|---|"
+        );
+        for r in &self.records {
+            let _ = writeln!(
+                s,
+                "| {} | {:.0} | {} | {} | {} | {} |",
+                r.index,
+                r.at_s,
+                r.fault,
+                r.during.clone().unwrap_or_default(),
+                r.converge_s
+                    .map(|c| format!("{c:.1}"))
+                    .unwrap_or_else(|| "no".into()),
+                r.note.trim()
+            );
+        }
+
+        self.end_state(&mut s);
+        s
+    }
+
+    fn convergence(&self, s: &mut String) {
         let _ = writeln!(s, "\n## Convergence after each fault class\n");
         let _ = writeln!(
             s,
@@ -175,27 +201,9 @@ impl Report {
                 }
             }
         }
+    }
 
-        let _ = writeln!(s, "\n## Timeline\n");
-        let _ = writeln!(
-            s,
-            "| step | at (s) | fault | during it | converged after (s) | note |\n|---:|---:|---|---|---:|---|"
-        );
-        for r in &self.records {
-            let _ = writeln!(
-                s,
-                "| {} | {:.0} | {} | {} | {} | {} |",
-                r.index,
-                r.at_s,
-                r.fault,
-                r.during.clone().unwrap_or_default(),
-                r.converge_s
-                    .map(|c| format!("{c:.1}"))
-                    .unwrap_or_else(|| "no".into()),
-                r.note.trim()
-            );
-        }
-
+    fn end_state(&self, s: &mut String) {
         let _ = writeln!(s, "\n## End state\n");
         let _ = writeln!(
             s,
@@ -245,7 +253,6 @@ impl Report {
                 );
             }
         }
-        s
     }
 }
 
