@@ -177,6 +177,8 @@ pub enum Hold {
         version: String,
         last_good: Option<String>,
         reason: String,
+        /// Rolled back (`false`: `advance.rollback: false` left the failed version live).
+        at_last_good: bool,
     },
 }
 
@@ -246,12 +248,21 @@ impl Hold {
                 version,
                 last_good,
                 reason,
-            } => format!(
-                "the advance to {version} failed ({reason}); the live stack stays at {}; \
-                 {version} is not applied again until another version is declared or \
-                 `hearth retry {deployment}`",
-                last_good.as_deref().unwrap_or("its last good version")
-            ),
+                at_last_good,
+            } => {
+                let live = if *at_last_good {
+                    format!(
+                        "the live stack stays at {}",
+                        last_good.as_deref().unwrap_or("its last good version")
+                    )
+                } else {
+                    format!("{version} stays live (advance.rollback: false)")
+                };
+                format!(
+                    "the advance to {version} failed ({reason}); {live}; hearth changes nothing \
+                     until another version is declared or `hearth retry {deployment}`"
+                )
+            }
         }
     }
 }

@@ -275,3 +275,34 @@ fn with_several_nodes_a_migrated_volume_not_listed_here_still_holds() {
     let h = decide(&Owners::new(&snap), &provider).expect("held");
     assert_eq!((h.phase(), h.reason()), (Phase::Held, "VolumeOwnedByOther"));
 }
+
+#[test]
+fn a_failed_advance_hold_says_what_stays_live() {
+    let rolled = Hold::AdvanceFailed {
+        version: "3.6.0".into(),
+        last_good: Some("3.5.3".into()),
+        reason: "CrashLoop".into(),
+        at_last_good: true,
+    };
+    assert_eq!(
+        (rolled.phase(), rolled.reason()),
+        (Phase::AdvanceFailed, "AdvanceFailed")
+    );
+    let m = rolled.message("forge");
+    assert!(
+        m.contains("3.6.0 failed (CrashLoop)") && m.contains("stays at 3.5.3"),
+        "{m}"
+    );
+    assert!(m.contains("hearth retry forge"), "{m}");
+    let left = Hold::AdvanceFailed {
+        version: "3.6.0".into(),
+        last_good: Some("3.5.3".into()),
+        reason: "CrashLoop".into(),
+        at_last_good: false,
+    };
+    assert!(
+        left.message("forge").contains("3.6.0 stays live"),
+        "{}",
+        left.message("forge")
+    );
+}

@@ -127,6 +127,7 @@ fn failed_advance(
             version: f.version.clone(),
             last_good: r.last_good.clone(),
             reason: f.reason.clone(),
+            at_last_good: f.at_last_good,
         })
 }
 
