@@ -65,14 +65,15 @@ pub fn stopped_for_good(
     );
     let ran = ended.duration_since(created).unwrap_or_default();
     let updated = time(live.updated_at.as_deref());
-    // Updated since the stop (a revive already sent): Swarm's turn.
-    if updated.is_some_and(|u| u >= ended) {
-        return None;
-    }
     let quiet = match (now, updated) {
         (Some(now), Some(u)) => now.duration_since(u).unwrap_or_default() >= BACKOFF,
         _ => false,
     };
+    // Updated since the stop (a revive already sent, or a change that started no task, such as a
+    // label): Swarm's turn, for a backoff.
+    if updated.is_some_and(|u| u >= ended) && !quiet {
+        return None;
+    }
     if ran < RAN_AT_LEAST && !quiet {
         return None;
     }
@@ -134,6 +135,14 @@ mod tests {
         let mut revived = service(1);
         revived.updated_at = Some("2026-12-03T16:45:32Z".into());
         assert_eq!(stopped_for_good(&revived, &[&t], None), None);
+        // Regression (scripts/chaos, seed 2026, step 5): an update after the stop that started no
+        // task (a label) held the revive back for good; after a backoff it goes.
+        let at = |s: &str| humantime::parse_rfc3339(s).ok();
+        assert_eq!(
+            stopped_for_good(&revived, &[&t], at("2026-12-03T16:46:00Z")),
+            None
+        );
+        assert!(stopped_for_good(&revived, &[&t], at("2026-12-03T16:46:40Z")).is_some());
     }
 
     #[test]
