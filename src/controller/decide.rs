@@ -307,6 +307,7 @@ pub fn assess(
             &desired.stack_spec,
             &f.view,
             crate::plan::eligible_nodes(&f.pass.snap.nodes),
+            f.pass.ix.recorded_pins(&pool, f.name),
         )
     {
         let mut with_pins = (*desired).clone();

@@ -40,7 +40,7 @@ pub struct Owners<'a> {
     /// Volume -> the stack its data was migrated to (and by whom).
     migrated: HashMap<&'a str, (&'a str, Key<'a>)>,
     moves: HashMap<Key<'a>, Record>,
-    /// More than one node can run tasks: the volume list (the connected node's only) does not
+    /// The swarm has more than one node: the volume list (the connected node's only) does not
     /// show every node's volumes, so a volume not listed may still be on another node.
     partial_volumes: bool,
 }
@@ -91,7 +91,9 @@ impl<'a> Owners<'a> {
                 }
             }
         }
-        o.partial_volumes = crate::plan::eligible_nodes(&snap.nodes) >= 2;
+        // Any second node, whatever its state now: a node that is down comes back with its
+        // volumes (scripts/chaos saw the count of ready nodes drop to one right after a heal).
+        o.partial_volumes = snap.nodes.len() > 1;
         for v in &snap.volumes {
             o.volumes.insert(
                 &v.name,

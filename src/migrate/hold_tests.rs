@@ -270,10 +270,15 @@ fn with_several_nodes_a_migrated_volume_not_listed_here_still_holds() {
     // One node: its list is complete, the volume is gone, nothing holds.
     snap.nodes = vec![node("a")];
     assert_eq!(decide(&Owners::new(&snap), &provider), None);
-    // Two nodes that can run tasks: the volume may be on the other one.
+    // Two nodes: the volume may be on the other one.
     snap.nodes.push(node("b"));
     let h = decide(&Owners::new(&snap), &provider).expect("held");
     assert_eq!((h.phase(), h.reason()), (Phase::Held, "VolumeOwnedByOther"));
+    // Also while the other node is down (seed 2026, step 21: right after a heal only one node
+    // was ready, the hold lifted, and Swarm started the provider on the old data).
+    snap.nodes[1].status = None;
+    let h = decide(&Owners::new(&snap), &provider).expect("held while the node is down");
+    assert_eq!(h.reason(), "VolumeOwnedByOther");
 }
 
 #[test]

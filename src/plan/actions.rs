@@ -309,6 +309,8 @@ pub struct SnapIndex<'a> {
     pub(super) volumes: HashSet<&'a str>,
     /// Each service's tasks, by service ID (`revive` reads one service's).
     pub(super) tasks: HashMap<&'a str, Vec<&'a crate::observed::live::Task>>,
+    /// Pruned deployments' pins records, by (pool, deployment) (`pin`).
+    pins: HashMap<(String, String), BTreeMap<String, String>>,
 }
 
 /// `(pool, deployment)` of an object hearth manages.
@@ -322,6 +324,11 @@ fn owner_key(l: Option<&HashMap<String, String>>) -> Option<(&str, &str)> {
 }
 
 impl<'a> SnapIndex<'a> {
+    /// The pins record of a pruned deployment (service name -> node ID), if any.
+    pub fn recorded_pins(&self, pool: &str, deployment: &str) -> Option<&BTreeMap<String, String>> {
+        self.pins.get(&(pool.to_string(), deployment.to_string()))
+    }
+
     pub fn new(snap: &'a Snapshot) -> SnapIndex<'a> {
         let mut owned_services: HashMap<_, Vec<_>> = HashMap::new();
         let mut services = HashMap::with_capacity(snap.services.len());
@@ -380,6 +387,7 @@ impl<'a> SnapIndex<'a> {
             ),
             services,
             tasks,
+            pins: super::pin::recorded_pins(&snap.configs),
             owned_services,
             owned_configs,
             referenced_configs,
@@ -504,6 +512,9 @@ fn removal(pool: &str, deployment: &str, snap: &Snapshot, purge: bool) -> Plan {
         diffs: vec![],
         heals_drift: false,
     };
+    if !purge && let Some(step) = record_pins(pool, deployment, snap) {
+        plan.steps.push(step);
+    }
     for s in &snap.services {
         let labels = s.spec.as_ref().and_then(|sp| sp.labels.as_ref());
         if labels_of(labels) == mine {
@@ -536,6 +547,17 @@ fn removal(pool: &str, deployment: &str, snap: &Snapshot, purge: bool) -> Plan {
             }));
         }
     }
+    // Purge forgets where the volumes were, too (prune keeps the pins record).
+    let record = super::pin::pins_record_name(pool, deployment);
+    for c in snap.configs.iter().filter(|_| purge) {
+        let spec = c.spec.as_ref();
+        if spec.and_then(|s| s.name.as_deref()) == Some(record.as_str()) {
+            plan.steps.push(step(Action::RemoveConfig {
+                name: record.clone(),
+                id: c.id.clone().unwrap_or_default(),
+            }));
+        }
+    }
     for s in snap.secrets.iter().filter(|_| purge) {
         let spec = s.spec.as_ref();
         if labels_of(spec.and_then(|s| s.labels.as_ref())) == mine {
@@ -546,6 +568,85 @@ fn removal(pool: &str, deployment: &str, snap: &Snapshot, purge: bool) -> Plan {
         }
     }
     plan
+}
+
+/// Before a prune removes a deployment's pinned services: their pins, kept in the deployment's
+/// pins record (created, or its labels extended), so that added back it starts on the nodes that
+/// hold its volumes (`pin`). `None` when nothing is pinned or all is recorded already.
+fn record_pins(pool: &str, deployment: &str, snap: &Snapshot) -> Option<Step> {
+    use super::pin::{KIND_PINS, LABEL_PIN_NODE, LABEL_PIN_PREFIX, LABEL_PINS_DEPLOYMENT};
+    let mine = owned_by(pool, deployment);
+    let mut pins = BTreeMap::new();
+    for s in &snap.services {
+        let labels = s.spec.as_ref().and_then(|sp| sp.labels.as_ref());
+        if labels_of(labels) != mine {
+            continue;
+        }
+        if let Some(node) = labels
+            .and_then(|l| l.get(LABEL_PIN_NODE))
+            .filter(|n| !n.is_empty())
+        {
+            pins.insert(
+                format!("{LABEL_PIN_PREFIX}{}", service_name(s)),
+                node.clone(),
+            );
+        }
+    }
+    if pins.is_empty() {
+        return None;
+    }
+    let name = super::pin::pins_record_name(pool, deployment);
+    let existing = snap
+        .configs
+        .iter()
+        .find(|c| c.spec.as_ref().and_then(|s| s.name.as_deref()) == Some(name.as_str()));
+    let reason = "the deployment's pins, kept so that added back it starts where its volumes are"
+        .to_string();
+    let action = match existing {
+        Some(c) => {
+            let mut labels: BTreeMap<String, String> = c
+                .spec
+                .as_ref()
+                .and_then(|s| s.labels.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            if pins.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+                return None;
+            }
+            labels.extend(pins);
+            Action::LabelConfig {
+                name,
+                id: c.id.clone().unwrap_or_default(),
+                version: c.version.as_ref().and_then(|v| v.index).unwrap_or(0),
+                labels,
+            }
+        }
+        None => {
+            let mut labels: HashMap<String, String> = pins.into_iter().collect();
+            labels.insert(LABEL_MANAGED_BY.into(), "hearth".into());
+            labels.insert(LABEL_POOL.into(), pool.into());
+            labels.insert(crate::advance::LABEL_KIND.into(), KIND_PINS.into());
+            labels.insert(LABEL_PINS_DEPLOYMENT.into(), deployment.into());
+            Action::CreateConfig {
+                name: name.clone(),
+                spec: ConfigSpec {
+                    name: Some(name),
+                    labels: Some(labels),
+                    data: Some(crate::render::base64(
+                        b"hearth pins record: see the labels\n",
+                    )),
+                    ..Default::default()
+                },
+            }
+        }
+    };
+    Some(Step {
+        action,
+        reason,
+        diffs: vec![],
+        heals_drift: false,
+    })
 }
 
 /// Deployments hearth manages on the swarm that are not in `known`.

@@ -30,6 +30,58 @@ use crate::render::{ServicePlan, StackSpec};
 /// Service label: the ID of the node hearth pinned the service to.
 pub const LABEL_PIN_NODE: &str = "hearth.pin-node";
 
+/// `hearth.kind` of the pins record: the config that keeps a pruned deployment's pins, so that
+/// added back it starts where its volumes are. Found by scripts/chaos (seed 2026): `pds` removed
+/// and added back started on another node, on an empty volume, its data left on the old one.
+pub const KIND_PINS: &str = "pins";
+/// Pins record label: the deployment it is for (not `hearth.deployment`, so the record is no
+/// object of the deployment: prune keeps it, purge removes it).
+pub const LABEL_PINS_DEPLOYMENT: &str = "hearth.pins.deployment";
+/// Pins record label prefix: `hearth.pin.<service name>=<node id>`.
+pub const LABEL_PIN_PREFIX: &str = "hearth.pin.";
+
+/// The pins record's config name.
+pub fn pins_record_name(pool: &str, deployment: &str) -> String {
+    use sha2::Digest;
+    let name = format!("hearth-pins_{pool}_{deployment}");
+    if name.len() <= 64 {
+        return name;
+    }
+    // Cut and suffixed with 8 hex digits of its SHA-256, as the move records are.
+    let hash = hex::encode(&sha2::Sha256::digest(name.as_bytes())[..4]);
+    let keep: String = name.chars().take(55).collect();
+    format!("{keep}_{hash}")
+}
+
+/// Every pool's pins records, by (pool, deployment): service name -> node ID.
+pub fn recorded_pins(
+    configs: &[bollard::models::Config],
+) -> std::collections::HashMap<(String, String), std::collections::BTreeMap<String, String>> {
+    let mut out: std::collections::HashMap<_, std::collections::BTreeMap<_, _>> =
+        Default::default();
+    for c in configs {
+        let Some(l) = c.spec.as_ref().and_then(|s| s.labels.as_ref()) else {
+            continue;
+        };
+        if l.get(crate::advance::LABEL_KIND).map(String::as_str) != Some(KIND_PINS) {
+            continue;
+        }
+        let (Some(pool), Some(dep)) = (
+            l.get(crate::render::LABEL_POOL),
+            l.get(LABEL_PINS_DEPLOYMENT),
+        ) else {
+            continue;
+        };
+        let pins = out.entry((pool.clone(), dep.clone())).or_default();
+        for (k, v) in l {
+            if let Some(service) = k.strip_prefix(LABEL_PIN_PREFIX) {
+                pins.insert(service.to_string(), v.clone());
+            }
+        }
+    }
+    out
+}
+
 /// One pin in a desired stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pin {
@@ -45,6 +97,7 @@ pub fn pin_volumes(stack: &StackSpec, snap: &Snapshot) -> (StackSpec, Vec<Pin>) 
         stack,
         &snap.stack(&stack.stack),
         eligible_nodes(&snap.nodes),
+        None,
     )
     .unwrap_or_else(|| (stack.clone(), Vec::new()))
 }
@@ -60,13 +113,15 @@ pub fn eligible_nodes(nodes: &[Node]) -> usize {
         .count()
 }
 
-/// [`pin_volumes`] against the stack's own part of a snapshot (`view`, grouped once per pass) and
-/// the number of [`eligible_nodes`]: `None` when nothing is pinned, so the common case copies
-/// nothing.
+/// [`pin_volumes`] against the stack's own part of a snapshot (`view`, grouped once per pass),
+/// the number of [`eligible_nodes`] and the deployment's pins record (a service that does not
+/// exist yet is created pinned to its recorded node): `None` when nothing is pinned, so the common
+/// case copies nothing.
 pub fn pin_volumes_in(
     stack: &StackSpec,
     view: &StackView,
     eligible_nodes: usize,
+    recorded_pins: Option<&std::collections::BTreeMap<String, String>>,
 ) -> Option<(StackSpec, Vec<Pin>)> {
     let mut pins = Vec::new();
     for s in &stack.services {
@@ -74,6 +129,13 @@ pub fn pin_volumes_in(
             continue;
         }
         let Some(live) = view.services.iter().find(|l| name(l) == Some(&s.name)) else {
+            if let Some(node) = recorded_pins.and_then(|r| r.get(&s.name)) {
+                pins.push(Pin {
+                    service: s.name.clone(),
+                    node: node.clone(),
+                    recorded: true,
+                });
+            }
             continue;
         };
         let recorded = live
@@ -249,6 +311,40 @@ mod tests {
             .and_then(|t| t.placement.as_ref())
             .and_then(|p| p.constraints.clone())
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_service_added_back_is_created_pinned_to_its_recorded_node() {
+        let st = stack(vec![plan("db", Some("data")), plan("web", None)]);
+        let view = StackView::default();
+        // No live service and no record: nothing to pin to.
+        assert!(pin_volumes_in(&st, &view, 3, None).is_none());
+        let recorded = std::collections::BTreeMap::from([
+            ("db".to_string(), "n2".to_string()),
+            ("web".to_string(), "n3".to_string()),
+        ]);
+        let (out, pins) = pin_volumes_in(&st, &view, 3, Some(&recorded)).expect("pinned");
+        assert_eq!(
+            pins,
+            vec![Pin {
+                service: "db".into(),
+                node: "n2".into(),
+                recorded: true
+            }]
+        );
+        assert_eq!(
+            constraints(&out.services[0]),
+            vec!["node.id==n2".to_string()]
+        );
+        assert!(constraints(&out.services[1]).is_empty(), "not stateful");
+    }
+
+    #[test]
+    fn pins_record_names_fit_docker() {
+        assert_eq!(pins_record_name("p", "web"), "hearth-pins_p_web");
+        let long = pins_record_name("pool", &"d".repeat(80));
+        assert_eq!(long.len(), 64);
+        assert_ne!(long, pins_record_name("pool", &"d".repeat(81)));
     }
 
     #[test]

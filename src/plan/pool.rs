@@ -56,7 +56,13 @@ pub fn plan_pool_with(
                     .get(rendered.stack.as_str())
                     .cloned()
                     .unwrap_or_default();
-                super::pin_volumes_in(&rendered.stack_spec, &view, eligible).map(|p| p.0)
+                super::pin_volumes_in(
+                    &rendered.stack_spec,
+                    &view,
+                    eligible,
+                    ix.recorded_pins(pool_name, d.name()),
+                )
+                .map(|p| p.0)
             })
             .flatten();
         let mut plan = plan_indexed(

@@ -380,6 +380,73 @@ fn prune_removes_the_stack_objects_but_has_no_volume_action() {
     assert!(purge.steps.iter().all(|s| s.reason == "deployment purged"));
 }
 
+/// Regression (scripts/chaos, seed 2026, step 20): a pruned stateful deployment added back started
+/// on another node, on an empty volume. Its pins are recorded before its services go, and read
+/// back by the index.
+#[test]
+fn a_prune_records_the_pins_first_and_the_index_reads_them_back() {
+    let spec = stack(compose(), "1.0.0");
+    let mut snap = applied(&spec);
+    let app = snap.services[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .name
+        .clone()
+        .unwrap();
+    snap.services[0]
+        .spec
+        .as_mut()
+        .unwrap()
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert(LABEL_PIN_NODE.into(), "node-7".into());
+    let plan = plan_prune("p", "web", &snap);
+    let Action::CreateConfig { name, spec: record } = &plan.steps[0].action else {
+        panic!("the record first: {:?}", kinds(&plan));
+    };
+    assert_eq!(name, "hearth-pins_p_web");
+    let labels = record.labels.clone().unwrap();
+    assert_eq!(
+        labels.get(&format!("hearth.pin.{app}")),
+        Some(&"node-7".to_string())
+    );
+    assert_eq!(labels.get("hearth.kind"), Some(&"pins".to_string()));
+    assert!(
+        !labels.contains_key("hearth.deployment"),
+        "not an object of the deployment"
+    );
+    // The record on the swarm, the services gone: the index has the pins, a prune adds nothing,
+    // and a purge removes the record.
+    let mut after = Snapshot::default();
+    after.configs.push(Config {
+        id: Some("rec".into()),
+        spec: Some(record.clone()),
+        ..Default::default()
+    });
+    let ix = SnapIndex::new(&after);
+    assert_eq!(
+        ix.recorded_pins("p", "web").and_then(|p| p.get(&app)),
+        Some(&"node-7".to_string())
+    );
+    assert!(ix.recorded_pins("p", "other").is_none());
+    assert!(plan_prune("p", "web", &after).is_empty());
+    let purge = plan_purge("p", "web", &after);
+    assert_eq!(kinds(&purge), vec![("remove_config", "hearth-pins_p_web")]);
+    // Pruned again with the record there and nothing new: no second record.
+    after.services = snap.services.clone();
+    assert!(
+        plan_prune("p", "web", &after)
+            .steps
+            .iter()
+            .all(|s| !matches!(
+                s.action,
+                Action::CreateConfig { .. } | Action::LabelConfig { .. }
+            ))
+    );
+}
+
 #[test]
 fn old_configs_go_once_no_service_uses_them() {
     let spec = stack(compose(), "1.0.0");

@@ -318,7 +318,7 @@ async fn create_stack(
 ) -> Result<(), String> {
     let stopped = part == Part::Stopped;
     let mut spec = job.desired.stack_spec.clone();
-    if part != Part::Secrets && crate::plan::eligible_nodes(&snap.nodes) >= 2 {
+    if part != Part::Secrets && snap.nodes.len() > 1 {
         let info = client.info().await.map_err(|e| e.to_string())?;
         let node = info.swarm.and_then(|s| s.node_id).unwrap_or_default();
         if node.is_empty() {
