@@ -215,6 +215,39 @@ mod tests {
         }
     }
 
+    /// Regression (scripts/chaos, seed 1): the record a stack move copied had no author, so the
+    /// outside check "one writer at a time" could not attribute it.
+    #[test]
+    fn every_write_names_its_author_and_an_update_replaces_it() {
+        let extra = BTreeMap::new();
+        let owner = Owner {
+            pool: "p",
+            deployment: "d",
+            stack: "s",
+            extra: &extra,
+        };
+        let spec = authored(new_spec(&owner, &full()), "node1/hearth.1");
+        let labels = spec.labels.clone().unwrap();
+        assert_eq!(
+            labels.get(AUTHOR).map(String::as_str),
+            Some("node1/hearth.1")
+        );
+        let stored = Stored {
+            id: "c".into(),
+            version: 3,
+            record: full(),
+            labels,
+        };
+        let next = authored(
+            updated_spec("s_hearth-advance", &stored, &full()),
+            "node2/hearth.2",
+        );
+        assert_eq!(
+            next.labels.unwrap().get(AUTHOR).map(String::as_str),
+            Some("node2/hearth.2")
+        );
+    }
+
     #[test]
     fn record_round_trips_through_labels() {
         for r in [Record::default(), full()] {

@@ -590,10 +590,13 @@ services:
         }
         std::fs::write(&self.o.out, &text)
             .map_err(|e| format!("write {}: {e}", self.o.out.display()))?;
-        let _ = std::fs::copy(
-            self.run.join("checker.log"),
-            self.o.out.with_extension("checker.log"),
-        );
+        if !report.passed() {
+            // The checker's own log next to the report, to see what it saw.
+            let _ = std::fs::copy(
+                self.run.join("checker.log"),
+                self.o.out.with_extension("checker.log"),
+            );
+        }
         log(&format!("report: {}", self.o.out.display()));
         println!("{}", report.verdict());
         Ok(report.passed())
