@@ -37,7 +37,7 @@ pub const INVARIANTS: [(&str, &str); 8] = [
     ),
     (
         "one-service-per-name",
-        "one deployment's service exists once",
+        "one deployment's service runs as one Swarm service (a copy scaled to zero aside)",
     ),
     (
         "labels-on-pool-objects",
