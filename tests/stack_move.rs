@@ -378,3 +378,74 @@ async fn hearth_run_moves_a_canonical_when_its_manifest_allows_it() {
     })
     .await;
 }
+
+/// A deployment without named volumes moves too: no snapshot, so no restore to wait for, and its
+/// new stack starts at once (regression: a move that created the new stack at zero replicas
+/// waited for a restore that never comes). The generated secret keeps its value.
+#[tokio::test]
+async fn a_stack_without_volumes_moves_and_runs() {
+    with_swarm("stack-move-stateless", |env| async move {
+        let pool = TestPool::new(&env, false);
+        let kc = "  recipe: keycloak\n  version: 1.0.0+25.0.6\n  role: canonical\n  \
+                  secrets: {admin_password: {generate: {}}}\n";
+        pool.deployment("kcc", kc);
+        pool.apply(&env).await?;
+        let old = pool.stack("kcc");
+        let secret_of = |stack: &str| {
+            common::docker(&[
+                "secret",
+                "ls",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.stack.namespace={stack}"),
+            ])
+        };
+        anyhow::ensure!(!secret_of(&old).trim().is_empty(), "the generated secret");
+        let before = state(
+            &env,
+            &format!("{old}_app"),
+            &["read", "/run/secrets/admin_password"],
+        )
+        .await
+        .ok();
+        pool.deployment(
+            "kcp",
+            "  recipe: keycloak\n  version: 1.0.0+25.0.6\n  role: provider\n  \
+                                  secrets: {admin_password: {generate: {}}}\n",
+        );
+        let new = pool.stack("kcc");
+        assert_ne!(old, new);
+        let snaps = tempfile::tempdir()?;
+        let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["migrate", "-f"])
+            .arg(pool.path())
+            .arg("--snapshot-dir")
+            .arg(snaps.path())
+            .args(["--timeout", "90s", "kcc"])
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        println!("{stderr}");
+        anyhow::ensure!(out.status.success(), "hearth migrate failed");
+        let running = common::abra::running_tasks(&format!("{new}_app"), Duration::from_secs(60));
+        assert_eq!(running.len(), 1, "the new stack runs: {running:?}");
+        let gone = common::docker(&[
+            "service",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("name={old}_app"),
+        ]);
+        assert!(gone.trim().is_empty(), "the old stack is removed");
+        if let Some(before) = before {
+            let after = state(
+                &env,
+                &format!("{new}_app"),
+                &["read", "/run/secrets/admin_password"],
+            )
+            .await?;
+            assert_eq!(after, before, "the generated secret kept its value");
+        }
+        anyhow::Ok(())
+    })
+    .await;
+}

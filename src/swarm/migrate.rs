@@ -252,9 +252,17 @@ async fn execute(
             quiesce::stop(client, pool, dep, &r.from, Which::All, progress).await?;
             Ok(id)
         }
-        Action::CreateStack => create_stack(client, snap, job, Part::Stopped, progress)
-            .await
-            .map(|_| None),
+        // Without a snapshot there is no restore to wait for: the new stack starts at once.
+        Action::CreateStack => {
+            let part = if r.snapshot.is_some() {
+                Part::Stopped
+            } else {
+                Part::Started
+            };
+            create_stack(client, snap, job, part, progress)
+                .await
+                .map(|_| None)
+        }
         Action::Restore { snapshot } => {
             if let Some(secs) = std::env::var("HEARTH_TEST_PAUSE_BEFORE_RESTORE")
                 .ok()
