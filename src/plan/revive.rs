@@ -28,33 +28,29 @@ fn time(s: Option<&str>) -> Option<std::time::SystemTime> {
     humantime::parse_rfc3339_weak(s?).ok()
 }
 
-/// Why `live` needs a forced restart (`tasks`: its tasks in the snapshot, others are skipped;
-/// `now`: when the snapshot was taken), or `None`.
+/// Why `live` needs a forced restart (`tasks`: its tasks in the snapshot, as the plan's index
+/// groups them; `now`: when the snapshot was taken), or `None`.
 pub fn stopped_for_good(
     live: &Service,
     tasks: &[&Task],
     now: Option<std::time::SystemTime>,
 ) -> Option<String> {
-    let id = live.id.as_deref()?;
     let mode: &ServiceSpecMode = live.spec.as_ref()?.mode.as_deref()?;
     let replicas = mode.replicated.as_ref()?.replicas.unwrap_or(1);
     if replicas < 1 {
         return None;
     }
-    let mine: Vec<&Task> = tasks
-        .iter()
-        .copied()
-        .filter(|t| t.service_id.as_deref() == Some(id))
-        .collect();
     // Swarm is still trying for every slot: not ours to touch.
-    let wanted = mine
+    let wanted = tasks
         .iter()
         .filter(|t| t.desired_state == Some(TaskState::RUNNING))
         .count() as i64;
     if wanted >= replicas {
         return None;
     }
-    let newest = mine.iter().max_by_key(|t| t.created_at.clone())?;
+    let newest = tasks
+        .iter()
+        .max_by(|a, b| a.created_at.cmp(&b.created_at))?;
     let status = newest.status.as_ref()?;
     if status.state != Some(TaskState::COMPLETE) {
         return None;

@@ -99,7 +99,9 @@ pub(super) fn plan_services(cx: &Planning, desired: &StackSpec, ok: bool, plan: 
         }
         let hash_label = format!("Labels.{LABEL_SPEC_HASH}");
         let diffs = diff_ignoring(&want, &have, &|f| f == hash_label);
-        let heals_drift = live_hash == s.spec_hash;
+        let mut heals_drift = live_hash == s.spec_hash;
+        // The force-update counter to write: the live one, one more to revive the service.
+        let mut force = live_force;
         let reason = if !heals_drift {
             format!(
                 "desired spec changed (spec hash {} -> {})",
@@ -131,24 +133,10 @@ pub(super) fn plan_services(cx: &Planning, desired: &StackSpec, ok: bool, plan: 
                 .map_or(&[][..], Vec::as_slice),
             snap.taken_at,
         ) {
-            if ok {
-                let mut spec = update_spec(s, &want, kept_pin);
-                spec.task_template
-                    .get_or_insert_with(Default::default)
-                    .force_update = Some(live_force + 1);
-                plan.steps.push(Step {
-                    action: Action::UpdateService {
-                        name: s.name.clone(),
-                        id: owner.id,
-                        version: live.version.as_ref().and_then(|v| v.index).unwrap_or(0),
-                        spec,
-                    },
-                    reason: why,
-                    diffs: vec![],
-                    heals_drift: false,
-                });
-            }
-            continue;
+            // A revive, not a drift heal (`selfHeal: false` does not stop it).
+            force += 1;
+            heals_drift = false;
+            why
         } else {
             continue;
         };
@@ -158,15 +146,7 @@ pub(super) fn plan_services(cx: &Planning, desired: &StackSpec, ok: bool, plan: 
                     name: s.name.clone(),
                     id: owner.id,
                     version: live.version.as_ref().and_then(|v| v.index).unwrap_or(0),
-                    spec: {
-                        let mut spec = update_spec(s, &want, kept_pin);
-                        if live_force > 0 {
-                            spec.task_template
-                                .get_or_insert_with(Default::default)
-                                .force_update = Some(live_force);
-                        }
-                        spec
-                    },
+                    spec: update_spec(s, &want, kept_pin, force),
                 },
                 reason,
                 diffs,
@@ -239,7 +219,7 @@ fn adopt_service(
                 name: s.name.clone(),
                 id,
                 version,
-                spec: update_spec(s, &want, kept_pin),
+                spec: update_spec(s, &want, kept_pin, 0),
             },
             reason,
             diffs,
@@ -290,14 +270,22 @@ fn short(hash: &str) -> &str {
 }
 
 /// The spec an update writes: the desired one, or `want` (the desired one with the live digest pin
-/// kept, src/plan/digest.rs) when `kept_pin`.
+/// kept, src/plan/digest.rs) when `kept_pin`; with the force-update counter `force` when not 0
+/// (it only grows: `docker service update --force`, or `revive`).
 fn update_spec(
     s: &crate::render::ServicePlan,
     want: &serde_json::Value,
     kept_pin: bool,
+    force: u64,
 ) -> bollard::models::ServiceSpec {
-    kept_pin
+    let mut spec = kept_pin
         .then(|| serde_json::from_value(want.clone()).ok())
         .flatten()
-        .unwrap_or_else(|| s.spec())
+        .unwrap_or_else(|| s.spec());
+    if force > 0 {
+        spec.task_template
+            .get_or_insert_with(Default::default)
+            .force_update = Some(force);
+    }
+    spec
 }

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use bollard::models::Service;
+use bollard::models::{Service, ServiceSpec};
 
 use super::{Client, label_filter};
 use crate::backup::labels::{LABEL_BACKUP_POST, LABEL_BACKUP_PRE};
@@ -83,11 +83,7 @@ pub async fn stop(
         spec.labels
             .get_or_insert_with(Default::default)
             .insert(LABEL_STOPPED_REPLICAS.into(), n.to_string());
-        let version = s.version.and_then(|v| v.index).unwrap_or(0);
-        client
-            .update_service(&id, version, spec)
-            .await
-            .map_err(|e| format!("stopping {name}: {e}"))?;
+        write(client, &s, spec, "stopping").await?;
         progress(&format!(
             "{name}: stopped ({n} replicas recorded) before its data moves"
         ));
@@ -121,6 +117,17 @@ pub async fn stop(
     }
 }
 
+/// Writes `spec` over service `s` at the version it was read at (`doing`: for the error).
+async fn write(client: &Client, s: &Service, spec: ServiceSpec, doing: &str) -> Result<(), String> {
+    let name = spec.name.clone().unwrap_or_default();
+    let version = s.version.as_ref().and_then(|v| v.index).unwrap_or(0);
+    client
+        .update_service(s.id.as_deref().unwrap_or_default(), version, spec)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{doing} {name}: {e}"))
+}
+
 /// Starts again what [`stop`] stopped in `stack` (a failed move): the recorded replicas, the
 /// label removed.
 pub async fn start(
@@ -131,7 +138,7 @@ pub async fn start(
     progress: Progress<'_>,
 ) -> Result<(), String> {
     for s in services(client, pool, deployment, stack).await? {
-        let (Some(id), Some(mut spec)) = (s.id.clone(), s.spec.clone()) else {
+        let Some(mut spec) = s.spec.clone() else {
             continue;
         };
         let Some(n) = spec
@@ -146,11 +153,7 @@ pub async fn start(
         if let Some(r) = spec.mode.as_mut().and_then(|m| m.replicated.as_mut()) {
             r.replicas = Some(n);
         }
-        let version = s.version.and_then(|v| v.index).unwrap_or(0);
-        client
-            .update_service(&id, version, spec)
-            .await
-            .map_err(|e| format!("starting {name} again: {e}"))?;
+        write(client, &s, spec, "starting again").await?;
         progress(&format!(
             "{name}: started again ({n} replicas): the move failed"
         ));
